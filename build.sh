@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# manifold build and task runner.
+#   ./build.sh          install dependencies, type-check, bundle, make dist/bin/manifold + links
+#   ./build.sh demo     build, then attach a namespace to the example networks and remove it
+#   ./build.sh test     build, then run every test tier (unit, integration, vm, e2e)
+#   ./build.sh bench    build, then compare against the reference plugins
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$PWD
+export PATH="$ROOT/node_modules/.bin:$PATH"
+# node-gyp builds the addon against the machine's Node headers (Node-API is ABI-stable, so the
+# addon loads in Node 24 too); never let it try to download headers.
+if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node_api.h ]; then export npm_config_nodedir=/usr; fi
+
+BUILTINS=(macvlan ipvlan bridge vxlan sriov host-local static)
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+install_deps() {
+  if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    log "npm ci"
+    npm ci --no-audit --no-fund
+  fi
+  [ "$(node --version)" = "v$(node -p 'require("./node_modules/node/package.json").version')" ] \
+    || { echo "build.sh: node_modules/.bin/node is not the pinned Node" >&2; exit 1; }
+}
+
+build_native() {
+  if [ ! -f src/native/build/Release/manifold_native.node ] || [ src/native/netns.c -nt src/native/build/Release/manifold_native.node ]; then
+    log "native addon (node-gyp)"
+    npm run --silent build:native >/dev/null
+  fi
+}
+
+compile() {
+  log "type-check and compile (tsc)"
+  rm -rf build
+  tsc -p tsconfig.build.json
+  # The compiled files use ESM syntax; an empty package.json lets ncc treat them as modules
+  # of either kind and emit one CommonJS bundle (lazy imports stay in it, evaluated on demand).
+  echo '{}' > build/package.json
+  mkdir -p build/src/native/build/Release
+  cp src/native/index.cjs build/src/native/
+  cp src/native/build/Release/manifold_native.node build/src/native/build/Release/
+}
+
+bundle() {
+  log "bundle (ncc)"
+  rm -rf dist/ncc
+  ncc build build/src/main.js -o dist/ncc --minify --quiet --no-source-map-register
+}
+
+single_executable() {
+  log "single executable (Node $(node --version) SEA)"
+  local w=dist/sea
+  rm -rf "$w" && mkdir -p "$w" dist/bin
+  cp dist/ncc/index.js "$w/manifold.js"
+  node src/sea/make-cache.cjs "$w/manifold.js" "$w/manifold.jscache"
+  # every native addon ncc copied, by its path relative to the bundle, with its hash
+  node -e '
+    const fs = require("fs"), path = require("path"), crypto = require("crypto");
+    const [ncc, w] = process.argv.slice(1);
+    const natives = {}, assets = { "manifest.json": path.join(w, "manifest.json"),
+      "manifold.js": path.join(w, "manifold.js"), "manifold.jscache": path.join(w, "manifold.jscache") };
+    const walk = (d) => { for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (p.endsWith(".node")) {
+        const rel = path.relative(ncc, p);
+        natives[rel] = crypto.createHash("sha256").update(fs.readFileSync(p)).digest("hex").slice(0, 32);
+        assets["natives/" + rel] = p;
+      } } };
+    walk(ncc);
+    fs.writeFileSync(path.join(w, "manifest.json"), JSON.stringify({ natives }));
+    fs.writeFileSync(path.join(w, "sea-config.json"), JSON.stringify({
+      main: "src/sea/entry.cjs", output: path.join(w, "sea.blob"),
+      disableExperimentalSEAWarning: true, useCodeCache: true, useSnapshot: false, assets }, null, 2));
+  ' dist/ncc "$w"
+  node --experimental-sea-config "$w/sea-config.json" >/dev/null 2>&1
+  cp "$(readlink -f node_modules/.bin/node)" "$w/manifold"
+  strip --strip-all "$w/manifold" 2>/dev/null || true  # drops .symtab (17 MB); .dynsym stays for addons
+  postject "$w/manifold" NODE_SEA_BLOB "$w/sea.blob" \
+    --sentinel-fuse NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2 >/dev/null
+  mv "$w/manifold" dist/bin/manifold
+  for b in "${BUILTINS[@]}"; do ln -sfn manifold "dist/bin/$b"; done
+  # smoke: the executable answers VERSION with an empty environment
+  env -i CNI_COMMAND=VERSION dist/bin/manifold >/dev/null
+  log "built dist/bin/manifold ($(du -h dist/bin/manifold | cut -f1)) and links: ${BUILTINS[*]}"
+}
+
+build() {
+  install_deps
+  build_native
+  compile
+  bundle
+  single_executable
+}
+
+case "${1:-build}" in
+  build) build ;;
+  demo) build; exec bash test/demo.sh ;;
+  test) build; exec bash test/run-all.sh ;;
+  bench) build; exec node bench/run.ts ;;
+  *) echo "usage: $0 [build|demo|test|bench]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,38 @@
+/**
+ * The built-in plugin types and how to load each one. The executable dispatches on the name
+ * it was invoked as; the meta-plugin runs these types in-process instead of executing them.
+ * Each loader is a lazy import: a call loads only the plugin it runs.
+ */
+import type { PluginLoader } from '../skel/plugin.ts';
+
+export const META_TYPE = 'manifold';
+export const BUILTIN_TYPES = [
+  'macvlan',
+  'ipvlan',
+  'bridge',
+  'vxlan',
+  'sriov',
+  'host-local',
+  'static',
+] as const;
+export type BuiltinType = (typeof BUILTIN_TYPES)[number];
+
+const LOADERS: Record<string, PluginLoader> = {
+  manifold: async () => (await import(/* webpackMode: \"eager\" */ './not-built.ts')).notBuilt('manifold'),
+  macvlan: async () => (await import(/* webpackMode: \"eager\" */ './not-built.ts')).notBuilt('macvlan'),
+  ipvlan: async () => (await import(/* webpackMode: \"eager\" */ './not-built.ts')).notBuilt('ipvlan'),
+  bridge: async () => (await import(/* webpackMode: \"eager\" */ './not-built.ts')).notBuilt('bridge'),
+  vxlan: async () => (await import(/* webpackMode: \"eager\" */ './not-built.ts')).notBuilt('vxlan'),
+  sriov: async () => (await import(/* webpackMode: \"eager\" */ './not-built.ts')).notBuilt('sriov'),
+  'host-local': async () =>
+    (await import(/* webpackMode: \"eager\" */ './not-built.ts')).notBuilt('host-local'),
+  static: async () => (await import(/* webpackMode: \"eager\" */ './not-built.ts')).notBuilt('static'),
+};
+
+export function isBuiltin(type: string): type is BuiltinType {
+  return (BUILTIN_TYPES as readonly string[]).includes(type);
+}
+
+export function loaderFor(type: string): PluginLoader | undefined {
+  return Object.hasOwn(LOADERS, type) ? LOADERS[type] : undefined;
+}

@@ -1,0 +1,27 @@
+/**
+ * Entry point: picks the plugin by the name the executable was invoked as (`macvlan`,
+ * `host-local`, … or anything else for the meta-plugin) and hands over to the skel.
+ */
+import { basename } from 'node:path';
+import { loaderFor, META_TYPE } from './invoke/builtins.ts';
+import { processIO } from './io.ts';
+import { runSkel } from './skel/skel.ts';
+import { MANIFOLD_VERSION } from './version.ts';
+
+/** The plugin type for an invocation name: a built-in's own name, else the meta-plugin. */
+export function pluginTypeFor(argv0: string): string {
+  const name = basename(argv0);
+  return loaderFor(name) ? name : META_TYPE;
+}
+
+export async function main(argv0: string): Promise<number> {
+  const type = pluginTypeFor(argv0);
+  const load = loaderFor(type) ?? loaderFor(META_TYPE);
+  if (!load) return 1;
+  return runSkel({ name: type, version: MANIFOLD_VERSION, load }, processIO());
+}
+
+main(process.argv0).then(
+  (code) => process.exit(code),
+  () => process.exit(1),
+);

@@ -1,0 +1,10 @@
+{
+  "targets": [
+    {
+      "target_name": "manifold_native",
+      "sources": ["netns.c"],
+      "defines": ["NAPI_VERSION=8"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Werror"]
+    }
+  ]
+}

@@ -1,0 +1,50 @@
+/*
+ * The few system calls Node.js cannot make itself, exposed through Node-API:
+ *   setns(fd, nstype)  moves the calling thread into the namespace open at fd.
+ * Used only by src/kernel/ (netns.ts), on the main thread, always paired with a return to
+ * the host namespace in a finally block.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <node_api.h>
+
+static napi_value throw_errno(napi_env env, const char *syscall, int err) {
+  char code[32];
+  char msg[160];
+  snprintf(code, sizeof code, "E%d", err);
+  snprintf(msg, sizeof msg, "%s: %s", syscall, strerror(err));
+  napi_value ecode, emsg, error, eno;
+  napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &ecode);
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &emsg);
+  napi_create_error(env, ecode, emsg, &error);
+  napi_create_int32(env, err, &eno);
+  napi_set_named_property(env, error, "errno", eno);
+  napi_throw(env, error);
+  return NULL;
+}
+
+static napi_value js_setns(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int32_t fd = -1, nstype = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
+      napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      napi_get_value_int32(env, argv[1], &nstype) != napi_ok) {
+    napi_throw_type_error(env, NULL, "setns(fd: number, nstype: number)");
+    return NULL;
+  }
+  if (setns(fd, nstype) != 0) return throw_errno(env, "setns", errno);
+  return NULL;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_value fn;
+  napi_create_function(env, "setns", NAPI_AUTO_LENGTH, js_setns, NULL, &fn);
+  napi_set_named_property(env, exports, "setns", fn);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

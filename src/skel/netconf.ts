@@ -1,0 +1,95 @@
+/**
+ * Shared zod schemas: the NetConf fields every plugin accepts, the Result (prevResult), DNS,
+ * routes and the IPAM section. Objects are loose: unknown fields are kept and ignored, as the
+ * reference plugins do.
+ */
+import { z } from 'zod';
+import { parseCIDR, parseIP } from '../ip/ip.ts';
+
+export const ipString = z
+  .string()
+  .refine((s) => parseIP(s) !== undefined, { message: 'must be an IP address' });
+export const cidrString = z
+  .string()
+  .refine((s) => parseCIDR(s) !== undefined, { message: 'must be an address with prefix length (CIDR)' });
+export const macString = z
+  .string()
+  .regex(/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/, { message: 'must be a MAC address like 0a:58:0a:f4:00:05' });
+
+export const uint = z.number().int().nonnegative();
+
+export const RouteSchema = z.looseObject({
+  dst: cidrString,
+  gw: ipString.optional(),
+  mtu: uint.optional(),
+  advmss: uint.optional(),
+  priority: uint.optional(),
+  table: uint.optional(),
+  scope: z.number().int().min(0).max(255).optional(),
+});
+
+export const DNSSchema = z.looseObject({
+  nameservers: z.array(z.string()).optional(),
+  domain: z.string().optional(),
+  search: z.array(z.string()).optional(),
+  options: z.array(z.string()).optional(),
+});
+
+export const InterfaceSchema = z.looseObject({
+  name: z.string(),
+  mac: z.string().optional(),
+  mtu: uint.optional(),
+  sandbox: z.string().optional(),
+  socketPath: z.string().optional(),
+  pciID: z.string().optional(),
+});
+
+export const IPConfigSchema = z.looseObject({
+  version: z.enum(['4', '6']).optional(),
+  address: cidrString,
+  gateway: ipString.optional(),
+  interface: uint.optional(),
+});
+
+/** A result of any supported version (0.3.0 … 1.1.0). */
+export const ResultSchema = z.looseObject({
+  cniVersion: z.string().optional(),
+  interfaces: z.array(InterfaceSchema).optional(),
+  ips: z.array(IPConfigSchema).optional(),
+  routes: z.array(RouteSchema).optional(),
+  dns: DNSSchema.optional(),
+});
+
+export const IpamSchema = z.looseObject({ type: z.string().min(1) });
+
+/** Capability arguments manifold reads; the rest pass through untouched. */
+export const RuntimeConfigSchema = z.looseObject({
+  mac: macString.optional(),
+  ips: z.array(cidrString).optional(),
+  deviceID: z.string().optional(),
+  infinibandGUID: z.string().optional(),
+});
+
+export const ArgsSchema = z.looseObject({
+  cni: z
+    .looseObject({
+      ips: z.array(z.string()).optional(),
+      mac: macString.optional(),
+    })
+    .optional(),
+});
+
+export const NetConfSchema = z.looseObject({
+  cniVersion: z.string(),
+  name: z.string(),
+  type: z.string().min(1),
+  capabilities: z.record(z.string(), z.boolean()).optional(),
+  runtimeConfig: RuntimeConfigSchema.optional(),
+  args: ArgsSchema.optional(),
+  ipam: IpamSchema.optional(),
+  dns: DNSSchema.optional(),
+  prevResult: ResultSchema.optional(),
+  disableCheck: z.boolean().optional(),
+  disableGC: z.boolean().optional(),
+});
+export type NetConf = z.output<typeof NetConfSchema>;

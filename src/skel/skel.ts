@@ -1,0 +1,73 @@
+/**
+ * The CNI process interface, in one place: environment, stdin, VERSION, version negotiation,
+ * dispatch to the plugin, result conversion, and errors as CNI error JSON with exit status 1.
+ * It takes its environment and streams as arguments, so tests (and the meta-plugin's
+ * in-process delegation) call it without a process.
+ */
+import { log } from '../log.ts';
+import { type Env, parseEnv } from './env.ts';
+import { CniError, Code, describeError } from './errors.ts';
+import type { PluginLoader } from './plugin.ts';
+import { printJson } from './result.ts';
+import { CURRENT_VERSION, SUPPORTED_VERSIONS, versionInfo } from './versions.ts';
+
+export interface SkelIO {
+  readonly env: Env;
+  /** Reads all of stdin. Not called for VERSION. */
+  readStdin(): Promise<Buffer>;
+  stdout(s: string): void;
+  stderr(s: string): void;
+}
+
+export interface SkelOptions {
+  /** The CNI `type`, used in the about text. */
+  readonly name: string;
+  readonly version: string;
+  readonly load: PluginLoader;
+}
+
+/** Runs one CNI call; returns the process exit status (0 or 1). */
+export async function runSkel(opts: SkelOptions, io: SkelIO): Promise<number> {
+  let cniVersion: string = CURRENT_VERSION;
+  try {
+    if (!io.env.CNI_COMMAND) {
+      io.stderr(
+        `CNI plugin ${opts.name} (manifold ${opts.version})\n` +
+          `CNI protocol versions supported: ${SUPPORTED_VERSIONS.join(', ')}\n`,
+      );
+    }
+    const cmd = parseEnv(io.env);
+    if (cmd.command === 'VERSION') {
+      io.stdout(printJson(versionInfo()));
+      return 0;
+    }
+    const stdin = await readStdin(io);
+    const { prepare, dispatch } = await import(/* webpackMode: "eager" */ './dispatch.ts');
+    const prepared = prepare(cmd, io.env, stdin, opts.name, io.stderr);
+    cniVersion = prepared.cniVersion;
+    const output = await dispatch(await opts.load(), prepared);
+    if (output !== undefined) io.stdout(printJson(output));
+    return 0;
+  } catch (err) {
+    const e = toCniError(err);
+    log.error(`${io.env.CNI_COMMAND ?? '?'} failed: ${e.describe()}`);
+    if (!(err instanceof CniError) && err instanceof Error && err.stack) log.debug(err.stack);
+    io.stdout(
+      printJson({ cniVersion, code: e.code, msg: e.message, ...(e.details ? { details: e.details } : {}) }),
+    );
+    return 1;
+  }
+}
+
+export function toCniError(err: unknown): CniError {
+  if (err instanceof CniError) return err;
+  return new CniError(Code.Internal, describeError(err));
+}
+
+async function readStdin(io: SkelIO): Promise<Buffer> {
+  try {
+    return await io.readStdin();
+  } catch (err) {
+    throw new CniError(Code.IOFailure, `error reading from stdin: ${describeError(err)}`);
+  }
+}

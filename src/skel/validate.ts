@@ -1,0 +1,69 @@
+/**
+ * Turns zod validation failures into CNI error 7 with the JSON path of the bad field and the
+ * value found there: `plugins[1].mode: expected one of "bridge", "private"; got "fast"`.
+ */
+import type { z } from 'zod';
+import { CniError, Code } from './errors.ts';
+
+type Issue = z.core.$ZodIssue;
+
+export function formatPath(path: readonly PropertyKey[], prefix = ''): string {
+  let out = prefix;
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else out += out ? `.${String(seg)}` : String(seg);
+  }
+  return out;
+}
+
+function show(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  const s = JSON.stringify(v);
+  if (s === undefined) return String(v);
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}
+
+function typeName(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  return typeof v;
+}
+
+function describeIssue(issue: Issue): string {
+  const input = 'input' in issue ? issue.input : undefined;
+  switch (issue.code) {
+    case 'invalid_type':
+      if (input === undefined) return 'is required';
+      return `expected ${issue.expected}, got ${typeName(input)} ${show(input)}`;
+    case 'invalid_value':
+      return `expected one of ${issue.values.map((v) => show(v)).join(', ')}; got ${show(input)}`;
+    case 'too_small': {
+      const what = issue.origin === 'array' || issue.origin === 'string' ? 'length ' : '';
+      return `must have ${what}${issue.inclusive ? '≥' : '>'} ${String(issue.minimum)}; got ${show(input)}`;
+    }
+    case 'too_big': {
+      const what = issue.origin === 'array' || issue.origin === 'string' ? 'length ' : '';
+      return `must have ${what}${issue.inclusive ? '≤' : '<'} ${String(issue.maximum)}; got ${show(input)}`;
+    }
+    case 'invalid_union':
+      return `${issue.message || 'matches none of the allowed forms'}; got ${show(input)}`;
+    default:
+      return input === undefined ? issue.message : `${issue.message}; got ${show(input)}`;
+  }
+}
+
+/** The first issue as a CNI error 7 (the first is what a person fixes first). */
+export function zodToCniError(error: z.ZodError, prefix = ''): CniError {
+  const issue = error.issues[0];
+  if (!issue) return new CniError(Code.InvalidConfig, `${prefix || 'config'}: invalid`);
+  const path = formatPath(issue.path, prefix) || prefix || 'config';
+  const more = error.issues.length > 1 ? `${error.issues.length - 1} more problem(s) in the config` : '';
+  return new CniError(Code.InvalidConfig, `${path}: ${describeIssue(issue)}`, more);
+}
+
+/** Parses `data` with `schema`; failures become CNI error 7 (paths prefixed with `prefix`). */
+export function parseWith<S extends z.ZodType>(schema: S, data: unknown, prefix = ''): z.output<S> {
+  const r = schema.safeParse(data, { reportInput: true });
+  if (!r.success) throw zodToCniError(r.error, prefix);
+  return r.data;
+}

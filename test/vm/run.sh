@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The vm tier: the tests that need a kernel this host lacks (ipvlan, 802.1Q, bridge VLAN
+# filtering, netdevsim, PCI SR-IOV) run inside ../shared/kernel-lab, few VM boots in all.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+LAB=../shared/kernel-lab/run-in-vm
+shopt -s nullglob
+plain=(test/vm/*.vm.test.ts)
+igb=(test/vm/*.igb.test.ts)
+rc=0
+if [ ${#plain[@]} -gt 0 ]; then
+  "$LAB" -- node_modules/.bin/vitest run --project vm "${plain[@]}" || rc=1
+fi
+if [ ${#igb[@]} -gt 0 ]; then
+  RUN_IN_VM_IGB=1 "$LAB" -- node_modules/.bin/vitest run --project vm "${igb[@]}" || rc=1
+fi
+[ ${#plain[@]} -gt 0 ] || [ ${#igb[@]} -gt 0 ] || echo "vm tier: no VM tests yet"
+exit $rc
