@@ -1,0 +1,135 @@
+/** Bridge ports: VLAN membership (with VLAN filtering) and port flags such as hairpin. */
+import { kernelFailure } from './errors.ts';
+import * as link from './link.ts';
+import { decodeAttrList, decodeAttrs, encodeAttrs, readU16, u8, u16, u32 } from './nl/attrs.ts';
+import {
+  AF_BRIDGE,
+  BRIDGE_FLAGS_MASTER,
+  BRIDGE_FLAGS_SELF,
+  BRIDGE_VLAN_INFO,
+  IFLA,
+  IFLA_BRIDGE,
+  IFLA_BRPORT,
+  RTEXT_FILTER_BRVLAN,
+  RTM,
+} from './nl/constants.ts';
+import { IFINFOMSG_LEN, ifinfomsg, parseIfinfomsg } from './nl/messages.ts';
+import type { Rtnl } from './socket.ts';
+
+export interface VlanEntry {
+  readonly vid: number;
+  readonly pvid: boolean;
+  readonly untagged: boolean;
+}
+
+/**
+ * Adds VLAN `vid` to a bridge port (or, with `self`, to the bridge device itself).
+ * `pvid` makes it the port's native VLAN; `untagged` strips the tag on egress.
+ */
+export async function addVlan(
+  h: Rtnl,
+  index: number,
+  v: { vid: number; pvid?: boolean; untagged?: boolean; self?: boolean },
+  port: string,
+): Promise<void> {
+  const flags = (v.pvid ? BRIDGE_VLAN_INFO.PVID : 0) | (v.untagged ? BRIDGE_VLAN_INFO.UNTAGGED : 0);
+  const info = Buffer.concat([u16(flags), u16(v.vid)]);
+  const body = Buffer.concat([
+    ifinfomsg({ family: AF_BRIDGE, index }),
+    encodeAttrs([
+      [
+        IFLA.AF_SPEC,
+        [
+          [IFLA_BRIDGE.FLAGS, u16(v.self ? BRIDGE_FLAGS_SELF : BRIDGE_FLAGS_MASTER)],
+          [IFLA_BRIDGE.VLAN_INFO, info],
+        ],
+      ],
+    ]),
+  ]);
+  try {
+    await h.request(RTM.SETLINK, body);
+  } catch (err) {
+    throw kernelFailure(`add VLAN ${v.vid} to bridge port ${port}`, err);
+  }
+}
+
+export async function removeVlan(
+  h: Rtnl,
+  index: number,
+  vid: number,
+  port: string,
+  self = false,
+): Promise<void> {
+  const body = Buffer.concat([
+    ifinfomsg({ family: AF_BRIDGE, index }),
+    encodeAttrs([
+      [
+        IFLA.AF_SPEC,
+        [
+          [IFLA_BRIDGE.FLAGS, u16(self ? BRIDGE_FLAGS_SELF : BRIDGE_FLAGS_MASTER)],
+          [IFLA_BRIDGE.VLAN_INFO, Buffer.concat([u16(0), u16(vid)])],
+        ],
+      ],
+    ]),
+  ]);
+  try {
+    await h.request(RTM.DELLINK, body);
+  } catch (err) {
+    throw kernelFailure(`remove VLAN ${vid} from bridge port ${port}`, err);
+  }
+}
+
+/** The VLANs of every bridge port (and bridge), by link index. */
+export async function listVlans(h: Rtnl): Promise<Map<number, VlanEntry[]>> {
+  const body = Buffer.concat([
+    ifinfomsg({ family: AF_BRIDGE }),
+    encodeAttrs([[IFLA.EXT_MASK, u32(RTEXT_FILTER_BRVLAN)]]),
+  ]);
+  const msgs = await h.dump(RTM.GETLINK, body);
+  const out = new Map<number, VlanEntry[]>();
+  for (const m of msgs) {
+    if (m.type !== RTM.NEWLINK) continue;
+    const hdr = parseIfinfomsg(m.data);
+    const spec = decodeAttrs(m.data.subarray(IFINFOMSG_LEN)).get(IFLA.AF_SPEC);
+    if (!spec) continue;
+    const entries: VlanEntry[] = [];
+    for (const [t, v] of decodeAttrList(spec)) {
+      if (t !== IFLA_BRIDGE.VLAN_INFO || v.length < 4) continue;
+      const flags = readU16(v) ?? 0;
+      entries.push({
+        vid: v.readUInt16LE(2),
+        pvid: (flags & BRIDGE_VLAN_INFO.PVID) !== 0,
+        untagged: (flags & BRIDGE_VLAN_INFO.UNTAGGED) !== 0,
+      });
+    }
+    out.set(hdr.index, entries);
+  }
+  return out;
+}
+
+/** Bridge port settings (IFLA_BRPORT_*), applied through the port's slave data. */
+export async function setPort(
+  h: Rtnl,
+  index: number,
+  opts: { hairpin?: boolean; learning?: boolean },
+  port: string,
+): Promise<void> {
+  await link.set(
+    h,
+    index,
+    {
+      slave: {
+        kind: 'bridge',
+        data: [
+          opts.hairpin !== undefined ? [IFLA_BRPORT.MODE, u8(opts.hairpin ? 1 : 0)] : undefined,
+          opts.learning !== undefined ? [IFLA_BRPORT.LEARNING, u8(opts.learning ? 1 : 0)] : undefined,
+        ],
+      },
+    },
+    `bridge port ${port}`,
+  );
+}
+
+export function portHairpin(l: link.Link): boolean {
+  return l.slaveInfo.get(IFLA_BRPORT.MODE)?.readUInt8(0) === 1;
+}
