@@ -39,8 +39,9 @@ compile() {
   # The compiled files use ESM syntax; an empty package.json lets ncc treat them as modules
   # of either kind and emit one CommonJS bundle (lazy imports stay in it, evaluated on demand).
   echo '{}' > build/package.json
+  # CommonJS shims (lazy requires of native code) are not emitted by tsc: copy them as they are.
+  find src -name '*.cjs' ! -path 'src/sea/*' | while read -r f; do mkdir -p "build/$(dirname "$f")"; cp "$f" "build/$f"; done
   mkdir -p build/src/native/build/Release
-  cp src/native/index.cjs build/src/native/
   cp src/native/build/Release/manifold_native.node build/src/native/build/Release/
 }
 
@@ -48,6 +49,14 @@ bundle() {
   log "bundle (ncc)"
   rm -rf dist/ncc
   ncc build build/src/main.js -o dist/ncc --minify --quiet --no-source-map-register
+  # Every import() must stay in the one bundle (webpackMode "eager"); a split chunk could not
+  # be loaded from the single executable.
+  local chunks; chunks=$(find dist/ncc -name '*.js' ! -path dist/ncc/index.js)
+  echo '{"type":"commonjs"}' > dist/ncc/package.json  # lets `node dist/ncc/index.js` run it (profiling)
+  if [ -n "$chunks" ]; then
+    echo "build.sh: ncc split the bundle ($chunks): an import() lacks /* webpackMode: \"eager\" */" >&2
+    exit 1
+  fi
 }
 
 single_executable() {
@@ -74,7 +83,8 @@ single_executable() {
     fs.writeFileSync(path.join(w, "manifest.json"), JSON.stringify({ natives }));
     fs.writeFileSync(path.join(w, "sea-config.json"), JSON.stringify({
       main: "src/sea/entry.cjs", output: path.join(w, "sea.blob"),
-      disableExperimentalSEAWarning: true, useCodeCache: true, useSnapshot: false, assets }, null, 2));
+      disableExperimentalSEAWarning: true, useCodeCache: true, useSnapshot: false,
+      execArgvExtension: "none", assets }, null, 2));
   ' dist/ncc "$w"
   node --experimental-sea-config "$w/sea-config.json" >/dev/null 2>&1
   cp "$(readlink -f node_modules/.bin/node)" "$w/manifold"

@@ -21,7 +21,15 @@ export async function main(argv0: string): Promise<number> {
   return runSkel({ name: type, version: MANIFOLD_VERSION, load }, processIO());
 }
 
-main(process.argv0).then(
-  (code) => process.exit(code),
-  () => process.exit(1),
-);
+/** Runs the CNI call of this process and exits with its status. */
+export function run(): void {
+  main(process.argv0).then(
+    (code) => process.exit(code),
+    () => process.exit(1),
+  );
+}
+
+export { warm } from './warm.ts';
+
+// The build (src/sea/make-cache.cjs) loads the bundle without running it, to warm it up.
+if (!(globalThis as { __manifoldNoAutorun?: boolean }).__manifoldNoAutorun) run();

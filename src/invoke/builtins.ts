@@ -3,7 +3,7 @@
  * it was invoked as; the meta-plugin runs these types in-process instead of executing them.
  * Each loader is a lazy import: a call loads only the plugin it runs.
  */
-import type { PluginLoader } from '../skel/plugin.ts';
+import type { Plugin, PluginLoader } from '../skel/plugin.ts';
 
 export const META_TYPE = 'manifold';
 export const BUILTIN_TYPES = [
@@ -18,15 +18,16 @@ export const BUILTIN_TYPES = [
 export type BuiltinType = (typeof BUILTIN_TYPES)[number];
 
 const LOADERS: Record<string, PluginLoader> = {
-  manifold: async () => (await import(/* webpackMode: \"eager\" */ './not-built.ts')).notBuilt('manifold'),
-  macvlan: async () => (await import(/* webpackMode: \"eager\" */ './not-built.ts')).notBuilt('macvlan'),
-  ipvlan: async () => (await import(/* webpackMode: \"eager\" */ './not-built.ts')).notBuilt('ipvlan'),
-  bridge: async () => (await import(/* webpackMode: \"eager\" */ './not-built.ts')).notBuilt('bridge'),
-  vxlan: async () => (await import(/* webpackMode: \"eager\" */ './not-built.ts')).notBuilt('vxlan'),
-  sriov: async () => (await import(/* webpackMode: \"eager\" */ './not-built.ts')).notBuilt('sriov'),
+  manifold: async () => (await import(/* webpackMode: "eager" */ './not-built.ts')).notBuilt('manifold'),
+  macvlan: async () =>
+    (await import(/* webpackMode: "eager" */ '../../plugins/macvlan/macvlan.ts')).plugin as Plugin,
+  ipvlan: async () => (await import(/* webpackMode: "eager" */ './not-built.ts')).notBuilt('ipvlan'),
+  bridge: async () => (await import(/* webpackMode: "eager" */ './not-built.ts')).notBuilt('bridge'),
+  vxlan: async () => (await import(/* webpackMode: "eager" */ './not-built.ts')).notBuilt('vxlan'),
+  sriov: async () => (await import(/* webpackMode: "eager" */ './not-built.ts')).notBuilt('sriov'),
   'host-local': async () =>
-    (await import(/* webpackMode: \"eager\" */ './not-built.ts')).notBuilt('host-local'),
-  static: async () => (await import(/* webpackMode: \"eager\" */ './not-built.ts')).notBuilt('static'),
+    (await import(/* webpackMode: "eager" */ '../ipam/host-local.ts')).plugin as Plugin,
+  static: async () => (await import(/* webpackMode: "eager" */ '../ipam/static.ts')).plugin as Plugin,
 };
 
 export function isBuiltin(type: string): type is BuiltinType {

@@ -3,8 +3,9 @@
  * socket, sequence numbers, multipart reassembly and ACK handling; message bodies are
  * encoded here (nl/). Interrupted dumps and EINTR are retried here, once for everyone.
  */
-import { createNetlink, type NetlinkSocket } from 'netlink/dist/netlink.js';
+import type { NetlinkSocket } from 'netlink/dist/netlink.js';
 import { KernelError, toKernelError } from './errors.ts';
+import { createNetlink } from './netlink.cjs';
 import type { NetNS } from './netns.ts';
 import { NLM_F } from './nl/constants.ts';
 
@@ -57,4 +58,12 @@ export class Rtnl {
   close(): void {
     this.#sock.close();
   }
+}
+
+let host: Rtnl | undefined;
+
+/** One socket in the host namespace for the whole process (opened on first use). */
+export function hostRtnl(): Rtnl {
+  host ??= Rtnl.open();
+  return host;
 }

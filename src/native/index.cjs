@@ -1,3 +1,10 @@
-// Loads the addon. Kept in CommonJS so the bundler (ncc) sees a static require of the .node
-// file and ships it; src/kernel/ is the only importer.
-module.exports = require('./build/Release/manifold_native.node');
+// Loads the addon on first use. Kept in CommonJS so the bundler (ncc) sees a static require
+// of the .node file and ships it; lazy so that loading the kernel layer (and the build's
+// startup snapshot) does not load it. src/kernel/ is the only importer.
+let addon;
+const load = () => {
+  addon ??= require('./build/Release/manifold_native.node');
+  return addon;
+};
+exports.setns = (fd, nstype) => load().setns(fd, nstype);
+exports.flock = (fd, op) => load().flock(fd, op);

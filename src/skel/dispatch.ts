@@ -93,7 +93,8 @@ const ValidAttachments = z.array(z.looseObject({ containerID: z.string(), ifname
 
 /** Builds the context and calls the verb; returns the JSON to print (ADD only). */
 export async function dispatch(plugin: Plugin<unknown>, p: Prepared): Promise<unknown> {
-  const conf = plugin.parseConfig(p.raw);
+  const cniArgs = parseCniArgs(p.cmd.args);
+  const conf = plugin.parseConfig(p.raw, cniArgs);
   const prev =
     p.raw.prevResult === undefined ? undefined : parseWith(ResultSchema, p.raw.prevResult, 'prevResult');
   const base = {
@@ -101,7 +102,7 @@ export async function dispatch(plugin: Plugin<unknown>, p: Prepared): Promise<un
     containerId: p.cmd.containerId,
     netns: p.cmd.netns,
     ifname: p.cmd.ifname,
-    cniArgs: parseCniArgs(p.cmd.args),
+    cniArgs,
     path: p.cmd.path,
     env: p.env,
     conf,

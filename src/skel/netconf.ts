@@ -6,6 +6,10 @@
 import { z } from 'zod';
 import { parseCIDR, parseIP } from '../ip/ip.ts';
 
+// Every CNI call parses one config once: zod's generated (new Function) fast path costs more
+// to compile than it saves, and cannot be kept in the code cache.
+z.config({ jitless: true });
+
 export const ipString = z
   .string()
   .refine((s) => parseIP(s) !== undefined, { message: 'must be an IP address' });
@@ -62,10 +66,17 @@ export const ResultSchema = z.looseObject({
 
 export const IpamSchema = z.looseObject({ type: z.string().min(1) });
 
+/** An IP address, or an address with a prefix length (requested IPs come both ways). */
+export const ipOrCidrString = z
+  .string()
+  .refine((s) => parseIP(s) !== undefined || parseCIDR(s) !== undefined, {
+    message: 'must be an IP address or CIDR',
+  });
+
 /** Capability arguments manifold reads; the rest pass through untouched. */
 export const RuntimeConfigSchema = z.looseObject({
   mac: macString.optional(),
-  ips: z.array(cidrString).optional(),
+  ips: z.array(ipOrCidrString).optional(),
   deviceID: z.string().optional(),
   infinibandGUID: z.string().optional(),
 });
@@ -73,7 +84,7 @@ export const RuntimeConfigSchema = z.looseObject({
 export const ArgsSchema = z.looseObject({
   cni: z
     .looseObject({
-      ips: z.array(z.string()).optional(),
+      ips: z.array(ipOrCidrString).optional(),
       mac: macString.optional(),
     })
     .optional(),

@@ -37,8 +37,11 @@ export interface PluginContext<C> {
 export interface Plugin<C = unknown> {
   /** The CNI `type` this plugin answers to. */
   readonly type: string;
-  /** Validates the decoded config (throw a CniError 7, e.g. through parseWith). */
-  parseConfig(raw: Record<string, unknown>): C;
+  /**
+   * Validates the decoded config (throw a CniError 7, e.g. through parseWith). CNI_ARGS are
+   * given too: several fields can come from them (MAC=, IP=).
+   */
+  parseConfig(raw: Record<string, unknown>, cniArgs: ReadonlyMap<string, string>): C;
   add(ctx: PluginContext<C>): Promise<Result>;
   del(ctx: PluginContext<C>): Promise<void>;
   check(ctx: PluginContext<C>): Promise<void>;

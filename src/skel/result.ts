@@ -9,44 +9,44 @@ import { isLegacyResult, isSupported } from './versions.ts';
 
 export interface Interface {
   name: string;
-  mac?: string;
-  mtu?: number;
-  sandbox?: string;
-  socketPath?: string;
-  pciID?: string;
+  mac?: string | undefined;
+  mtu?: number | undefined;
+  sandbox?: string | undefined;
+  socketPath?: string | undefined;
+  pciID?: string | undefined;
 }
 
 export interface IPConfig {
   /** CIDR: address with its prefix length. */
   address: string;
-  gateway?: string;
+  gateway?: string | undefined;
   /** Index into `interfaces`. */
-  interface?: number;
+  interface?: number | undefined;
 }
 
 export interface Route {
   dst: string;
-  gw?: string;
-  mtu?: number;
-  advmss?: number;
-  priority?: number;
-  table?: number;
-  scope?: number;
+  gw?: string | undefined;
+  mtu?: number | undefined;
+  advmss?: number | undefined;
+  priority?: number | undefined;
+  table?: number | undefined;
+  scope?: number | undefined;
 }
 
 export interface DNS {
-  nameservers?: string[];
-  domain?: string;
-  search?: string[];
-  options?: string[];
+  nameservers?: string[] | undefined;
+  domain?: string | undefined;
+  search?: string[] | undefined;
+  options?: string[] | undefined;
 }
 
 export interface Result {
   cniVersion: string;
-  interfaces?: Interface[];
-  ips?: IPConfig[];
-  routes?: Route[];
-  dns?: DNS;
+  interfaces?: Interface[] | undefined;
+  ips?: IPConfig[] | undefined;
+  routes?: Route[] | undefined;
+  dns?: DNS | undefined;
 }
 
 type Json = Record<string, unknown>;

@@ -1,0 +1,101 @@
+/**
+ * The IP part of an attachment, shared by the built-ins: IPAM ADD (released again if a later
+ * step fails), arp_notify/ndisc_notify, addresses, link up and routes on the pod interface;
+ * and the matching CHECK.
+ */
+import { configureInterface } from '../ipam/configure.ts';
+import type { Ipam } from '../ipam/delegate.ts';
+import { checkAddresses, checkRoutes } from '../ipam/verify.ts';
+import * as link from '../kernel/link.ts';
+import * as sysctl from '../kernel/sysctl.ts';
+import { CniError, Code } from '../skel/errors.ts';
+import type { DNS, Interface, IPConfig, Result, Route } from '../skel/result.ts';
+import type { Pod } from './pod.ts';
+import type { Undo } from './undo.ts';
+
+export interface L3 {
+  readonly ips: IPConfig[];
+  readonly routes: Route[];
+  readonly dns: DNS | undefined;
+}
+
+/**
+ * Runs IPAM (when there is one) and configures `ifname` in the pod; without IPAM the link is
+ * only brought up (an L2 attachment). `ifIndex` is the interface's position in the result.
+ */
+export async function configureL3(
+  pod: Pod,
+  ifname: string,
+  ipam: Ipam | undefined,
+  undo: Undo,
+  ifIndex: number,
+): Promise<L3> {
+  if (!ipam) {
+    const l = await link.mustByName(pod.rtnl, ifname, `in netns ${JSON.stringify(pod.path)}`);
+    await link.set(pod.rtnl, l.index, { up: true }, `interface ${JSON.stringify(ifname)}`);
+    return { ips: [], routes: [], dns: undefined };
+  }
+  const r = await ipam.add();
+  undo.push(`release the addresses of IPAM "${ipam.type}"`, () => ipam.del());
+  if (!r.ips?.length)
+    throw new CniError(Code.Internal, `IPAM plugin "${ipam.type}" returned missing IP config`);
+  const ips = r.ips.map((ip) => ({ ...ip, interface: ifIndex }));
+  try {
+    sysctl.set(pod.ns, {
+      [`net/ipv4/conf/${ifname}/arp_notify`]: '1',
+      [`net/ipv6/conf/${ifname}/ndisc_notify`]: '1',
+    });
+  } catch {
+    // best effort, as the reference: IPv6 may be disabled in the pod
+  }
+  await configureInterface(pod.rtnl, pod.ns, ifname, ips, r.routes ?? []);
+  return { ips, routes: r.routes ?? [], dns: r.dns };
+}
+
+/** The interface named `ifname` in `sandbox` within prevResult, with its index. */
+export function resultInterface(
+  prev: Result,
+  ifname: string,
+  sandbox: string,
+): { iface: Interface; index: number } {
+  const index = (prev.interfaces ?? []).findIndex((i) => i.name === ifname && i.sandbox === sandbox);
+  const iface = prev.interfaces?.[index];
+  if (!iface) {
+    throw new CniError(
+      Code.Internal,
+      `prevResult has no interface ${JSON.stringify(ifname)} in sandbox ${JSON.stringify(sandbox)}`,
+    );
+  }
+  return { iface, index };
+}
+
+/** CHECK of the IP part: every address of the interface and every route is in the kernel. */
+export async function checkL3(pod: Pod, l: link.Link, prev: Result, index: number): Promise<void> {
+  const ips = (prev.ips ?? []).filter((ip) => ip.interface === index);
+  await checkAddresses(pod.rtnl, l.index, l.name, ips);
+  await checkRoutes(pod.rtnl, l.index, l.name, ips, prev.routes ?? []);
+}
+
+/** CHECK of the link itself: it exists, and its MAC is the one in prevResult. */
+export async function checkPodLink(pod: Pod, iface: Interface, kind: string): Promise<link.Link> {
+  const l = await link.byName(pod.rtnl, iface.name);
+  if (!l) {
+    throw new CniError(
+      Code.Internal,
+      `interface ${JSON.stringify(iface.name)} of prevResult is missing in netns ${JSON.stringify(pod.path)}`,
+    );
+  }
+  if (l.kind !== kind) {
+    throw new CniError(
+      Code.Internal,
+      `interface ${JSON.stringify(iface.name)} is of kind ${JSON.stringify(l.kind ?? 'unknown')}, expected ${JSON.stringify(kind)}`,
+    );
+  }
+  if (iface.mac && iface.mac.toLowerCase() !== l.mac) {
+    throw new CniError(
+      Code.Internal,
+      `interface ${JSON.stringify(iface.name)} has MAC ${l.mac}, prevResult says ${iface.mac}`,
+    );
+  }
+  return l;
+}

@@ -1,0 +1,74 @@
+/** The pod side of an attachment: its namespace and an rtnetlink socket inside it. */
+import * as link from '../kernel/link.ts';
+import { NetNS, NetnsMissingError } from '../kernel/netns.ts';
+import { Rtnl } from '../kernel/socket.ts';
+import { randomHex } from '../random.ts';
+import { CniError, Code } from '../skel/errors.ts';
+
+export class Pod {
+  readonly ns: NetNS;
+  readonly rtnl: Rtnl;
+
+  private constructor(ns: NetNS) {
+    this.ns = ns;
+    this.rtnl = Rtnl.open(ns);
+  }
+
+  get path(): string {
+    return this.ns.path;
+  }
+
+  static open(path: string): Pod {
+    return new Pod(NetNS.open(path));
+  }
+
+  close(): void {
+    this.rtnl.close();
+    this.ns.close();
+  }
+
+  /** ADD must fail if the interface already exists in the pod (CNI spec). */
+  async assertFree(ifname: string): Promise<void> {
+    if (await link.byName(this.rtnl, ifname)) {
+      throw new CniError(
+        Code.Internal,
+        `failed to create interface ${JSON.stringify(ifname)} in netns ${JSON.stringify(this.path)}: an interface with that name already exists`,
+      );
+    }
+  }
+}
+
+/** Opens the pod for the duration of `fn`. */
+export async function withPod<T>(path: string, fn: (pod: Pod) => Promise<T>): Promise<T> {
+  const pod = Pod.open(path);
+  try {
+    return await fn(pod);
+  } finally {
+    pod.close();
+  }
+}
+
+/**
+ * For DEL: runs `fn` in the pod, or does nothing when CNI_NETNS is empty or names a namespace
+ * that is gone (the kernel destroyed its links with it).
+ */
+export async function withPodIfPresent(path: string, fn: (pod: Pod) => Promise<void>): Promise<void> {
+  if (!path) return;
+  let pod: Pod;
+  try {
+    pod = Pod.open(path);
+  } catch (err) {
+    if (err instanceof NetnsMissingError) return;
+    throw err;
+  }
+  try {
+    await fn(pod);
+  } finally {
+    pod.close();
+  }
+}
+
+/** A temporary interface name, unique enough to never clash on the host (like the reference). */
+export function tempName(prefix = 'mf'): string {
+  return `${prefix}${randomHex(4)}`;
+}

@@ -1,0 +1,103 @@
+/**
+ * Runs a plugin executable exactly as libcni does: found by type in the search path, the
+ * caller's environment with CNI_COMMAND set, the config on stdin, the result (or CNI error)
+ * parsed from stdout, stderr passed through.
+ */
+import { accessSync, constants, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Env, Verb } from '../skel/env.ts';
+import { CniError, Code } from '../skel/errors.ts';
+
+/** A plugin type names a file in the search path, never a path: no '/', '..' or NUL. */
+export function checkPluginType(type: string, field = 'type'): void {
+  if (type === '' || type.includes('/') || type.includes('..') || type.includes('\0')) {
+    throw new CniError(
+      Code.InvalidConfig,
+      `${field}: invalid plugin type ${JSON.stringify(type)}: a type is a file name in CNI_PATH, without "/", ".." or NUL`,
+    );
+  }
+}
+
+/** The first executable `type` in `dirs`. */
+export function findPlugin(type: string, dirs: readonly string[]): string {
+  checkPluginType(type);
+  if (dirs.length === 0) {
+    throw new CniError(Code.Internal, `failed to find plugin ${JSON.stringify(type)}: CNI_PATH is empty`);
+  }
+  for (const dir of dirs) {
+    const file = join(dir, type);
+    try {
+      if (!statSync(file).isFile()) continue;
+      accessSync(file, constants.X_OK);
+      return file;
+    } catch {
+      // not here
+    }
+  }
+  throw new CniError(
+    Code.Internal,
+    `failed to find plugin ${JSON.stringify(type)} in path [${dirs.join(' ')}]`,
+  );
+}
+
+export interface ExecRequest {
+  readonly type: string;
+  readonly command: Verb;
+  /** Directories searched for the executable, in order. */
+  readonly path: readonly string[];
+  /** The environment to pass on; CNI_COMMAND is set from `command`, `overrides` win. */
+  readonly env: Env;
+  readonly overrides?: Readonly<Record<string, string>>;
+  readonly stdin: string;
+}
+
+/** Runs the plugin; returns its decoded stdout (undefined when empty) or throws its CNI error. */
+export async function execPlugin(req: ExecRequest): Promise<unknown> {
+  const file = findPlugin(req.type, req.path);
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.env)) if (v !== undefined) env[k] = v;
+  Object.assign(env, { CNI_COMMAND: req.command }, req.overrides ?? {});
+  const { execa } = await import(/* webpackMode: "eager" */ 'execa');
+  const r = await execa(file, [], {
+    env,
+    extendEnv: false,
+    input: req.stdin,
+    stdout: 'pipe',
+    stderr: 'inherit',
+    reject: false,
+    encoding: 'utf8',
+    stripFinalNewline: false,
+  });
+  const out = typeof r.stdout === 'string' ? r.stdout.trim() : '';
+  let decoded: unknown;
+  if (out !== '') {
+    try {
+      decoded = JSON.parse(out);
+    } catch {
+      decoded = undefined;
+    }
+  }
+  if (r.exitCode === 0 && !r.failed) {
+    if (out !== '' && decoded === undefined) {
+      throw new CniError(
+        Code.DecodingFailure,
+        `plugin ${JSON.stringify(req.type)} printed a result that is not JSON: ${snippet(out)}`,
+      );
+    }
+    return decoded;
+  }
+  const e = decoded as { code?: unknown; msg?: unknown; details?: unknown } | undefined;
+  if (e && typeof e.code === 'number' && typeof e.msg === 'string') {
+    throw new CniError(e.code, e.msg, typeof e.details === 'string' ? e.details : '');
+  }
+  const how = r.signal ? `was killed by ${r.signal}` : `exited with status ${r.exitCode ?? '?'}`;
+  throw new CniError(
+    Code.Internal,
+    `plugin ${JSON.stringify(req.type)} ${how}${out ? `: ${snippet(out)}` : ''}`,
+  );
+}
+
+function snippet(s: string): string {
+  const one = s.replace(/\s+/g, ' ');
+  return one.length > 200 ? `${one.slice(0, 197)}...` : one;
+}

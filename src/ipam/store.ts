@@ -1,0 +1,160 @@
+/**
+ * host-local's on-disk store, byte-compatible with the reference plugin so both can share a
+ * dataDir: `<dataDir>/<network>/<ip>` holds `containerID\r\nifname`, `last_reserved_ip.<n>`
+ * holds the last IP handed out from range set n, and `lock` is flock'ed around every change.
+ *
+ * Improvement over the reference: a reservation file appears atomically with its content
+ * (written to a temp name, then hard-linked into place, which fails if the IP is taken), so
+ * a crash never leaves an empty reservation behind.
+ */
+import {
+  linkSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { formatIP, type IP, parseIP } from '../ip/ip.ts';
+import { type FileLock, lockExclusive } from '../kernel/flock.ts';
+import { randomHex } from '../random.ts';
+import { failed } from '../skel/errors.ts';
+
+export const DEFAULT_DATA_DIR = '/var/lib/cni/networks';
+const LAST_PREFIX = 'last_reserved_ip.';
+const CRLF = '\r\n';
+
+export interface Reservation {
+  readonly ip: string;
+  readonly containerId: string;
+  /** Empty for files written by old reference versions (container id only). */
+  readonly ifname: string;
+}
+
+export class Store {
+  readonly dir: string;
+  #lock: FileLock | undefined;
+
+  private constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  /** Opens (creating) `<dataDir>/<network>` and takes its lock. */
+  static async open(network: string, dataDir = DEFAULT_DATA_DIR): Promise<Store> {
+    const dir = join(dataDir, network);
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o755 });
+    } catch (err) {
+      throw failed(`create IPAM data directory ${JSON.stringify(dir)}`, err);
+    }
+    const s = new Store(dir);
+    s.#lock = await lockExclusive(join(dir, 'lock'));
+    return s;
+  }
+
+  close(): void {
+    this.#lock?.release();
+    this.#lock = undefined;
+  }
+
+  /** Reserves `ip` for the attachment; false when it is already taken. */
+  reserve(containerId: string, ifname: string, ip: IP, rangeId: number): boolean {
+    const name = formatIP(ip);
+    const file = join(this.dir, name);
+    const tmp = join(this.dir, `.tmp-${process.pid}-${randomHex(4)}`);
+    try {
+      writeFileSync(tmp, `${containerId.trim()}${CRLF}${ifname}`, { mode: 0o600 });
+      try {
+        linkSync(tmp, file);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+        throw err;
+      }
+    } catch (err) {
+      throw failed(`reserve ${name} in ${JSON.stringify(this.dir)}`, err);
+    } finally {
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // already gone
+      }
+    }
+    this.writeAtomic(`${LAST_PREFIX}${rangeId}`, name);
+    return true;
+  }
+
+  lastReserved(rangeId: number): IP | undefined {
+    try {
+      return parseIP(readFileSync(join(this.dir, `${LAST_PREFIX}${rangeId}`), 'utf8').trim());
+    } catch {
+      return undefined;
+    }
+  }
+
+  isReserved(ip: IP): boolean {
+    try {
+      readFileSync(join(this.dir, formatIP(ip)));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Every reservation in the store. */
+  list(): Reservation[] {
+    let names: string[];
+    try {
+      names = readdirSync(this.dir);
+    } catch {
+      return [];
+    }
+    const out: Reservation[] = [];
+    for (const name of names) {
+      if (!parseIP(name)) continue;
+      let data: string;
+      try {
+        data = readFileSync(join(this.dir, name), 'utf8').trim();
+      } catch {
+        continue;
+      }
+      const [containerId = '', ifname = ''] = data.split(CRLF);
+      out.push({ ip: name, containerId: containerId.trim(), ifname: ifname.trim() });
+    }
+    return out;
+  }
+
+  /** The reservations of one attachment (old id-only files match the container id alone). */
+  byAttachment(containerId: string, ifname: string): Reservation[] {
+    const id = containerId.trim();
+    const exact = this.list().filter((r) => r.containerId === id && r.ifname === ifname);
+    if (exact.length > 0) return exact;
+    return this.list().filter((r) => r.containerId === id && r.ifname === '');
+  }
+
+  /** Releases one reservation file. */
+  release(r: Reservation): void {
+    try {
+      unlinkSync(join(this.dir, r.ip));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw failed(`release ${r.ip} in ${this.dir}`, err);
+    }
+  }
+
+  private writeAtomic(name: string, content: string): void {
+    const tmp = join(this.dir, `.tmp-${process.pid}-${randomHex(4)}`);
+    try {
+      writeFileSync(tmp, content, { mode: 0o600 });
+      renameSync(tmp, join(this.dir, name));
+    } catch (err) {
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // nothing to clean
+      }
+      throw failed(`write ${JSON.stringify(join(this.dir, name))}`, err);
+    }
+  }
+}
