@@ -21,10 +21,14 @@ const LOADERS: Record<string, PluginLoader> = {
   manifold: async () => (await import(/* webpackMode: "eager" */ './not-built.ts')).notBuilt('manifold'),
   macvlan: async () =>
     (await import(/* webpackMode: "eager" */ '../../plugins/macvlan/macvlan.ts')).plugin as Plugin,
-  ipvlan: async () => (await import(/* webpackMode: "eager" */ './not-built.ts')).notBuilt('ipvlan'),
-  bridge: async () => (await import(/* webpackMode: "eager" */ './not-built.ts')).notBuilt('bridge'),
-  vxlan: async () => (await import(/* webpackMode: "eager" */ './not-built.ts')).notBuilt('vxlan'),
-  sriov: async () => (await import(/* webpackMode: "eager" */ './not-built.ts')).notBuilt('sriov'),
+  ipvlan: async () =>
+    (await import(/* webpackMode: "eager" */ '../../plugins/ipvlan/ipvlan.ts')).plugin as Plugin,
+  bridge: async () =>
+    (await import(/* webpackMode: "eager" */ '../../plugins/bridge/bridge.ts')).plugin as Plugin,
+  vxlan: async () =>
+    (await import(/* webpackMode: "eager" */ '../../plugins/vxlan/vxlan.ts')).plugin as Plugin,
+  sriov: async () =>
+    (await import(/* webpackMode: "eager" */ '../../plugins/sriov/sriov.ts')).plugin as Plugin,
   'host-local': async () =>
     (await import(/* webpackMode: "eager" */ '../ipam/host-local.ts')).plugin as Plugin,
   static: async () => (await import(/* webpackMode: "eager" */ '../ipam/static.ts')).plugin as Plugin,
