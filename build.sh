@@ -99,6 +99,9 @@ single_executable() {
 }
 
 build() {
+  # one build at a time in this tree (parallel test runs share build/ and dist/)
+  exec 9>"$ROOT/.build.lock"
+  flock 9
   install_deps
   build_native
   compile
