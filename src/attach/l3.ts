@@ -3,7 +3,7 @@
  * step fails), arp_notify/ndisc_notify, addresses, link up and routes on the pod interface;
  * and the matching CHECK.
  */
-import { configureInterface } from '../ipam/configure.ts';
+import { type ConfigureOptions, configureInterface } from '../ipam/configure.ts';
 import type { Ipam } from '../ipam/delegate.ts';
 import { checkAddresses, checkRoutes } from '../ipam/verify.ts';
 import * as link from '../kernel/link.ts';
@@ -19,27 +19,40 @@ export interface L3 {
   readonly dns: DNS | undefined;
 }
 
+/** Addresses handed over rather than allocated (ipvlan chained after a plugin that had IPAM). */
+export interface GivenIPs {
+  readonly given: Result;
+}
+
 /**
  * Runs IPAM (when there is one) and configures `ifname` in the pod; without IPAM the link is
  * only brought up (an L2 attachment). `ifIndex` is the interface's position in the result.
+ * `source` may also be addresses given by a previous plugin (no IPAM call, nothing to release).
  */
 export async function configureL3(
   pod: Pod,
   ifname: string,
-  ipam: Ipam | undefined,
+  source: Ipam | GivenIPs | undefined,
   undo: Undo,
   ifIndex: number,
+  opts: ConfigureOptions = {},
 ): Promise<L3> {
-  if (!ipam) {
+  if (!source) {
     const l = await link.mustByName(pod.rtnl, ifname, `in netns ${JSON.stringify(pod.path)}`);
     await link.set(pod.rtnl, l.index, { up: true }, `interface ${JSON.stringify(ifname)}`);
     return { ips: [], routes: [], dns: undefined };
   }
-  const r = await ipam.add();
-  undo.push(`release the addresses of IPAM "${ipam.type}"`, () => ipam.del());
-  if (!r.ips?.length)
-    throw new CniError(Code.Internal, `IPAM plugin "${ipam.type}" returned missing IP config`);
-  const ips = r.ips.map((ip) => ({ ...ip, interface: ifIndex }));
+  let r: Result;
+  if ('given' in source) {
+    r = source.given;
+  } else {
+    const ipam = source;
+    r = await ipam.add();
+    undo.push(`release the addresses of IPAM "${ipam.type}"`, () => ipam.del());
+    if (!r.ips?.length)
+      throw new CniError(Code.Internal, `IPAM plugin "${ipam.type}" returned missing IP config`);
+  }
+  const ips = (r.ips ?? []).map((ip) => ({ ...ip, interface: ifIndex }));
   try {
     sysctl.set(pod.ns, {
       [`net/ipv4/conf/${ifname}/arp_notify`]: '1',
@@ -48,7 +61,7 @@ export async function configureL3(
   } catch {
     // best effort, as the reference: IPv6 may be disabled in the pod
   }
-  await configureInterface(pod.rtnl, pod.ns, ifname, ips, r.routes ?? []);
+  await configureInterface(pod.rtnl, pod.ns, ifname, ips, r.routes ?? [], opts);
   return { ips, routes: r.routes ?? [], dns: r.dns };
 }
 
@@ -70,10 +83,16 @@ export function resultInterface(
 }
 
 /** CHECK of the IP part: every address of the interface and every route is in the kernel. */
-export async function checkL3(pod: Pod, l: link.Link, prev: Result, index: number): Promise<void> {
+export async function checkL3(
+  pod: Pod,
+  l: link.Link,
+  prev: Result,
+  index: number,
+  opts: { deviceRoutes?: boolean } = {},
+): Promise<void> {
   const ips = (prev.ips ?? []).filter((ip) => ip.interface === index);
   await checkAddresses(pod.rtnl, l.index, l.name, ips);
-  await checkRoutes(pod.rtnl, l.index, l.name, ips, prev.routes ?? []);
+  await checkRoutes(pod.rtnl, l.index, l.name, ips, prev.routes ?? [], opts);
 }
 
 /** CHECK of the link itself: it exists, and its MAC is the one in prevResult. */

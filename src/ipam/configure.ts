@@ -46,6 +46,11 @@ export function effectiveRoute(r: Route, gws: { v4?: string; v6?: string }): Rou
 export interface ConfigureOptions {
   /** Wait for IPv6 DAD before adding routes via a v6 gateway (the reference does). */
   readonly settle?: boolean;
+  /**
+   * Install every route as a device route, without gateway (ipvlan L3/L3S: no ARP, the
+   * master routes everything).
+   */
+  readonly deviceRoutes?: boolean;
 }
 
 export async function configureInterface(
@@ -69,10 +74,10 @@ export async function configureInterface(
   }
   for (const ip of ips) await addr.add(pod, l.index, ip.address, where);
   await link.set(pod, l.index, { up: true }, where);
-  const gws = gateways(ips);
+  const gws = opts.deviceRoutes ? {} : gateways(ips);
   if (gws.v6 && opts.settle !== false) await settle(pod, l.index, ifname);
   for (const r of routes) {
-    const eff = effectiveRoute(r, gws);
+    const eff = opts.deviceRoutes ? { ...r, gw: undefined } : effectiveRoute(r, gws);
     await route.add(
       pod,
       {

@@ -46,12 +46,13 @@ export async function checkRoutes(
   ifname: string,
   ips: readonly IPConfig[],
   routes: readonly Route[],
+  opts: { deviceRoutes?: boolean } = {},
 ): Promise<void> {
   if (routes.length === 0) return;
   const gws = gateways(ips);
   const have = await route.list(pod, { oif: index });
   for (const r of routes) {
-    const eff = effectiveRoute(r, gws);
+    const eff = opts.deviceRoutes ? { ...r, gw: undefined } : effectiveRoute(r, gws);
     const gw = eff.gw ? parseIP(eff.gw) : undefined;
     const found = have.some(
       (h) =>

@@ -1,0 +1,30 @@
+/** ipvlan config: the reference plugin's fields (containernetworking/plugins ipvlan) plus `flags`. */
+import { z } from 'zod';
+import { NetConfSchema, uint } from '../../src/skel/netconf.ts';
+import { parseWith } from '../../src/skel/validate.ts';
+
+export const MODES = ['l2', 'l3', 'l3s'] as const;
+export type Mode = (typeof MODES)[number];
+export const FLAGS = ['bridge', 'private', 'vepa'] as const;
+export type Flag = (typeof FLAGS)[number];
+
+export const IpvlanConfSchema = NetConfSchema.extend({
+  /** Host interface to attach to; default: prevResult's single interface when chained, else the default-route interface. */
+  master: z.string().optional(),
+  /** "" means l2, as in the reference. */
+  mode: z.enum(['', ...MODES]).optional(),
+  /** How slaves of one master reach each other (IFLA_IPVLAN_FLAGS); default bridge. */
+  flags: z.enum(FLAGS).optional(),
+  mtu: uint.optional(),
+  linkInContainer: z.boolean().optional(),
+});
+
+export interface IpvlanConf extends z.output<typeof IpvlanConfSchema> {
+  readonly effectiveMode: Mode;
+  readonly effectiveFlag: Flag;
+}
+
+export function parseIpvlanConf(raw: Record<string, unknown>): IpvlanConf {
+  const conf = parseWith(IpvlanConfSchema, raw);
+  return { ...conf, effectiveMode: conf.mode || 'l2', effectiveFlag: conf.flags ?? 'bridge' };
+}
