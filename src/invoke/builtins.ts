@@ -18,7 +18,7 @@ export const BUILTIN_TYPES = [
 export type BuiltinType = (typeof BUILTIN_TYPES)[number];
 
 const LOADERS: Record<string, PluginLoader> = {
-  manifold: async () => (await import(/* webpackMode: "eager" */ './not-built.ts')).notBuilt('manifold'),
+  manifold: async () => (await import(/* webpackMode: "eager" */ '../meta/manifold.ts')).plugin as Plugin,
   macvlan: async () =>
     (await import(/* webpackMode: "eager" */ '../../plugins/macvlan/macvlan.ts')).plugin as Plugin,
   ipvlan: async () =>

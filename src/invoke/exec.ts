@@ -90,7 +90,11 @@ export async function execPlugin(req: ExecRequest): Promise<unknown> {
   if (e && typeof e.code === 'number' && typeof e.msg === 'string') {
     throw new CniError(e.code, e.msg, typeof e.details === 'string' ? e.details : '');
   }
-  const how = r.signal ? `was killed by ${r.signal}` : `exited with status ${r.exitCode ?? '?'}`;
+  const how = r.signal
+    ? `was killed by ${r.signal}`
+    : r.exitCode !== undefined
+      ? `exited with status ${r.exitCode}`
+      : `could not be run (${file}): ${snippet(r.originalMessage || r.shortMessage || 'unknown error')}`;
   throw new CniError(
     Code.Internal,
     `plugin ${JSON.stringify(req.type)} ${how}${out ? `: ${snippet(out)}` : ''}`,

@@ -25,14 +25,25 @@ const MIN_VERSION: Partial<Record<CmdArgs['command'], string>> = {
   STATUS: '1.1.0',
 };
 
-/** Decodes stdin and checks what the skel owns: JSON, network name, cniVersion, verb gating. */
-export function prepare(
-  cmd: CmdArgs,
-  env: Env,
-  stdin: Buffer,
-  name: string,
+/** Points the log where the config's `logFile`/`logLevel`/`logToStderr` say (Multus's fields). */
+export function configureLogFrom(
+  conf: Record<string, unknown>,
   stderr: (s: string) => void,
-): Prepared {
+  name: string,
+): void {
+  configureLog(
+    {
+      logFile: typeof conf.logFile === 'string' ? conf.logFile : undefined,
+      logLevel: typeof conf.logLevel === 'string' ? conf.logLevel : undefined,
+      logToStderr: conf.logToStderr === true,
+    },
+    stderr,
+    name,
+  );
+}
+
+/** Decodes stdin and checks what the skel owns: JSON, network name, cniVersion, verb gating. */
+export function prepare(cmd: CmdArgs, env: Env, stdin: Buffer): Prepared {
   let raw: unknown;
   try {
     raw = JSON.parse(stdin.toString('utf8'));
@@ -47,15 +58,6 @@ export function prepare(
     );
   }
   const conf = raw as Record<string, unknown>;
-  configureLog(
-    {
-      logFile: typeof conf.logFile === 'string' ? conf.logFile : undefined,
-      logLevel: typeof conf.logLevel === 'string' ? conf.logLevel : undefined,
-      logToStderr: conf.logToStderr === true,
-    },
-    stderr,
-    name,
-  );
   const version =
     conf.cniVersion === undefined || conf.cniVersion === '' ? IMPLICIT_VERSION : conf.cniVersion;
   if (typeof version !== 'string') {

@@ -24,6 +24,11 @@ export interface SkelOptions {
   readonly name: string;
   readonly version: string;
   readonly load: PluginLoader;
+  /**
+   * A call made in-process by the meta-plugin: the config's log settings do not take over
+   * the process's log.
+   */
+  readonly nested?: boolean;
 }
 
 /** Runs one CNI call; returns the process exit status (0 or 1). */
@@ -42,8 +47,9 @@ export async function runSkel(opts: SkelOptions, io: SkelIO): Promise<number> {
       return 0;
     }
     const stdin = await readStdin(io);
-    const { prepare, dispatch } = await import(/* webpackMode: "eager" */ './dispatch.ts');
-    const prepared = prepare(cmd, io.env, stdin, opts.name, io.stderr);
+    const { prepare, dispatch, configureLogFrom } = await import(/* webpackMode: "eager" */ './dispatch.ts');
+    const prepared = prepare(cmd, io.env, stdin);
+    if (!opts.nested) configureLogFrom(prepared.raw, io.stderr, opts.name);
     cniVersion = prepared.cniVersion;
     const output = await dispatch(await opts.load(), prepared);
     if (output !== undefined) io.stdout(printJson(output));

@@ -1,0 +1,178 @@
+/**
+ * A network (a single conf, or a conflist of chained plugins) run for one verb the way libcni
+ * runs it: each plugin gets the network's `name` and `cniVersion`, the previous plugin's
+ * result as `prevResult`, and `runtimeConfig` holding the capability arguments it declared in
+ * `capabilities`; ADD runs the plugins in order, DEL in reverse with the cached result.
+ */
+import { z } from 'zod';
+import type { Env, Verb } from '../skel/env.ts';
+import { CniError, Code } from '../skel/errors.ts';
+import { ResultSchema } from '../skel/netconf.ts';
+import type { Attachment } from '../skel/plugin.ts';
+import { decodeResult, encodeResult, type Result } from '../skel/result.ts';
+import { parseWith } from '../skel/validate.ts';
+import { atLeast, isSupported, SUPPORTED_VERSIONS } from '../skel/versions.ts';
+import { invoke } from './invoke.ts';
+
+export interface Network {
+  readonly name: string;
+  readonly cniVersion: string;
+  readonly kind: 'conf' | 'conflist';
+  /** The plugin configs, in chain order (one for a conf). */
+  readonly plugins: readonly Record<string, unknown>[];
+  readonly disableCheck: boolean;
+  readonly disableGC: boolean;
+  /** The network as given (what a cache keeps). */
+  readonly raw: Readonly<Record<string, unknown>>;
+}
+
+const PluginSchema = z.looseObject({ type: z.string().min(1) });
+const ConfSchema = z.looseObject({
+  cniVersion: z.string().optional(),
+  name: z.string().min(1),
+  type: z.string().min(1),
+  disableCheck: z.boolean().optional(),
+  disableGC: z.boolean().optional(),
+});
+const ConfListSchema = z.looseObject({
+  cniVersion: z.string().optional(),
+  name: z.string().min(1),
+  plugins: z.array(PluginSchema).min(1),
+  disableCheck: z.boolean().optional(),
+  disableGC: z.boolean().optional(),
+});
+
+/**
+ * Reads a conf or conflist object; `path` names it in errors (`delegates[1]`), `fallbackVersion`
+ * is used when it has no cniVersion.
+ */
+export function parseNetwork(raw: unknown, path: string, fallbackVersion: string): Network {
+  const isList = !!raw && typeof raw === 'object' && 'plugins' in raw;
+  const conf = isList ? parseWith(ConfListSchema, raw, path) : parseWith(ConfSchema, raw, path);
+  const cniVersion = conf.cniVersion || fallbackVersion;
+  if (!isSupported(cniVersion)) {
+    throw new CniError(
+      Code.IncompatibleVersion,
+      `${path}.cniVersion: ${JSON.stringify(cniVersion)} is not supported`,
+      `supported: ${SUPPORTED_VERSIONS.join(', ')}`,
+    );
+  }
+  const plugins = 'plugins' in conf ? (conf.plugins as Record<string, unknown>[]) : [conf];
+  return {
+    name: conf.name,
+    cniVersion,
+    kind: isList ? 'conflist' : 'conf',
+    plugins,
+    disableCheck: conf.disableCheck === true,
+    disableGC: conf.disableGC === true,
+    raw: raw as Record<string, unknown>,
+  };
+}
+
+/** What the runtime knows about one attachment (libcni's RuntimeConf). */
+export interface RuntimeConf {
+  readonly containerId: string;
+  readonly netns: string;
+  readonly ifname: string;
+  /** CNI_ARGS pairs. */
+  readonly args: readonly (readonly [string, string])[];
+  /** Capability arguments (runtimeConfig candidates). */
+  readonly capabilityArgs: Readonly<Record<string, unknown>>;
+  readonly searchPath: readonly string[];
+  /** The environment to pass on (CNI_* are set from the fields above). */
+  readonly env: Env;
+}
+
+function envFor(rt: RuntimeConf): Env {
+  return {
+    ...rt.env,
+    CNI_CONTAINERID: rt.containerId,
+    CNI_NETNS: rt.netns,
+    CNI_IFNAME: rt.ifname,
+    CNI_ARGS: rt.args.map(([k, v]) => `${k}=${v}`).join(';'),
+    CNI_PATH: rt.searchPath.join(':'),
+  };
+}
+
+/** The config one plugin of the chain receives. */
+export function pluginConfig(
+  net: Network,
+  plugin: Readonly<Record<string, unknown>>,
+  rt: RuntimeConf,
+  prev: Result | undefined,
+  extra: Readonly<Record<string, unknown>> = {},
+): Record<string, unknown> {
+  const conf: Record<string, unknown> = { ...plugin, name: net.name, cniVersion: net.cniVersion, ...extra };
+  if (prev) conf.prevResult = encodeResult(prev, net.cniVersion);
+  const caps = plugin.capabilities;
+  if (caps && typeof caps === 'object') {
+    const runtimeConfig: Record<string, unknown> = {};
+    for (const [cap, on] of Object.entries(caps as Record<string, unknown>)) {
+      if (on === true && rt.capabilityArgs[cap] !== undefined) runtimeConfig[cap] = rt.capabilityArgs[cap];
+    }
+    if (Object.keys(runtimeConfig).length > 0) conf.runtimeConfig = runtimeConfig;
+  }
+  return conf;
+}
+
+async function call(
+  net: Network,
+  plugin: Readonly<Record<string, unknown>>,
+  command: Verb,
+  rt: RuntimeConf,
+  prev: Result | undefined,
+  extra?: Readonly<Record<string, unknown>>,
+): Promise<unknown> {
+  return invoke({
+    type: String(plugin.type),
+    command,
+    env: envFor(rt),
+    searchPath: rt.searchPath,
+    conf: pluginConfig(net, plugin, rt, prev, extra),
+  });
+}
+
+export async function addNetwork(net: Network, rt: RuntimeConf): Promise<Result> {
+  let prev: Result | undefined;
+  for (const plugin of net.plugins) {
+    const out = await call(net, plugin, 'ADD', rt, prev);
+    const parsed = parseWith(ResultSchema, out ?? {}, `result of plugin ${JSON.stringify(plugin.type)}`);
+    prev = decodeResult(parsed, net.cniVersion);
+  }
+  return prev ?? { cniVersion: net.cniVersion };
+}
+
+/** DEL of every plugin in reverse; the cached result is each one's prevResult (spec ≥ 0.4.0). */
+export async function delNetwork(net: Network, rt: RuntimeConf, cached: Result | undefined): Promise<void> {
+  const prev = cached && atLeast(net.cniVersion, '0.4.0') ? cached : undefined;
+  for (const plugin of [...net.plugins].reverse()) await call(net, plugin, 'DEL', rt, prev);
+}
+
+/** CHECK of every plugin against the cached result; networks that cannot be checked are skipped. */
+export async function checkNetwork(
+  net: Network,
+  rt: RuntimeConf,
+  cached: Result,
+): Promise<'checked' | 'skipped'> {
+  if (net.disableCheck || !atLeast(net.cniVersion, '0.4.0')) return 'skipped';
+  for (const plugin of net.plugins) await call(net, plugin, 'CHECK', rt, cached);
+  return 'checked';
+}
+
+export async function statusNetwork(net: Network, rt: RuntimeConf): Promise<'checked' | 'skipped'> {
+  if (!atLeast(net.cniVersion, '1.1.0')) return 'skipped';
+  for (const plugin of net.plugins) await call(net, plugin, 'STATUS', rt, undefined);
+  return 'checked';
+}
+
+export async function gcNetwork(
+  net: Network,
+  rt: RuntimeConf,
+  valid: readonly Attachment[],
+): Promise<'checked' | 'skipped'> {
+  if (net.disableGC || !atLeast(net.cniVersion, '1.1.0')) return 'skipped';
+  for (const plugin of net.plugins) {
+    await call(net, plugin, 'GC', rt, undefined, { 'cni.dev/valid-attachments': valid });
+  }
+  return 'checked';
+}

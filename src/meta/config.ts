@@ -1,0 +1,62 @@
+/**
+ * The meta-plugin's config: Multus's thin-plugin field names, so a Multus user changes only
+ * `type`. Unknown fields are ignored. Kubernetes fields (kubeconfig, namespaceIsolation, …)
+ * are accepted here and used by the Kubernetes layer.
+ */
+import { isAbsolute } from 'node:path';
+import { z } from 'zod';
+import { invalidConfig } from '../skel/errors.ts';
+import { NetConfSchema } from '../skel/netconf.ts';
+import { parseWith } from '../skel/validate.ts';
+
+export const DEFAULT_CONF_DIR = '/etc/cni/manifold/net.d';
+export const DEFAULT_CNI_DIR = '/var/lib/cni/manifold';
+export const DEFAULT_READINESS_TIMEOUT_S = 45;
+
+const absolute = z.string().refine((p) => p === '' || isAbsolute(p), { message: 'must be an absolute path' });
+
+export const MetaConfSchema = NetConfSchema.extend({
+  delegates: z.array(z.looseObject({})).optional(),
+  clusterNetwork: z.string().optional(),
+  defaultNetworks: z.array(z.string()).optional(),
+  confDir: absolute.optional(),
+  cniDir: absolute.optional(),
+  binDir: absolute.optional(),
+  kubeconfig: z.string().optional(),
+  readinessindicatorfile: z.string().optional(),
+  /** manifold extension: how long ADD waits for the readiness file (Multus: 45 s, fixed). */
+  readinessTimeoutSeconds: z.number().positive().max(3600).optional(),
+  namespaceIsolation: z.boolean().optional(),
+  globalNamespaces: z.string().optional(),
+  systemNamespaces: z.array(z.string()).optional(),
+  multusNamespace: z.string().optional(),
+  logFile: z.string().optional(),
+  logLevel: z.enum(['panic', 'error', 'info', 'verbose', 'debug', '']).optional(),
+  logToStderr: z.boolean().optional(),
+});
+
+export interface MetaConf extends z.output<typeof MetaConfSchema> {
+  readonly confDirOrDefault: string;
+  readonly cniDirOrDefault: string;
+}
+
+export function parseMetaConf(raw: Record<string, unknown>): MetaConf {
+  const conf = parseWith(MetaConfSchema, raw);
+  if (conf.delegates?.length && conf.clusterNetwork) {
+    throw invalidConfig('clusterNetwork', 'cannot be combined with delegates: give one or the other');
+  }
+  if (!conf.delegates?.length && !conf.clusterNetwork) {
+    throw invalidConfig(
+      'delegates',
+      'no network to attach: give delegates, or clusterNetwork (and defaultNetworks)',
+    );
+  }
+  if (conf.defaultNetworks?.length && !conf.clusterNetwork) {
+    throw invalidConfig('defaultNetworks', 'needs clusterNetwork');
+  }
+  return {
+    ...conf,
+    confDirOrDefault: conf.confDir || DEFAULT_CONF_DIR,
+    cniDirOrDefault: conf.cniDir || DEFAULT_CNI_DIR,
+  };
+}

@@ -1,0 +1,102 @@
+/**
+ * The delegate list of a call: the inline `delegates`, or `clusterNetwork` and
+ * `defaultNetworks` resolved from confDir (by network name) or from a path. The first is the
+ * master (the pod's CNI_IFNAME). A delegate may carry a `manifold` object, which is ours and
+ * is removed before the plugin sees the config: `{"ifname": "net5", "defaultRoute": true}`.
+ */
+import { z } from 'zod';
+import { type Network, parseNetwork } from '../invoke/network.ts';
+import { interfaceNameProblem } from '../skel/env.ts';
+import { CniError, Code, invalidConfig } from '../skel/errors.ts';
+import { parseWith } from '../skel/validate.ts';
+import type { MetaConf } from './config.ts';
+import { findNetworkByName, readNetworkPath } from './files.ts';
+
+export interface Delegate {
+  readonly network: Network;
+  /** Where it came from, for messages: `delegates[1]`, a file path. */
+  readonly source: string;
+  readonly master: boolean;
+  /** The interface name asked for (else CNI_IFNAME for the master, net<i> for the others). */
+  readonly ifnameRequest: string | undefined;
+  /** This delegate's default route goes in the merged result (the master's otherwise). */
+  readonly defaultRoute: boolean;
+}
+
+const ManifoldKey = z
+  .looseObject({
+    ifname: z.string().optional(),
+    defaultRoute: z.boolean().optional(),
+  })
+  .optional();
+
+function toDelegate(
+  raw: Record<string, unknown>,
+  source: string,
+  master: boolean,
+  fallbackVersion: string,
+): Delegate {
+  const { manifold, ...rest } = raw;
+  const ours = parseWith(ManifoldKey, manifold, `${source}.manifold`);
+  if (ours?.ifname !== undefined) {
+    const problem = interfaceNameProblem(ours.ifname);
+    if (problem)
+      throw invalidConfig(`${source}.manifold.ifname`, `${JSON.stringify(ours.ifname)} ${problem}`);
+  }
+  return {
+    network: parseNetwork(rest, source, fallbackVersion),
+    source,
+    master,
+    ifnameRequest: ours?.ifname,
+    defaultRoute: ours?.defaultRoute === true,
+  };
+}
+
+/** A clusterNetwork/defaultNetworks value: a network name in confDir, or a file or directory path. */
+function resolveNamed(
+  value: string,
+  conf: MetaConf,
+  field: string,
+): { raw: Record<string, unknown>; source: string } {
+  if (value.includes('/')) {
+    const f = readNetworkPath(value);
+    return { raw: f.raw, source: f.path };
+  }
+  const f = findNetworkByName(conf.confDirOrDefault, value);
+  if (!f) {
+    throw new CniError(
+      Code.InvalidConfig,
+      `${field}: no network named ${JSON.stringify(value)} in confDir ${JSON.stringify(conf.confDirOrDefault)}`,
+    );
+  }
+  return { raw: f.raw, source: f.path };
+}
+
+export function delegatesFromConfig(conf: MetaConf): Delegate[] {
+  if (conf.clusterNetwork) {
+    const named = [conf.clusterNetwork, ...(conf.defaultNetworks ?? [])];
+    return named.map((value, i) => {
+      const field = i === 0 ? 'clusterNetwork' : `defaultNetworks[${i - 1}]`;
+      const { raw, source } = resolveNamed(value, conf, field);
+      return toDelegate(raw, source, i === 0, conf.cniVersion);
+    });
+  }
+  return (conf.delegates ?? []).map((raw, i) => toDelegate(raw, `delegates[${i}]`, i === 0, conf.cniVersion));
+}
+
+/** Interface names: the request, else CNI_IFNAME for the master, else net<i> (i: position in the list). */
+export function assignIfnames(delegates: readonly Delegate[], ifname: string): string[] {
+  const names = delegates.map((d, i) => d.ifnameRequest ?? (d.master ? ifname : `net${i}`));
+  const seen = new Map<string, number>();
+  names.forEach((n, i) => {
+    const first = seen.get(n);
+    if (first !== undefined) {
+      throw invalidConfig(
+        delegates[i]?.source ?? `delegates[${i}]`,
+        `interface name ${JSON.stringify(n)} is already used by ${delegates[first]?.source ?? `delegates[${first}]`}`,
+      );
+    }
+    seen.set(n, i);
+  });
+  return names;
+}
