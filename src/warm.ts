@@ -18,8 +18,8 @@ const IPAM = {
 const SAMPLES: Record<string, Record<string, unknown>> = {
   macvlan: { master: 'eth0', mode: 'bridge', mtu: 1500, ipam: IPAM },
   ipvlan: { master: 'eth0', mode: 'l2', ipam: IPAM },
-  bridge: { bridge: 'cni0', isGateway: true, ipMasq: true, ipam: IPAM },
-  vxlan: { vni: 42, remotes: ['192.0.2.2'], ipam: IPAM },
+  bridge: { bridge: 'cni0', isDefaultGateway: true, ipMasq: true, hairpinMode: true, mtu: 1500, ipam: IPAM },
+  vxlan: { vni: 42, mode: 'bridge', remotes: ['192.0.2.2'], ipam: IPAM },
   sriov: { deviceID: '0000:01:10.0', vlan: 100, spoofchk: 'on', ipam: IPAM },
   'host-local': { ipam: IPAM },
   static: { ipam: { type: 'static', addresses: [{ address: '10.1.0.5/24', gateway: '10.1.0.1' }] } },

@@ -1,4 +1,66 @@
-/** vxlan: not written yet (see its issue). Answers VERSION, validates the base config, refuses verbs. */
-import { notBuilt } from '../../src/invoke/not-built.ts';
+/**
+ * vxlan: a VXLAN overlay attachment, designed from the kernel's vxlan driver and flannel's
+ * backend (no reference CNI plugin exists). Two modes (README.md):
+ * - direct (default): the vxlan device is the pod's interface (direct.ts);
+ * - bridge: a host bridge per VNI shared by the pods, each on a veth (bridged.ts).
+ */
+import { resolveMaster } from '../../src/attach/master.ts';
+import { openIpam } from '../../src/ipam/delegate.ts';
+import { hostRtnl } from '../../src/kernel/socket.ts';
+import { CniError, Code } from '../../src/skel/errors.ts';
+import type { Plugin, PluginContext } from '../../src/skel/plugin.ts';
+import type { Result } from '../../src/skel/result.ts';
+import { addBridged, checkBridged, delBridged, gcBridged } from './bridged.ts';
+import { parseVxlanConf, type VxlanConf } from './config.ts';
+import { addDirect, checkDirect, delDirect } from './direct.ts';
 
-export const plugin = notBuilt('vxlan');
+type Ctx = PluginContext<VxlanConf>;
+
+async function add(ctx: Ctx): Promise<Result> {
+  const ipam = await openIpam(ctx);
+  return ctx.conf.effectiveMode === 'bridge' ? addBridged(ctx, ipam) : addDirect(ctx, ipam);
+}
+
+/** IPAM first (as the reference plugins), then the devices; a gone netns or link is done. */
+async function del(ctx: Ctx): Promise<void> {
+  const ipam = await openIpam(ctx);
+  await ipam?.del();
+  if (ctx.conf.effectiveMode === 'bridge') await delBridged(ctx);
+  else await delDirect(ctx);
+}
+
+/** VNI, port, learning, underlay, MTU and FDB entries of the vxlan device; then links and L3. */
+async function check(ctx: Ctx): Promise<void> {
+  const ipam = await openIpam(ctx);
+  await ipam?.check();
+  if (ctx.conf.effectiveMode === 'bridge') await checkBridged(ctx);
+  else await checkDirect(ctx);
+}
+
+/** Can ADD be served: the underlay exists in the host and IPAM is ready. */
+async function status(ctx: Ctx): Promise<void> {
+  try {
+    await resolveMaster(hostRtnl(), ctx.conf.master, 'in the host netns');
+  } catch (err) {
+    throw new CniError(Code.CannotServeAdd, (err as Error).message);
+  }
+  const ipam = await openIpam(ctx);
+  await ipam?.status();
+}
+
+/** IPAM GC; in bridge mode also stale host veths of this network and unused shared devices. */
+async function gc(ctx: Ctx): Promise<void> {
+  const ipam = await openIpam(ctx);
+  await ipam?.gc();
+  if (ctx.conf.effectiveMode === 'bridge') await gcBridged(ctx, ctx.validAttachments ?? []);
+}
+
+export const plugin: Plugin<VxlanConf> = {
+  type: 'vxlan',
+  parseConfig: parseVxlanConf,
+  add,
+  del,
+  check,
+  status,
+  gc,
+};

@@ -21,6 +21,7 @@ import {
 } from './nl/attrs.ts';
 import {
   AF_UNSPEC,
+  IFF_PROMISC,
   IFF_UP,
   IFLA,
   IFLA_INFO,
@@ -55,6 +56,8 @@ export interface Link {
   readonly numVf: number | undefined;
   /** Every attribute of the message, by type. */
   readonly attrs: ReadonlyMap<number, Buffer>;
+  /** IFLA_IFALIAS: the free-text alias (`ip link set X alias …`), when set. */
+  readonly alias?: string | undefined;
 }
 
 export function parseLink(data: Buffer): Link {
@@ -81,6 +84,7 @@ export function parseLink(data: Buffer): Link {
     slaveInfo: slaveData ? decodeAttrs(slaveData) : new Map(),
     numVf: readU32(attrs.get(IFLA.NUM_VF)),
     attrs,
+    alias: readStr(attrs.get(IFLA.IFALIAS)) || undefined,
   };
 }
 
@@ -210,6 +214,8 @@ export interface LinkChange {
   readonly mtu?: number;
   readonly mac?: string;
   readonly up?: boolean;
+  /** Promiscuous mode (IFF_PROMISC), as `ip link set promisc on|off` sets it. */
+  readonly promisc?: boolean;
   /** Enslave to this index; 0 releases. */
   readonly master?: number;
   /** Move to this namespace. */
@@ -217,6 +223,8 @@ export interface LinkChange {
   readonly txqlen?: number;
   /** IFLA_INFO_SLAVE_DATA for the link's master kind (bridge port settings). */
   readonly slave?: { readonly kind: string; readonly data: readonly (Attr | undefined)[] };
+  /** IFLA_IFALIAS (the kernel ignores it at creation, so it is set by a change); "" clears it. */
+  readonly alias?: string;
 }
 
 /**
@@ -236,6 +244,7 @@ export async function set(
     change.mac !== undefined ? [IFLA.ADDRESS, parseMac(change.mac)] : undefined,
     change.master !== undefined ? [IFLA.MASTER, u32(change.master)] : undefined,
     change.txqlen !== undefined ? [IFLA.TXQLEN, u32(change.txqlen)] : undefined,
+    change.alias !== undefined ? [IFLA.IFALIAS, Buffer.from(change.alias)] : undefined,
     change.slave
       ? [
           IFLA.LINKINFO,
@@ -246,7 +255,13 @@ export async function set(
         ]
       : undefined,
   ];
-  const flags = change.up === undefined ? {} : { flags: change.up ? IFF_UP : 0, change: IFF_UP };
+  const flags =
+    change.up === undefined && change.promisc === undefined
+      ? {}
+      : {
+          flags: (change.up ? IFF_UP : 0) | (change.promisc ? IFF_PROMISC : 0),
+          change: (change.up === undefined ? 0 : IFF_UP) | (change.promisc === undefined ? 0 : IFF_PROMISC),
+        };
   try {
     await h.request(RTM.NEWLINK, Buffer.concat([ifinfomsg({ index, ...flags }), encodeAttrs(attrs)]));
   } catch (err) {
@@ -262,6 +277,8 @@ function changeWhat(c: LinkChange, link: string): string {
   if (c.master !== undefined)
     return c.master ? `attach ${link} to master with index ${c.master}` : `detach ${link}`;
   if (c.up !== undefined) return `set ${link} ${c.up ? 'up' : 'down'}`;
+  if (c.promisc !== undefined) return `set promiscuous mode ${c.promisc ? 'on' : 'off'} on ${link}`;
+  if (c.alias !== undefined) return `set alias ${JSON.stringify(c.alias)} on ${link}`;
   return `change ${link}`;
 }
 

@@ -21,6 +21,8 @@ export interface RawMessage {
 export class Rtnl {
   readonly ns: NetNS | undefined;
   readonly #sock: NetlinkSocket;
+  /** Requests go one at a time: the netlink package reassembles one multipart reply per socket. */
+  #queue: Promise<unknown> = Promise.resolve();
 
   private constructor(sock: NetlinkSocket, ns: NetNS | undefined) {
     this.#sock = sock;
@@ -34,7 +36,13 @@ export class Rtnl {
   }
 
   /** One request that the kernel answers with an ACK (or an error). */
-  async request(type: number, body: Buffer, flags = 0): Promise<RawMessage[]> {
+  request(type: number, body: Buffer, flags = 0): Promise<RawMessage[]> {
+    const run = this.#queue.then(() => this.#send(type, body, flags));
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async #send(type: number, body: Buffer, flags: number): Promise<RawMessage[]> {
     for (let attempt = 0; ; attempt++) {
       try {
         const [msgs] = await this.#sock.request(type, body, { flags });

@@ -36,6 +36,7 @@ export const RTM = {
 } as const;
 
 export const IFF_UP = 0x1;
+export const IFF_PROMISC = 0x100;
 
 export const IFLA = {
   ADDRESS: 1,
@@ -49,6 +50,7 @@ export const IFLA = {
   OPERSTATE: 16,
   LINKINFO: 18,
   NET_NS_PID: 19,
+  IFALIAS: 20,
   NUM_VF: 21,
   VFINFO_LIST: 22,
   NET_NS_FD: 28,
@@ -67,7 +69,7 @@ export const IFLA_INFO = { KIND: 1, DATA: 2, SLAVE_KIND: 4, SLAVE_DATA: 5 } as c
 export const RTEXT_FILTER_VF = 1;
 export const RTEXT_FILTER_BRVLAN = 2;
 
-export const IFLA_MACVLAN = { MODE: 1, FLAGS: 2 } as const;
+export const IFLA_MACVLAN = { MODE: 1, FLAGS: 2, BC_QUEUE_LEN: 7 } as const;
 export const MACVLAN_MODE = { private: 1, vepa: 2, bridge: 4, passthru: 8, source: 16 } as const;
 
 export const IFLA_IPVLAN = { MODE: 1, FLAGS: 2 } as const;
@@ -101,7 +103,7 @@ export const IFLA_VXLAN = {
 
 export const IFLA_BR = { VLAN_FILTERING: 7, VLAN_DEFAULT_PVID: 39 } as const;
 
-export const IFLA_BRPORT = { MODE: 4, LEARNING: 8, UNICAST_FLOOD: 9 } as const;
+export const IFLA_BRPORT = { MODE: 4, LEARNING: 8, UNICAST_FLOOD: 9, ISOLATED: 33 } as const;
 
 export const IFLA_BRIDGE = { FLAGS: 0, MODE: 1, VLAN_INFO: 2 } as const;
 export const BRIDGE_FLAGS_MASTER = 1;

@@ -1,0 +1,124 @@
+/**
+ * Direct mode: the vxlan device is the pod's interface. It is created from the host's
+ * rtnetlink socket with the pod's namespace given at creation (IFLA_NET_NS_FD), so the
+ * kernel binds it to the host: IFLA_VXLAN_LINK names the host's underlay, the UDP socket
+ * opens in the host when the device comes up, and `ip -d link` in the pod shows
+ * `link-netns`/`link_netnsid`. The kernel admits one such device per VNI and UDP port per
+ * host netns (received packets are demultiplexed by port and VNI alone), so direct mode is
+ * one pod per VNI per host; bridge mode shares a VNI.
+ */
+import { checkL3, checkPodLink, configureL3, resultInterface } from '../../src/attach/l3.ts';
+import { resolveMaster } from '../../src/attach/master.ts';
+import { type Pod, tempName, withPod, withPodIfPresent } from '../../src/attach/pod.ts';
+import { transaction } from '../../src/attach/undo.ts';
+import type { Ipam } from '../../src/ipam/delegate.ts';
+import { isErrno } from '../../src/kernel/errors.ts';
+import * as kinds from '../../src/kernel/kinds.ts';
+import * as link from '../../src/kernel/link.ts';
+import { hostRtnl } from '../../src/kernel/socket.ts';
+import { log } from '../../src/log.ts';
+import { CniError, Code } from '../../src/skel/errors.ts';
+import type { PluginContext } from '../../src/skel/plugin.ts';
+import type { Result } from '../../src/skel/result.ts';
+import type { VxlanConf } from './config.ts';
+import { effectiveMtu, retryVniClash, verifyVxlan, vniInUse, vxlanSpec } from './device.ts';
+import { hostWantedFdb, installFdb, verifyFdb } from './fdb.ts';
+
+type Ctx = PluginContext<VxlanConf>;
+
+const HOST = 'in the host netns';
+
+async function createInPod(
+  conf: VxlanConf,
+  pod: Pod,
+  master: link.Link,
+  tmp: string,
+  ifname: string,
+  mtu: number,
+) {
+  try {
+    await retryVniClash(() =>
+      link.create(
+        hostRtnl(),
+        {
+          name: tmp,
+          kind: 'vxlan',
+          data: kinds.vxlanData(vxlanSpec(conf, master)),
+          netns: pod.ns,
+          mtu,
+          ...(conf.effectiveMac ? { mac: conf.effectiveMac } : {}),
+        },
+        `vxlan ${JSON.stringify(ifname)} (VNI ${conf.vni}) on master ${JSON.stringify(master.name)}`,
+      ),
+    );
+  } catch (err) {
+    if (isErrno(err, 'EEXIST') && err instanceof CniError) {
+      throw vniInUse(
+        conf,
+        err,
+        '; direct mode gives one pod per VNI on a host: use "mode": "bridge" to share it',
+      );
+    }
+    throw err;
+  }
+}
+
+export async function addDirect(ctx: Ctx, ipam: Ipam | undefined): Promise<Result> {
+  const conf = ctx.conf;
+  return withPod(ctx.netns, async (pod) => {
+    await pod.assertFree(ctx.ifname);
+    const master = await resolveMaster(hostRtnl(), conf.master, HOST);
+    const mtu = effectiveMtu(conf, master);
+    return transaction(async (undo) => {
+      const tmp = tempName();
+      await createInPod(conf, pod, master, tmp, ctx.ifname, mtu);
+      const created = await link.mustByName(pod.rtnl, tmp, `in netns ${JSON.stringify(pod.path)}`);
+      undo.push(`delete vxlan ${JSON.stringify(tmp)}`, () => link.remove(pod.rtnl, created.index));
+      await link.set(pod.rtnl, created.index, { name: ctx.ifname }, `vxlan ${JSON.stringify(tmp)}`);
+      await installFdb(pod.rtnl, created.index, ctx.ifname, await hostWantedFdb(conf));
+      const l3 = await configureL3(pod, ctx.ifname, ipam, undo, 0);
+      const final = await link.mustByName(pod.rtnl, ctx.ifname, `in netns ${JSON.stringify(pod.path)}`);
+      return {
+        cniVersion: ctx.cniVersion,
+        interfaces: [{ name: ctx.ifname, mac: final.mac, mtu: final.mtu, sandbox: pod.path }],
+        ips: l3.ips,
+        routes: l3.routes,
+        dns: conf.dns ?? l3.dns,
+      };
+    });
+  });
+}
+
+/** Removes the pod's vxlan device (its host-side UDP socket closes with it). */
+export async function delDirect(ctx: Ctx): Promise<void> {
+  await withPodIfPresent(ctx.netns, async (pod) => {
+    const l = await link.byName(pod.rtnl, ctx.ifname);
+    if (!l) return;
+    if (l.kind !== 'vxlan') {
+      log.info(
+        `DEL: ${JSON.stringify(ctx.ifname)} in ${pod.path} is a ${l.kind ?? 'device'}, not a vxlan: left alone`,
+      );
+      return;
+    }
+    await link.remove(pod.rtnl, l.index, `vxlan ${JSON.stringify(ctx.ifname)}`);
+  });
+}
+
+export async function checkDirect(ctx: Ctx): Promise<void> {
+  const conf = ctx.conf;
+  const prev = ctx.prevResult as Result;
+  const { iface, index } = resultInterface(prev, ctx.ifname, ctx.netns);
+  await withPod(ctx.netns, async (pod) => {
+    const master = await resolveMaster(hostRtnl(), conf.master, HOST);
+    const l = await checkPodLink(pod, iface, 'vxlan');
+    if (l.linkNetnsId === undefined) {
+      throw new CniError(
+        Code.Internal,
+        `vxlan ${JSON.stringify(l.name)} has its underlay in the pod's own netns, not the host's`,
+      );
+    }
+    verifyVxlan(l, vxlanSpec(conf, master), effectiveMtu(conf, master), master.name);
+    await verifyFdb(pod.rtnl, l.index, l.name, await hostWantedFdb(conf));
+    await checkL3(pod, l, prev, index);
+  });
+}

@@ -1,0 +1,63 @@
+/**
+ * Names and ownership marks of what vxlan makes in the host. The kernel keeps the marks
+ * (IFLA_IFALIAS), so DEL and GC can tell manifold's devices from anything else without a
+ * state file that could go stale.
+ */
+
+const MARK = 'manifold-vxlan';
+
+/** FNV-1a, 32 bits: a stable short hash without loading node:crypto. */
+export function fnv1a32(s: string): number {
+  let h = 0x811c9dc5;
+  for (const byte of Buffer.from(s)) {
+    h ^= byte;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
+}
+
+/**
+ * The host end of a pod's veth in bridge mode: derived from the attachment, so DEL finds it
+ * even when the pod's namespace is already gone.
+ */
+export function hostVethName(network: string, containerId: string, ifname: string): string {
+  return `vxv${fnv1a32(`${network}\0${containerId}\0${ifname}`).toString(16).padStart(8, '0')}`;
+}
+
+/** Bridge mode: the host's vxlan device of a VNI (one per VNI and port per host). */
+export function vxlanDeviceName(vni: number): string {
+  return `vxlan${vni}`;
+}
+
+/** The alias on a bridge or vxlan device manifold created for a VNI. */
+export function sharedMark(vni: number): string {
+  return `${MARK} vni=${vni}`;
+}
+
+export function isSharedMark(alias: string | undefined, vni: number): boolean {
+  return alias === sharedMark(vni);
+}
+
+export interface AttachmentMark {
+  readonly network: string;
+  readonly containerId: string;
+  readonly ifname: string;
+}
+
+/** The alias on a pod's host veth: which attachment it belongs to (for GC). */
+export function attachmentMark(a: AttachmentMark): string {
+  return `${MARK} net=${a.network} ctr=${a.containerId} if=${a.ifname}`;
+}
+
+export function parseAttachmentMark(alias: string | undefined): AttachmentMark | undefined {
+  const m = alias ? /^manifold-vxlan net=(\S+) ctr=(\S+) if=(\S+)$/.exec(alias) : null;
+  if (!m?.[1] || !m[2] || !m[3]) return undefined;
+  return { network: m[1], containerId: m[2], ifname: m[3] };
+}
+
+/**
+ * The lock that serialises bridge-mode create/attach and the last-pod count-and-remove
+ * across concurrent CNI calls. On tmpfs: it and the devices it guards go with a reboot.
+ */
+export const LOCK_DIR = '/run/manifold';
+export const LOCK_FILE = `${LOCK_DIR}/vxlan.lock`;
