@@ -171,8 +171,12 @@ async function add(ctx: Ctx): Promise<Result> {
   writeCache(cniDir, toCache(ctx, attached));
   for (let k = 0; k < attached.length; k++) {
     const a = attached[k] as Attached;
+    const started = performance.now();
     try {
       a.result = await net.addNetwork(a.delegate.network, runtimeFor(ctx, a));
+      log.info(
+        `ADD ${ctx.containerId}: ${describe(a.delegate)} attached as ${a.ifname} in ${(performance.now() - started).toFixed(1)} ms`,
+      );
     } catch (err) {
       const cause = wrap(a.delegate, '', err);
       log.error(`ADD ${ctx.containerId}: ${cause.message}; rolling back ${k + 1} delegate(s)`);
@@ -219,6 +223,9 @@ async function del(ctx: Ctx): Promise<void> {
   const errors = await delAll(ctx, attached, ctx.netns, ctx.containerId);
   if (errors.length > 0) throw combine(errors, attached.length);
   if (cache) removeCache(cniDir, ctx.containerId);
+  log.info(
+    `DEL ${ctx.containerId}: ${attached.length} delegate(s) deleted${cache ? '' : ' (from the config: no cache)'}`,
+  );
 }
 
 async function check(ctx: Ctx): Promise<void> {
