@@ -176,7 +176,7 @@ describe('execPlugin', () => {
     chmodSync(f, 0o755);
     const e = await failure(run('bad-interp'));
     expect(e.code).toBe(999);
-    expect(e.message).toBe(`plugin "bad-interp" could not be run (${f}): spawn ${f} ENOENT`);
+    expect(e.message).toBe(`failed to run plugin "bad-interp" (${f}): spawn ${f} ENOENT`);
     expect(e.message).not.toMatch(/\n/);
   });
 

@@ -6,7 +6,8 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Env, Verb } from '../skel/env.ts';
-import { CniError, Code } from '../skel/errors.ts';
+import { CniError, Code, failed } from '../skel/errors.ts';
+import { type Ran, runProgram } from '../spawn.ts';
 
 /** A plugin type names a file in the search path, never a path: no '/', '..' or NUL. */
 export function checkPluginType(type: string, field = 'type'): void {
@@ -57,18 +58,13 @@ export async function execPlugin(req: ExecRequest): Promise<unknown> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.env)) if (v !== undefined) env[k] = v;
   Object.assign(env, { CNI_COMMAND: req.command }, req.overrides ?? {});
-  const { execa } = await import(/* webpackMode: "eager" */ 'execa');
-  const r = await execa(file, [], {
-    env,
-    extendEnv: false,
-    input: req.stdin,
-    stdout: 'pipe',
-    stderr: 'inherit',
-    reject: false,
-    encoding: 'utf8',
-    stripFinalNewline: false,
-  });
-  const out = typeof r.stdout === 'string' ? r.stdout.trim() : '';
+  let r: Ran;
+  try {
+    r = await runProgram(file, [], { env, input: req.stdin, stderr: 'inherit' });
+  } catch (err) {
+    throw failed(`run plugin ${JSON.stringify(req.type)} (${file})`, err);
+  }
+  const out = r.stdout.trim();
   let decoded: unknown;
   if (out !== '') {
     try {
@@ -77,7 +73,7 @@ export async function execPlugin(req: ExecRequest): Promise<unknown> {
       decoded = undefined;
     }
   }
-  if (r.exitCode === 0 && !r.failed) {
+  if (r.code === 0) {
     if (out !== '' && decoded === undefined) {
       throw new CniError(
         Code.DecodingFailure,
@@ -90,11 +86,7 @@ export async function execPlugin(req: ExecRequest): Promise<unknown> {
   if (e && typeof e.code === 'number' && typeof e.msg === 'string') {
     throw new CniError(e.code, e.msg, typeof e.details === 'string' ? e.details : '');
   }
-  const how = r.signal
-    ? `was killed by ${r.signal}`
-    : r.exitCode !== undefined
-      ? `exited with status ${r.exitCode}`
-      : `could not be run (${file}): ${snippet(r.originalMessage || r.shortMessage || 'unknown error')}`;
+  const how = r.signal ? `was killed by ${r.signal}` : `exited with status ${r.code ?? '?'}`;
   throw new CniError(
     Code.Internal,
     `plugin ${JSON.stringify(req.type)} ${how}${out ? `: ${snippet(out)}` : ''}`,

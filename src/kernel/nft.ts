@@ -4,10 +4,10 @@
  * stdin (`nft -f -`), which the kernel applies atomically: all of it or none. Spawned from
  * the main thread, so it acts on the namespace the process is in (the host).
  */
-import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { CniError, Code } from '../skel/errors.ts';
+import { type Ran, runProgram } from '../spawn.ts';
 import { kernelFailure } from './errors.ts';
 
 /** Where nft lives when PATH (runtimes often pass a short one) does not have it. */
@@ -52,54 +52,11 @@ function firstError(stderr: string): string {
   return one.length > 300 ? `${one.slice(0, 297)}...` : one;
 }
 
-interface Ran {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  timedOut: boolean;
-}
-
-/**
- * Runs nft with node:child_process rather than execa: importing execa costs ~70 ms per CNI
- * call here, spawning nft ~5 ms, and this is on the ADD/DEL path.
- */
-function spawnNft(file: string, args: string[], input: string | undefined): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, TIMEOUT_MS);
-    child.stdout?.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
-    child.stderr?.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr, timedOut });
-    });
-    if (input !== undefined) {
-      child.stdin?.on('error', () => undefined); // nft exiting early shows in its status
-      child.stdin?.end(input);
-    }
-  });
-}
-
 async function run(args: string[], input: string | undefined, what: string): Promise<string> {
   const file = nftBinary();
   let r: Ran;
   try {
-    r = await spawnNft(file, args, input);
+    r = await runProgram(file, args, { input, timeoutMs: TIMEOUT_MS });
   } catch (err) {
     throw kernelFailure(`${what}: cannot run ${file}`, err);
   }
