@@ -11,6 +11,7 @@ import { isErrno } from '../../src/kernel/errors.ts';
 import * as kinds from '../../src/kernel/kinds.ts';
 import * as link from '../../src/kernel/link.ts';
 import { u32 } from '../../src/kernel/nl/attrs.ts';
+import { IFLA_MACVLAN } from '../../src/kernel/nl/constants.ts';
 import { hostRtnl, type Rtnl } from '../../src/kernel/socket.ts';
 import { log } from '../../src/log.ts';
 import { CniError, Code } from '../../src/skel/errors.ts';
@@ -19,8 +20,6 @@ import type { Result } from '../../src/skel/result.ts';
 import { type MacvlanConf, parseMacvlanConf } from './config.ts';
 
 type Ctx = PluginContext<MacvlanConf>;
-
-const IFLA_MACVLAN_BC_QUEUE_LEN = 8;
 
 /** Where the master lives: the host, or the pod itself with linkInContainer. */
 function masterSide(conf: MacvlanConf, pod: Pod): { rtnl: Rtnl; where: string } {
@@ -45,7 +44,7 @@ async function add(ctx: Ctx): Promise<Result> {
     return transaction(async (undo) => {
       const tmp = tempName();
       const data = kinds.macvlanData(conf.effectiveMode);
-      if (conf.bcqueuelen) data.push([IFLA_MACVLAN_BC_QUEUE_LEN, u32(conf.bcqueuelen)]);
+      if (conf.bcqueuelen) data.push([IFLA_MACVLAN.BC_QUEUE_LEN, u32(conf.bcqueuelen)]);
       await createMacvlan(side.rtnl, pod, conf, master, tmp, data);
       const created = await link.mustByName(pod.rtnl, tmp, `in netns ${JSON.stringify(pod.path)}`);
       undo.push(`delete macvlan ${JSON.stringify(tmp)}`, () => link.remove(pod.rtnl, created.index));

@@ -8,6 +8,7 @@ import { CniError, Code, invalidConfig } from '../skel/errors.ts';
 import type { Plugin, PluginContext } from '../skel/plugin.ts';
 import type { IPConfig, Result } from '../skel/result.ts';
 import { parseWith } from '../skel/validate.ts';
+import { canonicalRoute } from './canonical.ts';
 import { type HostLocalConf, HostLocalConfSchema } from './config.ts';
 import {
   allocation,
@@ -41,6 +42,11 @@ const P = 'ipam';
 function requestedIP(s: string, field: string): IP {
   const ip = parseIP(s) ?? parseCIDR(s)?.ip;
   if (!ip) throw invalidConfig(field, `not an IP address: ${JSON.stringify(s)}`);
+  // An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is the IPv4 address, as the reference reads it.
+  const b = ip.bytes;
+  if (ip.family === 6 && b.slice(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) {
+    return { family: 4, bytes: b.slice(12) };
+  }
   return ip;
 }
 
@@ -99,11 +105,15 @@ export async function hostLocalAdd(
   ifname: string,
   cniVersion: string,
 ): Promise<Result> {
+  // Read before allocating (as the reference): a bad resolvConf must not leak an address.
+  const dns = hl.conf.ipam.resolvConf ? readResolvConf(hl.conf.ipam.resolvConf) : undefined;
   const ips = await withStore(hl, (store) => {
     const pending = new Map(hl.requested.map((ip) => [formatIP(ip), ip]));
     const got: IPConfig[] = [];
+    // Undo only what this call reserved: the attachment may already hold addresses (a
+    // repeated ADD fails on them), and those stay with the live attachment.
     const rollback = () => {
-      for (const r of store.byAttachment(containerId, ifname)) store.release(r);
+      for (const ip of got) store.release({ ip: ip.address.split('/')[0] ?? '', containerId, ifname });
     };
     try {
       hl.sets.forEach((set, idx) => {
@@ -123,8 +133,8 @@ export async function hostLocalAdd(
     return got;
   });
   const result: Result = { cniVersion, ips };
-  if (hl.conf.ipam.routes?.length) result.routes = hl.conf.ipam.routes.map((r) => ({ ...r }));
-  if (hl.conf.ipam.resolvConf) result.dns = readResolvConf(hl.conf.ipam.resolvConf);
+  if (hl.conf.ipam.routes?.length) result.routes = hl.conf.ipam.routes.map(canonicalRoute);
+  if (dns) result.dns = dns;
   return result;
 }
 

@@ -8,6 +8,7 @@ import { CniError, Code, invalidConfig } from '../skel/errors.ts';
 import type { Plugin, PluginContext } from '../skel/plugin.ts';
 import type { IPConfig, Result } from '../skel/result.ts';
 import { parseWith } from '../skel/validate.ts';
+import { canonicalCIDR, canonicalIP, canonicalRoute } from './canonical.ts';
 import { type StaticConf, StaticConfSchema } from './config.ts';
 
 export interface Static {
@@ -52,8 +53,12 @@ export function loadStatic(raw: Record<string, unknown>, cniArgs: ReadonlyMap<st
 }
 
 export function staticAdd(st: Static, cniVersion: string): Result {
-  const result: Result = { cniVersion, ips: st.addresses.map((a) => ({ ...a })) };
-  if (st.conf.ipam.routes?.length) result.routes = st.conf.ipam.routes.map((r) => ({ ...r }));
+  const ips = st.addresses.map((a) => ({
+    address: canonicalCIDR(a.address),
+    ...(a.gateway ? { gateway: canonicalIP(a.gateway) } : {}),
+  }));
+  const result: Result = { cniVersion, ips };
+  if (st.conf.ipam.routes?.length) result.routes = st.conf.ipam.routes.map(canonicalRoute);
   if (st.conf.ipam.dns) result.dns = { ...st.conf.ipam.dns };
   return result;
 }
@@ -66,7 +71,7 @@ export function staticCheck(st: Static, prev: Result | undefined, ifname: string
       const have = parseCIDR(ip.address)?.ip;
       return want && have && want.family === have.family && want.bytes.every((b, i) => b === have.bytes[i]);
     });
-    if (!got || (a.gateway && got.gateway !== a.gateway)) {
+    if (!got || (a.gateway && canonicalIP(got.gateway ?? '') !== canonicalIP(a.gateway))) {
       throw new CniError(
         Code.Internal,
         `static: failed to match address ${a.address} on interface ${JSON.stringify(ifname)}`,

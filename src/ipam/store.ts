@@ -81,7 +81,13 @@ export class Store {
         // already gone
       }
     }
-    this.writeAtomic(`${LAST_PREFIX}${rangeId}`, name);
+    try {
+      this.writeAtomic(`${LAST_PREFIX}${rangeId}`, name);
+    } catch (err) {
+      // the caller never hears of this reservation, so it must not stay behind
+      this.release({ ip: name, containerId, ifname });
+      throw err;
+    }
     return true;
   }
 

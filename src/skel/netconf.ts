@@ -20,7 +20,8 @@ export const macString = z
   .string()
   .regex(/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/, { message: 'must be a MAC address like 0a:58:0a:f4:00:05' });
 
-export const uint = z.number().int().nonnegative();
+/** A u32, as every numeric CNI field ends up in the kernel: larger values must not wrap silently. */
+export const uint = z.number().int().nonnegative().max(0xffff_ffff);
 
 export const RouteSchema = z.looseObject({
   dst: cidrString,

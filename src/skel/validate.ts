@@ -18,7 +18,12 @@ export function formatPath(path: readonly PropertyKey[], prefix = ''): string {
 
 function show(v: unknown): string {
   if (v === undefined) return 'nothing';
-  const s = JSON.stringify(v);
+  let s: string | undefined;
+  try {
+    s = JSON.stringify(v);
+  } catch {
+    return Array.isArray(v) ? '[…]' : '{…}'; // nested too deeply to print
+  }
   if (s === undefined) return String(v);
   return s.length > 80 ? `${s.slice(0, 77)}...` : s;
 }
@@ -63,7 +68,17 @@ export function zodToCniError(error: z.ZodError, prefix = ''): CniError {
 
 /** Parses `data` with `schema`; failures become CNI error 7 (paths prefixed with `prefix`). */
 export function parseWith<S extends z.ZodType>(schema: S, data: unknown, prefix = ''): z.output<S> {
-  const r = schema.safeParse(data, { reportInput: true });
+  let r: z.ZodSafeParseResult<z.output<S>>;
+  try {
+    r = schema.safeParse(data, { reportInput: true });
+  } catch (err) {
+    // JSON nested deeper than the validator can recurse (a crafted config): a config error,
+    // not an internal one
+    if (err instanceof RangeError) {
+      throw new CniError(Code.InvalidConfig, `${prefix || 'config'}: nested too deeply to validate`);
+    }
+    throw err;
+  }
   if (!r.success) throw zodToCniError(r.error, prefix);
   return r.data;
 }
