@@ -1,6 +1,6 @@
 /** ipvlan config: the reference plugin's fields (containernetworking/plugins ipvlan) plus `flags`. */
 import { z } from 'zod';
-import { NetConfSchema, uint } from '../../src/skel/netconf.ts';
+import { ifnameString, mtuNumber, NetConfSchema } from '../../src/skel/netconf.ts';
 import { parseWith } from '../../src/skel/validate.ts';
 
 export const MODES = ['l2', 'l3', 'l3s'] as const;
@@ -10,12 +10,12 @@ export type Flag = (typeof FLAGS)[number];
 
 export const IpvlanConfSchema = NetConfSchema.extend({
   /** Host interface to attach to; default: prevResult's single interface when chained, else the default-route interface. */
-  master: z.string().optional(),
+  master: ifnameString.optional(),
   /** "" means l2, as in the reference. */
   mode: z.enum(['', ...MODES]).optional(),
   /** How slaves of one master reach each other (IFLA_IPVLAN_FLAGS); default bridge. */
   flags: z.enum(FLAGS).optional(),
-  mtu: uint.optional(),
+  mtu: mtuNumber.optional(),
   linkInContainer: z.boolean().optional(),
 });
 

@@ -1,6 +1,13 @@
 /** macvlan config: the reference plugin's fields (containernetworking/plugins macvlan). */
 import { z } from 'zod';
-import { macString, NetConfSchema, RuntimeConfigSchema, uint } from '../../src/skel/netconf.ts';
+import {
+  ifnameString,
+  macString,
+  mtuNumber,
+  NetConfSchema,
+  RuntimeConfigSchema,
+  uint,
+} from '../../src/skel/netconf.ts';
 import { parseWith } from '../../src/skel/validate.ts';
 
 export const MODES = ['bridge', 'private', 'vepa', 'passthru'] as const;
@@ -13,11 +20,11 @@ const macOrEmpty = z.string().refine((s) => s === '' || macString.safeParse(s).s
 
 export const MacvlanConfSchema = NetConfSchema.extend({
   /** Host interface to attach to; default: the interface of the default route. */
-  master: z.string().optional(),
+  master: ifnameString.optional(),
   /** "" means bridge, as in the reference. */
   mode: z.enum(['', ...MODES]).optional(),
   /** 0 = the kernel's default (the master's MTU); must not exceed the master's. */
-  mtu: uint.optional(),
+  mtu: mtuNumber.optional(),
   mac: macOrEmpty.optional(),
   runtimeConfig: RuntimeConfigSchema.extend({ mac: macOrEmpty.optional() }).optional(),
   /** The master lives in the pod's namespace rather than the host's. */

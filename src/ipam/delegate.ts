@@ -85,7 +85,12 @@ export async function openIpam(ctx: IpamCtx): Promise<Ipam | undefined> {
       ),
     del: async () => void (await run('DEL')),
     check: async () => void (await run('CHECK')),
-    status: async () => void (await run('STATUS')),
+    status: async () => {
+      // STATUS is a 1.1.0 verb: an IPAM that does not speak 1.1.0 cannot answer it.
+      const info = (await run('VERSION')) as { supportedVersions?: unknown } | undefined;
+      if (Array.isArray(info?.supportedVersions) && info.supportedVersions.includes('1.1.0'))
+        await run('STATUS');
+    },
     gc: async () => void (await run('GC')),
   };
 }

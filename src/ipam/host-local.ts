@@ -198,6 +198,7 @@ export async function hostLocalGc(
       const live = r.ifname ? keep.has(`${r.containerId}\n${r.ifname}`) : ids.has(r.containerId);
       if (!live) store.release(r);
     }
+    store.removeStaleTemps();
   });
 }
 

@@ -13,6 +13,7 @@ import {
   readdirSync,
   readFileSync,
   renameSync,
+  statSync,
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -137,6 +138,20 @@ export class Store {
     const exact = this.list().filter((r) => r.containerId === id && r.ifname === ifname);
     if (exact.length > 0) return exact;
     return this.list().filter((r) => r.containerId === id && r.ifname === '');
+  }
+
+  /** Removes temp files a crash left behind (older than a minute: never one being written). */
+  removeStaleTemps(): void {
+    const cutoff = Date.now() - 60_000;
+    for (const name of readdirSync(this.dir)) {
+      if (!name.startsWith('.tmp-')) continue;
+      const file = join(this.dir, name);
+      try {
+        if (statSync(file).mtimeMs < cutoff) unlinkSync(file);
+      } catch {
+        // gone meanwhile
+      }
+    }
   }
 
   /** Releases one reservation file. */

@@ -17,7 +17,9 @@
 static napi_value throw_errno(napi_env env, const char *syscall, int err) {
   char code[32];
   char msg[160];
-  snprintf(code, sizeof code, "E%d", err);
+  const char *name = strerrorname_np(err); /* "EEXIST"; glibc >= 2.32 */
+  if (name) snprintf(code, sizeof code, "%s", name);
+  else snprintf(code, sizeof code, "E%d", err);
   snprintf(msg, sizeof msg, "%s: %s", syscall, strerror(err));
   napi_value ecode, emsg, error, eno;
   napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &ecode);

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { parseCIDR, parseIP } from '../ip/ip.ts';
+import { interfaceNameProblem } from './env.ts';
 
 // Every CNI call parses one config once: zod's generated (new Function) fast path costs more
 // to compile than it saves, and cannot be kept in the code cache.
@@ -21,7 +22,18 @@ export const macString = z
   .regex(/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/, { message: 'must be a MAC address like 0a:58:0a:f4:00:05' });
 
 /** A u32, as every numeric CNI field ends up in the kernel: larger values must not wrap silently. */
+/** An interface name the kernel accepts (≤ 15 bytes, no '/', ':' or white space, not '.' or '..'). */
+export const ifnameString = z.string().superRefine((s, ctx) => {
+  const problem = interfaceNameProblem(s);
+  if (problem && s !== '') ctx.addIssue({ code: 'custom', message: `interface name ${problem}`, input: s });
+});
+
 export const uint = z.number().int().nonnegative().max(0xffff_ffff);
+
+/** A link MTU: 0 means "the kernel's default", anything else is at least IPv4's minimum, 68. */
+export const mtuNumber = uint.refine((n) => n === 0 || n >= 68, {
+  message: 'must be 0 (default) or at least 68',
+});
 
 export const RouteSchema = z.looseObject({
   dst: cidrString,
