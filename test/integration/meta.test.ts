@@ -205,9 +205,12 @@ describe('DEL', () => {
     const del = await a.call('DEL', metaConf([MASTER]));
     expect(del.code, del.stdout).toBe(0);
     expect(reservations()).toEqual([]);
-    expect(ipJson<{ ifname: string }[]>('link', 'show').filter((l) => l.ifname.startsWith('veth'))).toEqual(
-      [],
-    );
+    // the host end of ptp's veth goes when the kernel destroys the namespace, asynchronously
+    await expect
+      .poll(() => ipJson<{ ifname: string }[]>('link', 'show').filter((l) => l.ifname.startsWith('veth')), {
+        timeout: 5000,
+      })
+      .toEqual([]);
   });
 });
 
