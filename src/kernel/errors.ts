@@ -65,12 +65,21 @@ export function toKernelError(err: unknown): KernelError | Error {
   if (err instanceof KernelError) return err;
   if (err instanceof Error) {
     const m = /Request rejected: (E[A-Z0-9]+)/.exec(err.message);
-    if (m?.[1]) return new KernelError(m[1]);
+    if (m?.[1]) return new KernelError(canonicalErrno(m[1]));
     const code = (err as NodeJS.ErrnoException).code;
-    if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) return new KernelError(code);
+    if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) return new KernelError(canonicalErrno(code));
     return err;
   }
   return new Error(String(err));
+}
+
+/**
+ * Linux has one number (95) for EOPNOTSUPP and ENOTSUP; Node names it ENOTSUP (libuv's text:
+ * "operation not supported on socket"). A driver refusing something means EOPNOTSUPP,
+ * "operation not supported", as iproute2 prints it.
+ */
+function canonicalErrno(name: string): string {
+  return name === 'ENOTSUP' ? 'EOPNOTSUPP' : name;
 }
 
 /**

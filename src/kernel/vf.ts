@@ -5,7 +5,16 @@
 
 import { kernelFailure } from './errors.ts';
 import * as link from './link.ts';
-import { type Attr, decodeAttrList, decodeAttrs, encodeAttrs, formatMac, u16be, u32 } from './nl/attrs.ts';
+import {
+  type Attr,
+  decodeAttrList,
+  decodeAttrs,
+  encodeAttrs,
+  formatMac,
+  readStr,
+  u16be,
+  u32,
+} from './nl/attrs.ts';
 import {
   ETH_P_8021AD,
   ETH_P_8021Q,
@@ -149,3 +158,11 @@ export async function set(h: Rtnl, pfIndex: number, pf: string, vf: number, s: V
 }
 
 export const VLAN_PROTO_NUM: Record<VlanProto, number> = { '802.1q': ETH_P_8021Q, '802.1ad': ETH_P_8021AD };
+
+/** IFLA_PARENT_DEV_NAME (Linux 5.14+): the bus name of the device behind a netdev. */
+const IFLA_PARENT_DEV_NAME = 56;
+
+/** The PCI address (bus device name) behind a netdev, e.g. a VF's; undefined for virtual links. */
+export function parentDevice(l: link.Link): string | undefined {
+  return readStr(l.attrs.get(IFLA_PARENT_DEV_NAME));
+}

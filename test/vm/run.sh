@@ -3,6 +3,7 @@
 # filtering, netdevsim, PCI SR-IOV) run inside ../shared/kernel-lab, few VM boots in all.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+export PATH="$PWD/node_modules/.bin:$PATH"   # vitest must run on the pinned Node 24 in the VM too
 LAB=../shared/kernel-lab/run-in-vm
 shopt -s nullglob
 plain=(test/vm/*.vm.test.ts)

@@ -1,0 +1,180 @@
+/**
+ * The VF records: one JSON file per VF, `<dataDir>/<pci address>.json`, written before ADD
+ * changes anything and removed when DEL (or GC) has put the VF back. A record holds whose VF
+ * it is (network, container, ifname, netns), the VF's original state (PF side and netdev)
+ * and the PF-side settings ADD applies. `<dataDir>/<pci address>.lock` is flock'ed around
+ * every change of one VF. Writes are atomic: temp file (0600) + fsync + rename.
+ */
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { type FileLock, lockExclusive } from '../../src/kernel/flock.ts';
+import { log } from '../../src/log.ts';
+import { randomHex } from '../../src/random.ts';
+import { describeError, failed } from '../../src/skel/errors.ts';
+
+const LinkStateSchema = z.enum(['auto', 'enable', 'disable']);
+const ProtoSchema = z.enum(['802.1q', '802.1ad']);
+
+/** The PF-side view of a VF (what IFLA_VFINFO_LIST reports). */
+const PfStateSchema = z.object({
+  mac: z.string().optional(),
+  vlan: z.number(),
+  qos: z.number(),
+  vlanProto: ProtoSchema,
+  spoofchk: z.boolean().optional(),
+  trust: z.boolean().optional(),
+  linkState: LinkStateSchema.optional(),
+  minTxRate: z.number(),
+  maxTxRate: z.number(),
+});
+export type PfState = z.output<typeof PfStateSchema>;
+
+const NetdevStateSchema = z.object({
+  name: z.string(),
+  mac: z.string().optional(),
+  mtu: z.number(),
+  up: z.boolean(),
+});
+export type NetdevState = z.output<typeof NetdevStateSchema>;
+
+/** PF-side settings wanted for the VF (only the ones the config sets). */
+const PfWantSchema = z.object({
+  vlan: z.object({ vlan: z.number(), qos: z.number(), proto: ProtoSchema }).optional(),
+  mac: z.string().optional(),
+  maxTxRate: z.number().optional(),
+  minTxRate: z.number().optional(),
+  spoofchk: z.boolean().optional(),
+  trust: z.boolean().optional(),
+  linkState: LinkStateSchema.optional(),
+});
+
+export type PfWant = z.output<typeof PfWantSchema>;
+
+const RecordSchema = z.looseObject({
+  version: z.literal(1),
+  pciAddress: z.string(),
+  pf: z.string(),
+  vfIndex: z.number(),
+  dpdk: z.boolean(),
+  network: z.string(),
+  containerId: z.string(),
+  ifname: z.string(),
+  netns: z.string(),
+  /** adding: ADD under way (or crashed); attached; released: PF side reset, netdev not back yet. */
+  phase: z.enum(['adding', 'attached', 'released']),
+  original: z.object({ pf: PfStateSchema.optional(), netdev: NetdevStateSchema.optional() }),
+  applied: PfWantSchema,
+});
+export type VfRecord = z.output<typeof RecordSchema>;
+
+const PCI_FILE = /^[0-9a-f]{4,8}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]\.json$/;
+
+export class VfStore {
+  readonly dir: string;
+
+  constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  #ensureDir(): void {
+    try {
+      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw failed(`create the SR-IOV data directory ${JSON.stringify(this.dir)}`, err);
+    }
+  }
+
+  /** Takes the lock of one VF (held across processes until released). */
+  async lock(pci: string): Promise<FileLock> {
+    this.#ensureDir();
+    return lockExclusive(join(this.dir, `${pci}.lock`));
+  }
+
+  read(pci: string): VfRecord | undefined {
+    const file = join(this.dir, `${pci}.json`);
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw failed(`read VF record ${JSON.stringify(file)}`, err);
+    }
+    try {
+      return RecordSchema.parse(JSON.parse(text));
+    } catch (err) {
+      // Written atomically, so this is not a torn write: someone else's file. Never fatal.
+      log.error(`ignoring unreadable VF record ${JSON.stringify(file)}: ${describeError(err)}`);
+      return undefined;
+    }
+  }
+
+  write(rec: VfRecord): void {
+    this.#ensureDir();
+    const file = join(this.dir, `${rec.pciAddress}.json`);
+    const tmp = join(this.dir, `.${rec.pciAddress}.${randomHex(4)}.tmp`);
+    try {
+      const fd = openSync(tmp, 'wx', 0o600);
+      try {
+        writeSync(fd, `${JSON.stringify(rec)}\n`);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(tmp, file);
+    } catch (err) {
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // not created
+      }
+      throw failed(`write VF record ${JSON.stringify(file)}`, err);
+    }
+  }
+
+  remove(pci: string): void {
+    try {
+      unlinkSync(join(this.dir, `${pci}.json`));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw failed(`remove VF record of ${pci}`, err);
+    }
+  }
+
+  /** Every record in the directory. */
+  list(): VfRecord[] {
+    let names: string[];
+    try {
+      names = readdirSync(this.dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw failed(`list the SR-IOV data directory ${JSON.stringify(this.dir)}`, err);
+    }
+    const out: VfRecord[] = [];
+    for (const name of names.filter((n) => PCI_FILE.test(n)).sort()) {
+      const rec = this.read(name.slice(0, -'.json'.length));
+      if (rec) out.push(rec);
+    }
+    return out;
+  }
+
+  /** The record of one attachment, found by its VF when known, else by scanning. */
+  find(network: string, containerId: string, ifname: string, pci?: string): VfRecord | undefined {
+    const mine = (r: VfRecord | undefined) =>
+      r && r.network === network && r.containerId === containerId && r.ifname === ifname ? r : undefined;
+    if (pci) {
+      const r = mine(this.read(pci));
+      if (r) return r;
+    }
+    return this.list().find((r) => mine(r));
+  }
+}
