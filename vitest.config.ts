@@ -9,7 +9,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['src/**/*.test.ts', 'plugins/**/*.test.ts'],
+          include: ['src/**/*.test.ts', 'plugins/**/*.test.ts', 'test/unit/**/*.test.ts'],
           pool: 'threads',
         },
       },
