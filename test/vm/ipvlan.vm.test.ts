@@ -154,3 +154,82 @@ describe('kernel refusals', () => {
     expect(existsSync(pod.path)).toBe(true);
   });
 });
+
+describe('side by side with the reference ipvlan (Debian 1.1.1)', () => {
+  /** Runs /usr/lib/cni/ipvlan the way a runtime does; host-local comes from /usr/lib/cni too. */
+  function reference(command: string, netns: string, c: object): Record<string, unknown> | undefined {
+    let out: string;
+    try {
+      out = execFileSync('/usr/lib/cni/ipvlan', [], {
+        input: JSON.stringify(c),
+        env: {
+          PATH: process.env.PATH ?? '',
+          CNI_COMMAND: command,
+          CNI_CONTAINERID: `ref-${netns.slice(-6)}`,
+          CNI_NETNS: netns,
+          CNI_IFNAME: 'net1',
+          CNI_PATH: '/usr/lib/cni',
+        },
+        encoding: 'utf8',
+      });
+    } catch (err) {
+      throw new Error(`reference ipvlan ${command} failed: ${String((err as { stdout?: unknown }).stdout)}`);
+    }
+    return out.trim() ? (JSON.parse(out) as Record<string, unknown>) : undefined;
+  }
+
+  /** What must agree: shapes and values, with the pod path, MACs and addresses masked. */
+  function shape(r: Record<string, unknown> | undefined) {
+    const ifs = (r?.interfaces ?? []) as { name: string; mac?: string; sandbox?: string }[];
+    const ips = (r?.ips ?? []) as { address: string; gateway?: string; interface?: number }[];
+    return {
+      cniVersion: r?.cniVersion,
+      interfaces: ifs.map((i) => ({
+        name: i.name,
+        mac: i.mac ? 'mac' : undefined,
+        sandbox: i.sandbox ? 'ns' : undefined,
+      })),
+      ips: ips.map((i) => ({
+        prefix: i.address.split('/')[1],
+        gateway: !!i.gateway,
+        interface: i.interface,
+      })),
+      routes: r?.routes,
+    };
+  }
+
+  it.each(['l2', 'l3'])('%s: same result shape and kernel state', async (mode) => {
+    const ours = newNetns();
+    const theirs = newNetns();
+    const c = conf(mode, `ipv-cmp-${mode}`, `10.${50 + (mode === 'l2' ? 0 : 1)}.0.0/24`);
+    // its own subnet: slaves of one master may not share an address
+    const refSubnet = `10.${60 + (mode === 'l2' ? 0 : 1)}.0.0/24`;
+    const refIpam = conf(mode, 'x', refSubnet).ipam;
+    const refConf = { ...c, name: `ref-${c.name}`, ipam: { ...refIpam, dataDir: join(dataDir, 'ref') } };
+    const a = await cni('ADD', ours.path, 'net1', c);
+    expect(a.code, a.stdout).toBe(0);
+    const b = reference('ADD', theirs.path, refConf);
+    // deliberate: manifold's results carry the interface MTU (README, "Differences")
+    expect(shape(a.json)).toEqual(shape(b));
+    const link = (ns: string) => {
+      const [l] = ipJson<(LinkJson & { mtu: number })[]>('-d', '-n', ns, 'link', 'show', 'net1');
+      return {
+        kind: l?.linkinfo?.info_kind,
+        mode: l?.linkinfo?.info_data?.mode,
+        mtu: l?.mtu,
+        mac: l?.address,
+      };
+    };
+    expect(link(ours.name)).toEqual(link(theirs.name));
+    const routes = (ns: string) =>
+      ipJson<RouteJson[]>('-n', ns, 'route', 'show').map(
+        (r) => `${r.dst === 'default' ? 'default' : 'subnet'} ${r.gateway ? 'via gw' : 'dev'} ${r.dev}`,
+      );
+    // deliberate: in L3 there is no ARP, so manifold installs device routes where the
+    // reference routes via the (never resolved) gateway
+    const expected = routes(theirs.name).map((r) => (mode === 'l2' ? r : r.replace(' via gw ', ' dev ')));
+    expect(routes(ours.name)).toEqual(expected);
+    expect((await cni('DEL', ours.path, 'net1', c)).code).toBe(0);
+    reference('DEL', theirs.path, refConf);
+  });
+});
