@@ -9,14 +9,13 @@
  */
 import { checkL3, checkPodLink, configureL3, resultInterface } from '../../src/attach/l3.ts';
 import { resolveMaster } from '../../src/attach/master.ts';
-import { type Pod, tempName, withPod, withPodIfPresent } from '../../src/attach/pod.ts';
+import { type Pod, removePodLink, tempName, withPod } from '../../src/attach/pod.ts';
 import { transaction } from '../../src/attach/undo.ts';
 import type { Ipam } from '../../src/ipam/delegate.ts';
 import { isErrno } from '../../src/kernel/errors.ts';
 import * as kinds from '../../src/kernel/kinds.ts';
 import * as link from '../../src/kernel/link.ts';
 import { hostRtnl } from '../../src/kernel/socket.ts';
-import { log } from '../../src/log.ts';
 import { CniError, Code } from '../../src/skel/errors.ts';
 import type { PluginContext } from '../../src/skel/plugin.ts';
 import type { Result } from '../../src/skel/result.ts';
@@ -91,17 +90,7 @@ export async function addDirect(ctx: Ctx, ipam: Ipam | undefined): Promise<Resul
 
 /** Removes the pod's vxlan device (its host-side UDP socket closes with it). */
 export async function delDirect(ctx: Ctx): Promise<void> {
-  await withPodIfPresent(ctx.netns, async (pod) => {
-    const l = await link.byName(pod.rtnl, ctx.ifname);
-    if (!l) return;
-    if (l.kind !== 'vxlan') {
-      log.info(
-        `DEL: ${JSON.stringify(ctx.ifname)} in ${pod.path} is a ${l.kind ?? 'device'}, not a vxlan: left alone`,
-      );
-      return;
-    }
-    await link.remove(pod.rtnl, l.index, `vxlan ${JSON.stringify(ctx.ifname)}`);
-  });
+  await removePodLink(ctx.netns, ctx.ifname, 'vxlan');
 }
 
 export async function checkDirect(ctx: Ctx): Promise<void> {

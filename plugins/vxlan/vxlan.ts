@@ -1,13 +1,5 @@
-/**
- * vxlan: a VXLAN overlay attachment, designed from the kernel's vxlan driver and flannel's
- * backend (no reference CNI plugin exists). Two modes (README.md):
- * - direct (default): the vxlan device is the pod's interface (direct.ts);
- * - bridge: a host bridge per VNI shared by the pods, each on a veth (bridged.ts).
- */
-import { resolveMaster } from '../../src/attach/master.ts';
+import { masterStatus } from '../../src/attach/slave.ts';
 import { openIpam } from '../../src/ipam/delegate.ts';
-import { hostRtnl } from '../../src/kernel/socket.ts';
-import { CniError, Code } from '../../src/skel/errors.ts';
 import type { Plugin, PluginContext } from '../../src/skel/plugin.ts';
 import type { Result } from '../../src/skel/result.ts';
 import { addBridged, checkBridged, delBridged, gcBridged } from './bridged.ts';
@@ -39,11 +31,7 @@ async function check(ctx: Ctx): Promise<void> {
 
 /** Can ADD be served: the underlay exists in the host and IPAM is ready. */
 async function status(ctx: Ctx): Promise<void> {
-  try {
-    await resolveMaster(hostRtnl(), ctx.conf.master, 'in the host netns');
-  } catch (err) {
-    throw new CniError(Code.CannotServeAdd, (err as Error).message);
-  }
+  await masterStatus(ctx.conf.master);
   const ipam = await openIpam(ctx);
   await ipam?.status();
 }

@@ -2,6 +2,7 @@
 import * as link from '../kernel/link.ts';
 import { NetNS, NetnsMissingError } from '../kernel/netns.ts';
 import { Rtnl } from '../kernel/socket.ts';
+import { log } from '../log.ts';
 import { randomHex } from '../random.ts';
 import { CniError, Code } from '../skel/errors.ts';
 
@@ -71,4 +72,22 @@ export async function withPodIfPresent(path: string, fn: (pod: Pod) => Promise<v
 /** A temporary interface name, unique enough to never clash on the host (like the reference). */
 export function tempName(prefix = 'mf'): string {
   return `${prefix}${randomHex(4)}`;
+}
+
+/**
+ * DEL of a link the plugin made in the pod: removed if it is there and of `kind` (anything
+ * else with that name is left alone, and logged); a missing netns or link is done.
+ */
+export async function removePodLink(netns: string, ifname: string, kind: string): Promise<void> {
+  await withPodIfPresent(netns, async (pod) => {
+    const l = await link.byName(pod.rtnl, ifname);
+    if (!l) return;
+    if (l.kind !== kind) {
+      log.info(
+        `DEL: ${JSON.stringify(ifname)} in ${pod.path} is a ${l.kind ?? 'device'}, not a ${kind}: left alone`,
+      );
+      return;
+    }
+    await link.remove(pod.rtnl, l.index, `${kind} ${JSON.stringify(ifname)}`);
+  });
 }
