@@ -109,10 +109,35 @@ build() {
   single_executable
 }
 
+# Debian packages a task needs at run time, installed when missing (as root; else say which).
+#   demo: iproute2 (the demo's namespaces), nftables (the bridge network masquerades)
+#   test: also the libcni e2e client (Go + Debian's libcni sources), the reference plugins
+#         (compared against, and real external delegates), ping, and what kernel-lab needs
+DEMO_PKGS=(iproute2 nftables)
+TEST_PKGS=("${DEMO_PKGS[@]}" iputils-ping iptables golang-go golang-github-appc-cni-dev
+  containernetworking-plugins qemu-system-x86 kmod busybox-static xz-utils make libelf1 gcc-12)
+BENCH_PKGS=("${DEMO_PKGS[@]}" containernetworking-plugins)
+
+need_packages() {
+  local p missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return
+  if [ "$(id -u)" != 0 ]; then
+    echo "build.sh: missing Debian packages: ${missing[*]} (apt-get install them as root)" >&2
+    return
+  fi
+  log "apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+}
+
 case "${1:-build}" in
   build) build ;;
-  demo) build; exec bash test/demo.sh ;;
-  test) build; exec bash test/run-all.sh ;;
-  bench) build; exec node bench/run.ts ;;
+  demo) need_packages "${DEMO_PKGS[@]}"; build; exec bash test/demo.sh ;;
+  test) need_packages "${TEST_PKGS[@]}"; build; exec bash test/run-all.sh ;;
+  bench) need_packages "${BENCH_PKGS[@]}"; build; exec node bench/run.ts ;;
   *) echo "usage: $0 [build|demo|test|bench]" >&2; exit 2 ;;
 esac
