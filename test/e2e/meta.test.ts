@@ -4,7 +4,7 @@
  * and to Debian's reference ptp (executed from CNI_PATH), with DEL and CHECK from libcni's
  * own result cache.
  */
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -80,5 +80,49 @@ describe.each(['0.4.0', '1.0.0'])('manifold through libcni, cniVersion %s', (ver
       readdirSync(join(dataDir, n)).filter((f) => /^\d+\.\d+/.test(f)),
     );
     expect(left).toEqual([]);
+  });
+});
+
+describe('failure and waiting, through libcni', () => {
+  function opts(file: string, netns: string, id: string) {
+    return {
+      conf: file,
+      netns,
+      ifname: 'eth0',
+      containerId: id,
+      cniPath: [BIN, REFERENCE_PLUGIN_DIR],
+      cacheDir: join(tmp, 'libcni'),
+    };
+  }
+
+  it('a failing delegate rolls the others back: nothing is left in the pod or the IP store', async () => {
+    const pod = newNetns();
+    const c = conf('1.0.0', 'meta-broken');
+    const list = c.plugins[0] as { delegates: object[] };
+    list.delegates.push({ name: 'bad', type: 'macvlan', master: 'no-such-master' });
+    const add = await cniAdd(opts(writeConfFile(c, tmp), pod.path, 'e2ebroken'));
+    expect(add.ok).toBe(false);
+    if (add.ok) return;
+    expect(add.error.msg).toMatch(
+      /^delegate "bad" \(macvlan\) failed: failed to find master "no-such-master"/,
+    );
+    expect(ipJson<{ ifname: string }[]>('-n', pod.name, 'link', 'show').map((l) => l.ifname)).toEqual(['lo']);
+    const left = readdirSync(dataDir).flatMap((n) =>
+      readdirSync(join(dataDir, n)).filter((f) => /^\d+\.\d+/.test(f)),
+    );
+    expect(left).toEqual([]);
+  });
+
+  it('ADD waits for the readiness indicator file', async () => {
+    const pod = newNetns();
+    const flag = join(tmp, 'cluster-ready');
+    const c = conf('1.0.0', 'meta-ready');
+    Object.assign(c.plugins[0] as object, { readinessindicatorfile: flag, readinessTimeoutSeconds: 10 });
+    const o = opts(writeConfFile(c, tmp), pod.path, 'e2eready');
+    const timer = setTimeout(() => writeFileSync(flag, ''), 500);
+    const add = await cniAdd(o);
+    clearTimeout(timer);
+    expect(add.ok, JSON.stringify(add)).toBe(true);
+    expect((await cniDel(o)).ok).toBe(true);
   });
 });
