@@ -156,6 +156,75 @@ async function attachDetach(impl: Impl): Promise<[number, number]> {
   return [add.ms, del.ms];
 }
 
+const PODS = ['eth0', 'net1', 'net2'];
+
+/** The i-th of three macvlan networks, as a standalone config. */
+function netConf(impl: Impl, i: number): Record<string, unknown> {
+  return {
+    cniVersion: '1.0.0',
+    name: `bench3-${impl}-${i}`,
+    type: 'macvlan',
+    master: MASTER,
+    ipam: {
+      type: 'host-local',
+      dataDir: join(work, 'ipam'),
+      ranges: [[{ subnet: `10.${120 + i + (impl === 'manifold' ? 0 : 3)}.0.0/16` }]],
+    },
+  };
+}
+
+/**
+ * A pod on three networks, ADD then DEL. manifold: one meta-plugin call each way (the three
+ * delegates run in-process). Reference: what a runtime (or Multus, which adds its own
+ * process on top) does without it: three plugin calls each way, DEL in reverse.
+ */
+async function threeNetworks(impl: Impl): Promise<[number, number]> {
+  const env = {
+    PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
+    CNI_CONTAINERID: `bench${++seq}`,
+    CNI_NETNS: `/run/netns/${POD_NS}`,
+    CNI_PATH: BIN[impl],
+    MANIFOLD_NATIVE_DIR: join(work, 'native'),
+  };
+  if (impl === 'manifold') {
+    const conf = JSON.stringify({
+      cniVersion: '1.0.0',
+      name: 'bench3',
+      type: 'manifold',
+      cniDir: join(work, 'cache'),
+      delegates: PODS.map((_, i) => netConf(impl, i)),
+    });
+    const file = join(MF_BIN, 'manifold');
+    const add = await runPlugin(file, { ...env, CNI_IFNAME: 'eth0', CNI_COMMAND: 'ADD' }, conf);
+    if (add.status !== 0) die(`manifold ADD (3 networks) failed: ${add.stdout}`);
+    const del = await runPlugin(file, { ...env, CNI_IFNAME: 'eth0', CNI_COMMAND: 'DEL' }, conf);
+    if (del.status !== 0) die(`manifold DEL (3 networks) failed: ${del.stdout}`);
+    return [add.ms, del.ms];
+  }
+  let addMs = 0;
+  let delMs = 0;
+  const file = join(REF_BIN, 'macvlan');
+  for (const [i, ifname] of PODS.entries()) {
+    const r = await runPlugin(
+      file,
+      { ...env, CNI_IFNAME: ifname, CNI_COMMAND: 'ADD' },
+      JSON.stringify(netConf(impl, i)),
+    );
+    if (r.status !== 0) die(`reference ADD ${ifname} failed: ${r.stdout}`);
+    addMs += r.ms;
+  }
+  for (const [i, ifname] of [...PODS.entries()].reverse()) {
+    const r = await runPlugin(
+      file,
+      { ...env, CNI_IFNAME: ifname, CNI_COMMAND: 'DEL' },
+      JSON.stringify(netConf(impl, i)),
+    );
+    if (r.status !== 0) die(`reference DEL ${ifname} failed: ${r.stdout}`);
+    delMs += r.ms;
+  }
+  return [addMs, delMs];
+}
+
 async function startup(cmd: string, args: string[], env: Record<string, string>): Promise<number> {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
@@ -211,6 +280,22 @@ async function main(): Promise<void> {
       }
     }
 
+    const three: Record<Impl, { add: number[]; del: number[]; both: number[] }> = {
+      manifold: { add: [], del: [], both: [] },
+      reference: { add: [], del: [], both: [] },
+    };
+    for (let i = 0; i < WARMUP; i++)
+      for (const impl of ['manifold', 'reference'] as const) await threeNetworks(impl);
+    for (let i = 0; i < N; i++) {
+      const order: Impl[] = i % 2 ? ['manifold', 'reference'] : ['reference', 'manifold'];
+      for (const impl of order) {
+        const [a, d] = await threeNetworks(impl);
+        three[impl].add.push(a);
+        three[impl].del.push(d);
+        three[impl].both.push(a + d);
+      }
+    }
+
     const verEnv = { CNI_COMMAND: 'VERSION' };
     const start: Record<'manifold' | 'node' | 'reference', number[]> = {
       manifold: [],
@@ -238,6 +323,18 @@ async function main(): Promise<void> {
         del: stats(samples.reference.del),
         both: stats(samples.reference.both),
       },
+      three: {
+        manifold: {
+          add: stats(three.manifold.add),
+          del: stats(three.manifold.del),
+          both: stats(three.manifold.both),
+        },
+        reference: {
+          add: stats(three.reference.add),
+          del: stats(three.reference.del),
+          both: stats(three.reference.both),
+        },
+      },
       startup: {
         manifold: stats(start.manifold),
         node: stats(start.node),
@@ -249,19 +346,22 @@ async function main(): Promise<void> {
       return;
     }
     const row = (label: string, a: Stats, b: Stats) =>
-      `  ${label.padEnd(34)} ${f1(a.median).padStart(9)} ${f1(b.median).padStart(11)} ${ratio(a.median, b.median).padStart(7)}` +
+      `  ${label.padEnd(40)} ${f1(a.median).padStart(9)} ${f1(b.median).padStart(11)} ${ratio(a.median, b.median).padStart(7)}` +
       `     (p10–p90: ${f1(a.p10)}–${f1(a.p90)} | ${f1(b.p10)}–${f1(b.p90)})`;
     const out = [
       `manifold bench: median wall time of ${N} runs per row (after ${WARMUP} warm-up), interleaved, spawned the same way`,
       '',
-      `  ${''.padEnd(34)} ${'manifold'.padStart(9)} ${'reference'.padStart(11)} ${'ratio'.padStart(7)}`,
+      `  ${''.padEnd(40)} ${'manifold'.padStart(9)} ${'reference'.padStart(11)} ${'ratio'.padStart(7)}`,
       row('ADD+DEL, 1 macvlan + host-local', s.manifold.both, s.reference.both),
       row('  ADD', s.manifold.add, s.reference.add),
       row('  DEL', s.manifold.del, s.reference.del),
+      row('ADD+DEL, a pod on 3 macvlan networks', s.three.manifold.both, s.three.reference.both),
+      row('  ADD (1 meta call vs 3 plugin calls)', s.three.manifold.add, s.three.reference.add),
+      row('  DEL (1 meta call vs 3 plugin calls)', s.three.manifold.del, s.three.reference.del),
       '',
-      `  ${'startup (VERSION)'.padEnd(34)} ${'manifold'.padStart(9)} ${'node -e 0'.padStart(11)} ${'ratio'.padStart(7)}`,
-      `  ${'dist/bin/manifold vs Node 24'.padEnd(34)} ${f1(s.startup.manifold.median).padStart(9)} ${f1(s.startup.node.median).padStart(11)} ${ratio(s.startup.manifold.median, s.startup.node.median).padStart(7)}`,
-      `  ${'(reference macvlan VERSION, Go)'.padEnd(34)} ${''.padStart(9)} ${f1(s.startup.reference.median).padStart(11)}`,
+      `  ${'startup (VERSION)'.padEnd(40)} ${'manifold'.padStart(9)} ${'node -e 0'.padStart(11)} ${'ratio'.padStart(7)}`,
+      `  ${'dist/bin/manifold vs Node 24'.padEnd(40)} ${f1(s.startup.manifold.median).padStart(9)} ${f1(s.startup.node.median).padStart(11)} ${ratio(s.startup.manifold.median, s.startup.node.median).padStart(7)}`,
+      `  ${'(reference macvlan VERSION, Go)'.padEnd(40)} ${''.padStart(9)} ${f1(s.startup.reference.median).padStart(11)}`,
       '',
       'ratio = manifold / reference (or / node -e 0): below 1 is faster. Reference: Debian containernetworking-plugins 1.1.1.',
     ];
