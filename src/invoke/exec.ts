@@ -7,7 +7,7 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Env, Verb } from '../skel/env.ts';
 import { CniError, Code, failed } from '../skel/errors.ts';
-import { type Ran, runProgram } from '../spawn.ts';
+import type { Ran } from '../spawn.ts';
 
 /** A plugin type names a file in the search path, never a path: no '/', '..' or NUL. */
 export function checkPluginType(type: string, field = 'type'): void {
@@ -60,6 +60,7 @@ export async function execPlugin(req: ExecRequest): Promise<unknown> {
   Object.assign(env, { CNI_COMMAND: req.command }, req.overrides ?? {});
   let r: Ran;
   try {
+    const { runProgram } = await import(/* webpackMode: "eager" */ '../spawn.ts'); // node:child_process only when needed
     r = await runProgram(file, [], { env, input: req.stdin, stderr: 'inherit' });
   } catch (err) {
     throw failed(`run plugin ${JSON.stringify(req.type)} (${file})`, err);

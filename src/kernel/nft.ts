@@ -7,7 +7,7 @@
 import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { CniError, Code } from '../skel/errors.ts';
-import { type Ran, runProgram } from '../spawn.ts';
+import type { Ran } from '../spawn.ts';
 import { kernelFailure } from './errors.ts';
 
 /** Where nft lives when PATH (runtimes often pass a short one) does not have it. */
@@ -56,6 +56,7 @@ async function run(args: string[], input: string | undefined, what: string): Pro
   const file = nftBinary();
   let r: Ran;
   try {
+    const { runProgram } = await import(/* webpackMode: "eager" */ '../spawn.ts'); // node:child_process only when needed
     r = await runProgram(file, args, { input, timeoutMs: TIMEOUT_MS });
   } catch (err) {
     throw kernelFailure(`${what}: cannot run ${file}`, err);
