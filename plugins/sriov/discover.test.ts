@@ -2,7 +2,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Sysfs, sysfsRoot } from '../../src/kernel/sysfs.ts';
-import { CniError } from '../../src/skel/errors.ts';
+import { cniErrorOf } from '../../src/skel/testing.ts';
 import { FakeSysfs } from '../../test/helpers/fake-sysfs.ts';
 import { currentPf, discoverVf, isDpdkDriver } from './discover.ts';
 
@@ -18,16 +18,6 @@ const fake = new FakeSysfs()
 const sys = new Sysfs(fake.root);
 
 afterAll(() => fake.cleanup());
-
-function failure(fn: () => unknown): CniError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof CniError) return err;
-    throw err;
-  }
-  throw new Error('expected a CniError');
-}
 
 describe('sysfs (fake tree)', () => {
   it('reads PF, netdevs, driver, VF index and sriov_numvfs as on real hardware', () => {
@@ -77,14 +67,14 @@ describe('VF discovery', () => {
   });
 
   it('says clearly what is missing', () => {
-    const none = failure(() => discoverVf(sys, '0000:09:00.0'));
+    const none = cniErrorOf(() => discoverVf(sys, '0000:09:00.0'));
     expect(none.message).toBe(
       `failed to find VF "0000:09:00.0": no PCI device "${join(fake.root, 'bus/pci/devices/0000:09:00.0')}"`,
     );
-    const notVf = failure(() => discoverVf(sys, '0000:03:00.0'));
+    const notVf = cniErrorOf(() => discoverVf(sys, '0000:03:00.0'));
     expect(notVf.code).toBe(7);
     expect(notVf.message).toBe('deviceID: "0000:03:00.0" is not an SR-IOV virtual function (no physfn link)');
-    expect(failure(() => discoverVf(sys, '0000:02:10.0')).message).toBe(
+    expect(cniErrorOf(() => discoverVf(sys, '0000:02:10.0')).message).toBe(
       'failed to find the PF of VF "0000:02:10.0": PF "0000:02:00.0" has no network interface in the host netns',
     );
   });
@@ -93,7 +83,7 @@ describe('VF discovery', () => {
     const f = new FakeSysfs().addPf(PF, 'p0').addVf(PF, 0, '0000:01:10.0');
     rmSync(join(f.dev(PF), 'virtfn0'));
     mkdirSync(join(f.dev(PF), 'virtfn0'));
-    expect(failure(() => discoverVf(new Sysfs(f.root), '0000:01:10.0')).message).toBe(
+    expect(cniErrorOf(() => discoverVf(new Sysfs(f.root), '0000:01:10.0')).message).toBe(
       'failed to find VF "0000:01:10.0" among the virtfn links of PF "p0"',
     );
     f.cleanup();

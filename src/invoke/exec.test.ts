@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CniError } from '../skel/errors.ts';
+import { cniRejectionOf } from '../skel/testing.ts';
 import { checkPluginType, execPlugin, findPlugin } from './exec.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'manifold-exec-'));
@@ -18,16 +19,6 @@ function plugin(dir: string, name: string, body: string, mode = 0o755): string {
   writeFileSync(f, `#!/bin/sh\n${body}\n`);
   chmodSync(f, mode);
   return f;
-}
-
-async function failure(p: Promise<unknown>): Promise<CniError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof CniError) return err;
-    throw err;
-  }
-  throw new Error('expected a CniError');
 }
 
 const run = (type: string, extra: Partial<Parameters<typeof execPlugin>[0]> = {}) =>
@@ -124,7 +115,7 @@ describe('execPlugin', () => {
     plugin(bin1, 'no-read', 'exit 0');
     expect(await run('no-read', { stdin: JSON.stringify({ pad: 'x'.repeat(1 << 20) }) })).toBeUndefined();
     plugin(bin1, 'no-read-fail', `echo '{"code":7,"msg":"bad"}'\nexit 1`);
-    expect(await failure(run('no-read-fail', { stdin: 'x'.repeat(1 << 20) }))).toMatchObject({
+    expect(await cniRejectionOf(run('no-read-fail', { stdin: 'x'.repeat(1 << 20) }))).toMatchObject({
       code: 7,
       message: 'bad',
     });
@@ -136,30 +127,32 @@ describe('execPlugin', () => {
       'err',
       `cat >/dev/null\necho '{"cniVersion":"1.0.0","code":11,"msg":"try later","details":"busy"}'\nexit 1`,
     );
-    const e = await failure(run('err'));
+    const e = await cniRejectionOf(run('err'));
     expect(e).toMatchObject({ code: 11, message: 'try later', details: 'busy' });
   });
 
   it('reports a plugin that fails without a CNI error, naming it, its status and its output', async () => {
     plugin(bin1, 'crash', 'cat >/dev/null\necho "panic: runtime error"\necho "goroutine 1" \nexit 2');
-    const e = await failure(run('crash'));
+    const e = await cniRejectionOf(run('crash'));
     expect(e).toMatchObject({
       code: 999,
       message: 'plugin "crash" exited with status 2: panic: runtime error goroutine 1',
     });
     plugin(bin1, 'silent-fail', 'exit 3');
-    expect((await failure(run('silent-fail'))).message).toBe('plugin "silent-fail" exited with status 3');
+    expect((await cniRejectionOf(run('silent-fail'))).message).toBe(
+      'plugin "silent-fail" exited with status 3',
+    );
     plugin(bin1, 'killed', 'kill -9 $$');
-    expect((await failure(run('killed'))).message).toBe('plugin "killed" was killed by SIGKILL');
+    expect((await cniRejectionOf(run('killed'))).message).toBe('plugin "killed" was killed by SIGKILL');
     plugin(bin1, 'long', `printf 'x%.0s' $(seq 1 400)\nexit 1`);
-    const long = await failure(run('long'));
+    const long = await cniRejectionOf(run('long'));
     expect(long.message.length).toBeLessThan(260);
     expect(long.message.endsWith('...')).toBe(true);
   });
 
   it('refuses output that is not JSON on success (code 6)', async () => {
     plugin(bin1, 'garbage', 'cat >/dev/null\necho "hello"');
-    expect(await failure(run('garbage'))).toMatchObject({
+    expect(await cniRejectionOf(run('garbage'))).toMatchObject({
       code: 6,
       message: 'plugin "garbage" printed a result that is not JSON: hello',
     });
@@ -174,13 +167,13 @@ describe('execPlugin', () => {
     const f = join(bin1, 'bad-interp');
     writeFileSync(f, '#!/nonexistent/interpreter\n');
     chmodSync(f, 0o755);
-    const e = await failure(run('bad-interp'));
+    const e = await cniRejectionOf(run('bad-interp'));
     expect(e.code).toBe(999);
     expect(e.message).toBe(`failed to run plugin "bad-interp" (${f}): spawn ${f} ENOENT`);
     expect(e.message).not.toMatch(/\n/);
   });
 
   it('refuses a type that is a path before looking for it', async () => {
-    expect(await failure(run('../bin2/both'))).toMatchObject({ code: 7 });
+    expect(await cniRejectionOf(run('../bin2/both'))).toMatchObject({ code: 7 });
   });
 });

@@ -13,9 +13,8 @@ import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { fuzzSkel } from '../../test/helpers/fuzz.ts';
 import { loaderFor } from '../invoke/builtins.ts';
-import { CniError } from '../skel/errors.ts';
 import type { PluginLoader } from '../skel/plugin.ts';
-import { runWith } from '../skel/testing.ts';
+import { cniErrorOf, cniRejectionOf, runWith } from '../skel/testing.ts';
 import {
   type HostLocal,
   hostLocalAdd,
@@ -60,26 +59,6 @@ const ipFiles = () =>
 async function addrOf(hl: HostLocal, id: string, ifname = 'eth0'): Promise<string[]> {
   const r = await hostLocalAdd(hl, id, ifname, '1.0.0');
   return (r.ips ?? []).map((i) => i.address);
-}
-
-async function rejection(p: Promise<unknown>): Promise<CniError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof CniError) return err;
-    throw err;
-  }
-  throw new Error('expected a CniError');
-}
-
-function loadError(fn: () => unknown): CniError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof CniError) return err;
-    throw err;
-  }
-  throw new Error('expected a CniError');
 }
 
 describe('loadHostLocal', () => {
@@ -136,13 +115,13 @@ describe('loadHostLocal', () => {
       /^runtimeConfig\.ipRanges\[0\]: empty range set/,
     ],
   ])('refuses %j %j with code 7 naming the field', (ipam, extra, msg) => {
-    const e = loadError(() => load(ipam, extra));
+    const e = cniErrorOf(() => load(ipam, extra));
     expect(e.code).toBe(7);
     expect(e.message).toMatch(msg);
   });
 
   it('refuses a bad CNI_ARGS IP', () => {
-    const e = loadError(() => load({ subnet: '10.1.0.0/24' }, {}, args({ IP: '10.1.0.300' })));
+    const e = cniErrorOf(() => load({ subnet: '10.1.0.0/24' }, {}, args({ IP: '10.1.0.300' })));
     expect(e).toMatchObject({ code: 7, message: expect.stringMatching(/^CNI_ARGS IP: /) });
   });
 });
@@ -183,7 +162,7 @@ describe('hostLocalAdd / Del on disk, in the reference format', () => {
 
   it('fails on an unreadable resolvConf before reserving anything', async () => {
     const hl = load({ ranges: [[{ subnet: '10.5.0.0/24' }]], resolvConf: join(root, 'no-such-resolv.conf') });
-    const e = await rejection(hostLocalAdd(hl, 'c1', 'eth0', '1.0.0'));
+    const e = await cniRejectionOf(hostLocalAdd(hl, 'c1', 'eth0', '1.0.0'));
     expect(e.message).toMatch(/^failed to read resolvConf ".*no-such-resolv\.conf": /);
     expect(existsSync(dir()) ? ipFiles() : []).toEqual([]);
   });
@@ -209,7 +188,7 @@ describe('hostLocalAdd / Del on disk, in the reference format', () => {
   it('leaves no reservation behind when it cannot record last_reserved_ip', async () => {
     const hl = load({ ranges: [[{ subnet: '10.5.0.0/24' }]] });
     mkdirSync(join(dir(), 'last_reserved_ip.0'), { recursive: true }); // rename onto a directory fails
-    const e = await rejection(hostLocalAdd(hl, 'c1', 'eth0', '1.0.0'));
+    const e = await cniRejectionOf(hostLocalAdd(hl, 'c1', 'eth0', '1.0.0'));
     expect(e.message).toMatch(/^failed to write ".*last_reserved_ip\.0": /);
     expect(ipFiles()).toEqual([]);
     expect(readdirSync(dir()).filter((f) => f.startsWith('.'))).toEqual([]);
@@ -227,7 +206,7 @@ describe('hostLocalAdd / Del on disk, in the reference format', () => {
   it('refuses a requested gateway, a taken address, and an address outside every set', async () => {
     const hl = load({ ranges: [[{ subnet: '10.5.0.0/24' }]] });
     await addrOf(hl, 'c0'); // 10.5.0.2
-    const gw = await rejection(
+    const gw = await cniRejectionOf(
       hostLocalAdd(
         load({ ranges: [[{ subnet: '10.5.0.0/24' }]] }, {}, args({ IP: '10.5.0.1' })),
         'c1',
@@ -236,7 +215,7 @@ describe('hostLocalAdd / Del on disk, in the reference format', () => {
       ),
     );
     expect(gw.message).toBe("failed to allocate for range 0: requested ip 10.5.0.1 is subnet's gateway");
-    const taken = await rejection(
+    const taken = await cniRejectionOf(
       hostLocalAdd(
         load({ ranges: [[{ subnet: '10.5.0.0/24' }]] }, {}, args({ IP: '10.5.0.2' })),
         'c1',
@@ -247,7 +226,7 @@ describe('hostLocalAdd / Del on disk, in the reference format', () => {
     expect(taken.message).toBe(
       'failed to allocate for range 0: requested IP address 10.5.0.2 is not available in range set 10.5.0.1-10.5.0.254',
     );
-    const outside = await rejection(
+    const outside = await cniRejectionOf(
       hostLocalAdd(
         load({ ranges: [[{ subnet: '10.5.0.0/24' }]] }, {}, args({ IP: '10.6.0.2' })),
         'c1',
@@ -263,7 +242,7 @@ describe('hostLocalAdd / Del on disk, in the reference format', () => {
   it('refuses a second allocation for the same attachment and keeps the first one', async () => {
     const hl = load({ ranges: [[{ subnet: '10.5.0.0/24' }], [{ subnet: 'fd05::/64' }]] });
     expect(await addrOf(hl, 'c1')).toEqual(['10.5.0.2/24', 'fd05::2/64']);
-    const e = await rejection(hostLocalAdd(hl, 'c1', 'eth0', '1.0.0'));
+    const e = await cniRejectionOf(hostLocalAdd(hl, 'c1', 'eth0', '1.0.0'));
     expect(e.message).toBe(
       'failed to allocate for range 0: 10.5.0.2 has been allocated to c1, duplicate allocation is not allowed',
     );
@@ -276,7 +255,7 @@ describe('hostLocalAdd / Del on disk, in the reference format', () => {
   it('undoes the allocations of earlier sets when a later set is exhausted', async () => {
     const hl = load({ ranges: [[{ subnet: '10.5.0.0/24' }], [{ subnet: '10.6.0.0/30' }]] });
     expect(await addrOf(hl, 'c1')).toEqual(['10.5.0.2/24', '10.6.0.2/30']);
-    const e = await rejection(hostLocalAdd(hl, 'c2', 'eth0', '1.0.0'));
+    const e = await cniRejectionOf(hostLocalAdd(hl, 'c2', 'eth0', '1.0.0'));
     expect(e).toMatchObject({
       code: 999,
       message: 'failed to allocate for range 1: no IP addresses available in range set: 10.6.0.1-10.6.0.2',
@@ -291,11 +270,11 @@ describe('hostLocalAdd / Del on disk, in the reference format', () => {
     await hostLocalStatus(hl);
     await addrOf(hl, 'c1');
     await addrOf(hl, 'c2');
-    const e = await rejection(hostLocalAdd(hl, 'c3', 'eth0', '1.0.0'));
+    const e = await cniRejectionOf(hostLocalAdd(hl, 'c3', 'eth0', '1.0.0'));
     expect(e.message).toBe(
       'failed to allocate for range 0: no IP addresses available in range set: 10.5.0.10-10.5.0.11',
     );
-    expect((await rejection(hostLocalStatus(hl))).code).toBe(50);
+    expect((await cniRejectionOf(hostLocalStatus(hl))).code).toBe(50);
     await hostLocalDel(hl, 'c1', 'eth0');
     await hostLocalStatus(hl);
   });
@@ -330,7 +309,7 @@ describe('hostLocalAdd / Del on disk, in the reference format', () => {
     const hl = load({ ranges: [[{ subnet: '10.5.0.0/24' }]] });
     await addrOf(hl, 'c1');
     await hostLocalCheck(hl, 'c1', 'eth0');
-    expect((await rejection(hostLocalCheck(hl, 'c2', 'eth0'))).message).toBe(
+    expect((await cniRejectionOf(hostLocalCheck(hl, 'c2', 'eth0'))).message).toBe(
       'host-local: failed to find address added by container c2',
     );
   });

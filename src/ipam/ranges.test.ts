@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { addToIP, compareIP, formatIP, type IP, parseIP } from '../ip/ip.ts';
-import { CniError } from '../skel/errors.ts';
+import { cniErrorOf } from '../skel/testing.ts';
 import type { RangeConf } from './config.ts';
 import {
   allocation,
@@ -32,17 +32,6 @@ function first(rs: RangeSet, last: string | undefined, n = 100): string[] {
     if (out.length >= n) break;
   }
   return out;
-}
-
-/** The CniError a function throws (fails the test when it does not throw one). */
-function cniError(fn: () => unknown): CniError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof CniError) return err;
-    throw err;
-  }
-  throw new Error('expected a CniError');
 }
 
 describe('canonicalizeRange (the reference Range.Canonicalize rules)', () => {
@@ -85,7 +74,7 @@ describe('canonicalizeRange (the reference Range.Canonicalize rules)', () => {
     ],
     [{ subnet: '10.0.0.0/24', gateway: 'fd00::1' }, 'ipam.ranges[0][0].gateway', /family/],
   ])('refuses %j, naming %s', (conf, path, why) => {
-    const e = cniError(() => canonicalizeRange(conf as RangeConf, 'ipam.ranges[0][0]'));
+    const e = cniErrorOf(() => canonicalizeRange(conf as RangeConf, 'ipam.ranges[0][0]'));
     expect(e.code).toBe(7);
     expect(e.message.startsWith(`${path}: `)).toBe(true);
     expect(e.message).toMatch(why);
@@ -99,15 +88,16 @@ describe('canonicalizeRange (the reference Range.Canonicalize rules)', () => {
 
 describe('canonicalizeSet', () => {
   it('refuses an empty set, mixed families and overlaps, with the path of the culprit', () => {
-    expect(cniError(() => canonicalizeSet([], 'ipam.ranges[2]')).message).toBe(
+    expect(cniErrorOf(() => canonicalizeSet([], 'ipam.ranges[2]')).message).toBe(
       'ipam.ranges[2]: empty range set',
     );
     expect(
-      cniError(() => canonicalizeSet([{ subnet: '10.0.0.0/24' }, { subnet: 'fd00::/64' }], 'ipam.ranges[0]'))
-        .message,
+      cniErrorOf(() =>
+        canonicalizeSet([{ subnet: '10.0.0.0/24' }, { subnet: 'fd00::/64' }], 'ipam.ranges[0]'),
+      ).message,
     ).toMatch(/^ipam\.ranges\[0\]\[1\]: mixed address families/);
     expect(
-      cniError(() =>
+      cniErrorOf(() =>
         canonicalizeSet([{ subnet: '10.0.0.0/16' }, { subnet: '10.0.5.0/24' }], 'ipam.ranges[0]'),
       ).message,
     ).toMatch(

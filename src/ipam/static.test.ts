@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { fuzzSkel } from '../../test/helpers/fuzz.ts';
 import { loaderFor } from '../invoke/builtins.ts';
-import { CniError } from '../skel/errors.ts';
 import type { PluginLoader } from '../skel/plugin.ts';
-import { runWith } from '../skel/testing.ts';
+import { cniErrorOf, runWith } from '../skel/testing.ts';
 import { loadStatic, staticAdd, staticCheck } from './static.ts';
 
 const base = (ipam: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
@@ -16,16 +15,6 @@ const base = (ipam: Record<string, unknown>, extra: Record<string, unknown> = {}
 const args = (s: Record<string, string> = {}) => new Map(Object.entries(s));
 const add = (ipam: Record<string, unknown>, extra: Record<string, unknown> = {}, cniArgs = args()) =>
   staticAdd(loadStatic(base(ipam, extra), cniArgs), '1.0.0');
-
-function thrown(fn: () => unknown): CniError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof CniError) return err;
-    throw err;
-  }
-  throw new Error('expected a CniError');
-}
 
 describe('static IPAM', () => {
   it('gives the configured addresses, routes and DNS', () => {
@@ -85,7 +74,7 @@ describe('static IPAM', () => {
     [{}, {}, { IP: '10.1.0.5/24', GATEWAY: 'x' }, /^CNI_ARGS GATEWAY: not an IP address: "x"$/],
     [{ dns: { nameservers: 'x' } }, {}, {}, /^ipam\.dns\.nameservers: expected array/],
   ])('refuses %j %j %j with code 7 naming the field', (ipam, extra, cniArgs, msg) => {
-    const e = thrown(() => loadStatic(base(ipam, extra), args(cniArgs as Record<string, string>)));
+    const e = cniErrorOf(() => loadStatic(base(ipam, extra), args(cniArgs as Record<string, string>)));
     expect(e.code).toBe(7);
     expect(e.message).toMatch(msg);
   });

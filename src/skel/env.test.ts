@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { interfaceNameProblem, parseCniArgs, parseEnv, VERBS, type Verb } from './env.ts';
-import { CniError } from './errors.ts';
+import { cniErrorOf } from './testing.ts';
 
 const FULL = {
   CNI_COMMAND: 'ADD',
@@ -20,16 +20,6 @@ const REQUIRED: Record<Verb, string[]> = {
   VERSION: [],
 };
 
-function errorOf(fn: () => unknown): CniError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof CniError) return e;
-    throw e;
-  }
-  throw new Error('expected a CniError');
-}
-
 describe('parseEnv', () => {
   describe.each(VERBS)('%s', (verb) => {
     it('accepts the full environment', () => {
@@ -47,14 +37,14 @@ describe('parseEnv', () => {
     it.each(REQUIRED[verb].map((n) => [n]))('reports %s missing (code 4)', (name) => {
       const env: Record<string, string> = { ...FULL, CNI_COMMAND: verb };
       delete env[name];
-      const e = errorOf(() => parseEnv(env));
+      const e = cniErrorOf(() => parseEnv(env));
       expect(e.code).toBe(4);
       expect(e.message).toBe(`required env variables [${name}] missing`);
     });
 
     if (REQUIRED[verb].length > 1) {
       it('reports every missing variable in one error', () => {
-        const e = errorOf(() => parseEnv({ CNI_COMMAND: verb }));
+        const e = cniErrorOf(() => parseEnv({ CNI_COMMAND: verb }));
         expect(e.code).toBe(4);
         expect(e.message).toBe(`required env variables [${REQUIRED[verb].join(',')}] missing`);
       });
@@ -62,23 +52,23 @@ describe('parseEnv', () => {
   });
 
   it('treats an empty value as missing', () => {
-    const e = errorOf(() => parseEnv({ ...FULL, CNI_NETNS: '' }));
+    const e = cniErrorOf(() => parseEnv({ ...FULL, CNI_NETNS: '' }));
     expect(e.message).toBe('required env variables [CNI_NETNS] missing');
   });
 
   it('requires CNI_COMMAND and names it', () => {
-    const e = errorOf(() => parseEnv({}));
+    const e = cniErrorOf(() => parseEnv({}));
     expect([e.code, e.message]).toEqual([4, 'required env variables [CNI_COMMAND] missing']);
   });
 
   it('rejects an unknown command (code 4)', () => {
-    const e = errorOf(() => parseEnv({ ...FULL, CNI_COMMAND: 'ATTACH' }));
+    const e = cniErrorOf(() => parseEnv({ ...FULL, CNI_COMMAND: 'ATTACH' }));
     expect(e.code).toBe(4);
     expect(e.message).toContain('"ATTACH"');
   });
 
   it.each([['-abc'], ['a b'], ['a/b'], ['ä'], ['.x']])('rejects container id %j (code 4)', (id) => {
-    const e = errorOf(() => parseEnv({ ...FULL, CNI_CONTAINERID: id }));
+    const e = cniErrorOf(() => parseEnv({ ...FULL, CNI_CONTAINERID: id }));
     expect(e.code).toBe(4);
     expect(e.message).toContain(JSON.stringify(id));
   });
@@ -90,7 +80,7 @@ describe('parseEnv', () => {
   it.each([['.'], ['..'], ['a/b'], ['a:b'], ['a b'], ['abcdefghijklmnop'], ['e\tx']])(
     'rejects ifname %j (code 4)',
     (name) => {
-      const e = errorOf(() => parseEnv({ ...FULL, CNI_IFNAME: name }));
+      const e = cniErrorOf(() => parseEnv({ ...FULL, CNI_IFNAME: name }));
       expect(e.code).toBe(4);
       expect(e.message).toContain('CNI_IFNAME');
     },
@@ -125,7 +115,7 @@ describe('parseCniArgs', () => {
   });
 
   it.each([['FOO'], ['=x'], ['A=1;B']])('rejects %j (code 4)', (raw) => {
-    const e = errorOf(() => parseCniArgs(raw));
+    const e = cniErrorOf(() => parseCniArgs(raw));
     expect(e.code).toBe(4);
   });
 });

@@ -3,6 +3,7 @@
  * and a run() that returns the exit status and the decoded output.
  */
 import type { Env } from './env.ts';
+import { CniError } from './errors.ts';
 import type { PluginLoader } from './plugin.ts';
 import { runSkel } from './skel.ts';
 
@@ -38,4 +39,26 @@ export async function runWith(
     },
   );
   return { code, stdout, stderr, json: stdout ? (JSON.parse(stdout) as Record<string, unknown>) : undefined };
+}
+
+/** The CniError `fn` throws; fails the test when it throws nothing or something else. */
+export function cniErrorOf(fn: () => unknown): CniError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof CniError) return err;
+    throw err;
+  }
+  throw new Error('expected a CniError');
+}
+
+/** The CniError `p` rejects with; fails the test when it resolves or rejects with something else. */
+export async function cniRejectionOf(p: Promise<unknown>): Promise<CniError> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof CniError) return err;
+    throw err;
+  }
+  throw new Error('expected a CniError');
 }
