@@ -65,7 +65,17 @@ export async function execPlugin(req: ExecRequest): Promise<unknown> {
   } catch (err) {
     throw failed(`run plugin ${JSON.stringify(req.type)} (${file})`, err);
   }
-  const out = r.stdout.trim();
+  const how =
+    r.code === 0 ? undefined : r.signal ? `was killed by ${r.signal}` : `exited with status ${r.code ?? '?'}`;
+  return pluginOutcome(req.type, r.stdout, how);
+}
+
+/**
+ * What a plugin's stdout means, as a runtime reads it: its result (undefined when it printed
+ * nothing), or — when it failed (`failure` says how) — its CNI error, thrown as is.
+ */
+export function pluginOutcome(type: string, stdout: string, failure: string | undefined): unknown {
+  const out = stdout.trim();
   let decoded: unknown;
   if (out !== '') {
     try {
@@ -74,11 +84,11 @@ export async function execPlugin(req: ExecRequest): Promise<unknown> {
       decoded = undefined;
     }
   }
-  if (r.code === 0) {
+  if (failure === undefined) {
     if (out !== '' && decoded === undefined) {
       throw new CniError(
         Code.DecodingFailure,
-        `plugin ${JSON.stringify(req.type)} printed a result that is not JSON: ${snippet(out)}`,
+        `plugin ${JSON.stringify(type)} printed a result that is not JSON: ${snippet(out)}`,
       );
     }
     return decoded;
@@ -87,10 +97,9 @@ export async function execPlugin(req: ExecRequest): Promise<unknown> {
   if (e && typeof e.code === 'number' && typeof e.msg === 'string') {
     throw new CniError(e.code, e.msg, typeof e.details === 'string' ? e.details : '');
   }
-  const how = r.signal ? `was killed by ${r.signal}` : `exited with status ${r.code ?? '?'}`;
   throw new CniError(
     Code.Internal,
-    `plugin ${JSON.stringify(req.type)} ${how}${out ? `: ${snippet(out)}` : ''}`,
+    `plugin ${JSON.stringify(type)} ${failure}${out ? `: ${snippet(out)}` : ''}`,
   );
 }
 

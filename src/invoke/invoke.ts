@@ -4,9 +4,8 @@
  * stdout, or the plugin's CNI error thrown.
  */
 import type { Env, Verb } from '../skel/env.ts';
-import { CniError, Code } from '../skel/errors.ts';
 import { loaderFor } from './builtins.ts';
-import { checkPluginType, execPlugin } from './exec.ts';
+import { checkPluginType, execPlugin, pluginOutcome } from './exec.ts';
 import { runInProcess } from './inprocess.ts';
 
 export interface InvokeRequest {
@@ -19,19 +18,6 @@ export interface InvokeRequest {
   readonly conf: Readonly<Record<string, unknown>>;
 }
 
-function decode(type: string, out: string): unknown {
-  const text = out.trim();
-  if (text === '') return undefined;
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw new CniError(
-      Code.DecodingFailure,
-      `plugin ${JSON.stringify(type)} printed output that is not JSON`,
-    );
-  }
-}
-
 export async function invoke(req: InvokeRequest): Promise<unknown> {
   checkPluginType(req.type);
   const env = { ...req.env, CNI_COMMAND: req.command };
@@ -41,11 +27,5 @@ export async function invoke(req: InvokeRequest): Promise<unknown> {
     return execPlugin({ type: req.type, command: req.command, path: req.searchPath, env, stdin });
   }
   const { status, stdout } = await runInProcess(req.type, load, env, stdin);
-  const decoded = decode(req.type, stdout);
-  if (status === 0) return decoded;
-  const e = decoded as { code?: unknown; msg?: unknown; details?: unknown } | undefined;
-  if (e && typeof e.code === 'number' && typeof e.msg === 'string') {
-    throw new CniError(e.code, e.msg, typeof e.details === 'string' ? e.details : '');
-  }
-  throw new CniError(Code.Internal, `plugin ${JSON.stringify(req.type)} failed without an error message`);
+  return pluginOutcome(req.type, stdout, status === 0 ? undefined : `exited with status ${status}`);
 }
