@@ -6,17 +6,6 @@
 import type { Plugin, PluginLoader } from '../skel/plugin.ts';
 
 export const META_TYPE = 'manifold';
-export const BUILTIN_TYPES = [
-  'macvlan',
-  'ipvlan',
-  'bridge',
-  'vxlan',
-  'sriov',
-  'host-local',
-  'static',
-] as const;
-export type BuiltinType = (typeof BUILTIN_TYPES)[number];
-
 const LOADERS: Record<string, PluginLoader> = {
   manifold: async () => (await import(/* webpackMode: "eager" */ '../meta/manifold.ts')).plugin as Plugin,
   macvlan: async () =>
@@ -33,10 +22,6 @@ const LOADERS: Record<string, PluginLoader> = {
     (await import(/* webpackMode: "eager" */ '../ipam/host-local.ts')).plugin as Plugin,
   static: async () => (await import(/* webpackMode: "eager" */ '../ipam/static.ts')).plugin as Plugin,
 };
-
-export function isBuiltin(type: string): type is BuiltinType {
-  return (BUILTIN_TYPES as readonly string[]).includes(type);
-}
 
 export function loaderFor(type: string): PluginLoader | undefined {
   return Object.hasOwn(LOADERS, type) ? LOADERS[type] : undefined;

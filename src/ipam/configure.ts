@@ -13,15 +13,10 @@ import * as route from '../kernel/route.ts';
 import type { Rtnl } from '../kernel/socket.ts';
 import * as sysctl from '../kernel/sysctl.ts';
 import { CniError, Code } from '../skel/errors.ts';
-import type { IPConfig, Result, Route } from '../skel/result.ts';
+import type { IPConfig, Route } from '../skel/result.ts';
 
 const IFA_F_TENTATIVE = 0x40;
 const IFA_F_DADFAILED = 0x08;
-
-/** The IPs of `result` that belong to interface `index` (IPAM results: all of them). */
-export function ipsFor(result: Result, index: number): IPConfig[] {
-  return (result.ips ?? []).filter((ip) => ip.interface === undefined || ip.interface === index);
-}
 
 /** The first gateway of each family among `ips`. */
 export function gateways(ips: readonly IPConfig[]): { v4?: string; v6?: string } {

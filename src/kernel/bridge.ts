@@ -22,37 +22,6 @@ export interface VlanEntry {
   readonly untagged: boolean;
 }
 
-/**
- * Adds VLAN `vid` to a bridge port (or, with `self`, to the bridge device itself).
- * `pvid` makes it the port's native VLAN; `untagged` strips the tag on egress.
- */
-export async function addVlan(
-  h: Rtnl,
-  index: number,
-  v: { vid: number; pvid?: boolean; untagged?: boolean; self?: boolean },
-  port: string,
-): Promise<void> {
-  const flags = (v.pvid ? BRIDGE_VLAN_INFO.PVID : 0) | (v.untagged ? BRIDGE_VLAN_INFO.UNTAGGED : 0);
-  const info = Buffer.concat([u16(flags), u16(v.vid)]);
-  const body = Buffer.concat([
-    ifinfomsg({ family: AF_BRIDGE, index }),
-    encodeAttrs([
-      [
-        IFLA.AF_SPEC,
-        [
-          [IFLA_BRIDGE.FLAGS, u16(v.self ? BRIDGE_FLAGS_SELF : BRIDGE_FLAGS_MASTER)],
-          [IFLA_BRIDGE.VLAN_INFO, info],
-        ],
-      ],
-    ]),
-  ]);
-  try {
-    await h.request(RTM.SETLINK, body);
-  } catch (err) {
-    throw kernelFailure(`add VLAN ${v.vid} to bridge port ${port}`, err);
-  }
-}
-
 /** One entry for `addVlans`: a VLAN, or the range vid..vidEnd (a range cannot be the PVID). */
 export interface VlanSpec {
   readonly vid: number;

@@ -17,7 +17,6 @@ import {
 } from './nl/attrs.ts';
 import {
   ETH_P_8021AD,
-  ETH_P_8021Q,
   IFLA,
   IFLA_VF,
   IFLA_VF_INFO,
@@ -156,8 +155,6 @@ export async function set(h: Rtnl, pfIndex: number, pf: string, vf: number, s: V
     throw kernelFailure(`set VF ${vf} ${describeSetting(s)} on PF ${JSON.stringify(pf)}`, err);
   }
 }
-
-export const VLAN_PROTO_NUM: Record<VlanProto, number> = { '802.1q': ETH_P_8021Q, '802.1ad': ETH_P_8021AD };
 
 /** IFLA_PARENT_DEV_NAME (Linux 5.14+): the bus name of the device behind a netdev. */
 const IFLA_PARENT_DEV_NAME = 56;
