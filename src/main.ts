@@ -29,7 +29,10 @@ export function run(): void {
   );
 }
 
-export { warm } from './warm.ts';
+/** The build's warm-up (src/warm.ts), loaded only when the build calls it: never on a CNI call. */
+export async function warm(): Promise<void> {
+  await (await import(/* webpackMode: "eager" */ './warm.ts')).warm();
+}
 
 // The build (src/sea/make-cache.cjs) loads the bundle without running it, to warm it up.
 if (!(globalThis as { __manifoldNoAutorun?: boolean }).__manifoldNoAutorun) run();
