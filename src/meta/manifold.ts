@@ -4,6 +4,7 @@
  * is cached before the first one runs; a failure rolls back what was added, in reverse.
  */
 
+import { existsSync } from 'node:fs';
 import { withPod } from '../attach/pod.ts';
 import * as net from '../invoke/network.ts';
 import { type Network, parseNetwork, type RuntimeConf } from '../invoke/network.ts';
@@ -251,12 +252,11 @@ async function check(ctx: Ctx): Promise<void> {
 /** Can ADD be served: the default network is ready and every delegate says so. */
 async function status(ctx: Ctx): Promise<void> {
   const file = ctx.conf.readinessindicatorfile;
-  if (file) {
-    try {
-      await waitForFile(file, 0);
-    } catch (err) {
-      throw new CniError(Code.CannotServeAdd, (err as CniError).message);
-    }
+  if (file && !existsSync(file)) {
+    throw new CniError(
+      Code.CannotServeAdd,
+      `the default network is not ready: readinessindicatorfile ${JSON.stringify(file)} does not exist`,
+    );
   }
   const delegates = delegatesFromConfig(ctx.conf);
   const ifnames = assignIfnames(delegates, ctx.ifname || 'eth0');
