@@ -19,6 +19,7 @@ import {
   cniVersionInfo,
   type LibcniOptions,
   writeConfFile,
+  writeNetworkFile,
 } from '../helpers/libcni.ts';
 import { requireReferencePlugins } from '../helpers/reference.ts';
 
@@ -67,10 +68,7 @@ describe.each(['macvlan', 'bridge'] as const)('%s + host-local through libcni', 
       const net24 = `10.77.${++subnetSeq}`;
       const subnet = `${net24}.0/24`;
       const { conf, podIndex } = pluginConf(plugin, subnet);
-      const file = writeConfFile(
-        form === 'conf' ? { cniVersion, name, ...conf } : { cniVersion, name, plugins: [conf] },
-        work,
-      );
+      const file = writeNetworkFile(form, { cniVersion, name }, conf, work);
       const pod = newNetns();
       const opts: LibcniOptions = {
         conf: file,

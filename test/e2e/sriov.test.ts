@@ -21,6 +21,7 @@ import {
   cniDel,
   type LibcniOptions,
   writeConfFile,
+  writeNetworkFile,
 } from '../helpers/libcni.ts';
 
 requireRoot();
@@ -77,10 +78,7 @@ describe.each(['0.4.0', '1.0.0'] as const)('cniVersion %s', (cniVersion) => {
       dataDir: join(work, 'sriov'),
       ipam: { type: 'host-local', dataDir: join(work, 'ipam'), ranges: [[{ subnet: `10.62.${n}.0/24` }]] },
     };
-    const file = writeConfFile(
-      form === 'conf' ? { cniVersion, name, ...plugin } : { cniVersion, name, plugins: [plugin] },
-      work,
-    );
+    const file = writeNetworkFile(form, { cniVersion, name }, plugin, work);
     const pod = newNetns();
     const opts: LibcniOptions = {
       conf: file,

@@ -17,7 +17,7 @@ import {
   cniCheck,
   cniDel,
   type LibcniOptions,
-  writeConfFile,
+  writeNetworkFile,
 } from '../helpers/libcni.ts';
 
 requireRoot();
@@ -95,10 +95,7 @@ function network(cniVersion: string, mode: (typeof MODES)[number], form: 'conf' 
       routes: [{ dst: '192.0.2.0/24' }],
     },
   };
-  const file = writeConfFile(
-    form === 'conf' ? { cniVersion, name, ...plugin } : { cniVersion, name, plugins: [plugin] },
-    work,
-  );
+  const file = writeNetworkFile(form, { cniVersion, name }, plugin, work);
   return { name, net24, file };
 }
 

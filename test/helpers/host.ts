@@ -60,3 +60,14 @@ export function isolateHost(): { name: string; path: string } {
 export function requireRoot(): void {
   if (process.getuid?.() !== 0) throw new Error('integration tests need root');
 }
+
+/** One entry of `ip -j -d link show <pf>`'s `vfinfo_list` (the PF's view of a VF). */
+export interface IpVf {
+  vf: number;
+  address: string;
+  vlan_list: { vlan?: number; qos?: number; protocol?: string }[];
+  rate: { max_tx: number; min_tx: number };
+  spoofchk: boolean;
+  link_state: string;
+  trust: boolean;
+}

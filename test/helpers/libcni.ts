@@ -156,6 +156,16 @@ export function writeConfFile(conf: { name: string } & Record<string, unknown>, 
   return file;
 }
 
+/** One plugin written as a `.conf`, or as a one-plugin `.conflist`: the two forms runtimes load. */
+export function writeNetworkFile(
+  form: 'conf' | 'conflist',
+  head: { cniVersion: string; name: string },
+  plugin: object,
+  dir?: string,
+): string {
+  return writeConfFile(form === 'conf' ? { ...head, ...plugin } : { ...head, plugins: [plugin] }, dir);
+}
+
 function joinArgs(args: Record<string, string> | string): string {
   return typeof args === 'string'
     ? args

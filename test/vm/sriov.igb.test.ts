@@ -18,20 +18,12 @@ import { parentDevice } from '../../src/kernel/vf.ts';
 import type { PluginLoader } from '../../src/skel/plugin.ts';
 import { runWith, type SkelRun } from '../../src/skel/testing.ts';
 import { FakeSysfs } from '../helpers/fake-sysfs.ts';
+import type { IpVf } from '../helpers/host.ts';
 import { delNetns, ip, ipJson, newNetns, requireRoot, uniq } from '../helpers/host.ts';
 
 requireRoot();
 if (process.env.RUN_IN_VM_IGB !== '1') throw new Error('run inside the kernel lab with RUN_IN_VM_IGB=1');
 
-interface IpVf {
-  vf: number;
-  address: string;
-  vlan_list: { vlan?: number; qos?: number; protocol?: string }[];
-  rate: { max_tx: number; min_tx: number };
-  spoofchk: boolean;
-  link_state: string;
-  trust: boolean;
-}
 interface IpLink {
   ifname: string;
   address: string;

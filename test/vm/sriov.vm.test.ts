@@ -11,6 +11,7 @@ import type { PfWant } from '../../plugins/sriov/state.ts';
 import * as link from '../../src/kernel/link.ts';
 import { hostRtnl } from '../../src/kernel/socket.ts';
 import * as vf from '../../src/kernel/vf.ts';
+import type { IpVf } from '../helpers/host.ts';
 import { ipJson, requireRoot } from '../helpers/host.ts';
 
 requireRoot();
@@ -20,15 +21,6 @@ const DEV = `/sys/bus/netdevsim/devices/netdevsim${ID}`;
 let PF = '';
 let pfIndex = 0;
 
-interface IpVf {
-  vf: number;
-  address: string;
-  vlan_list: { vlan?: number; qos?: number; protocol?: string }[];
-  rate: { max_tx: number; min_tx: number };
-  spoofchk: boolean;
-  link_state: string;
-  trust: boolean;
-}
 const ipVf = (i: number) =>
   ipJson<{ vfinfo_list?: IpVf[] }[]>('link', 'show', 'dev', PF)[0]?.vfinfo_list?.find((v) => v.vf === i);
 
