@@ -119,10 +119,15 @@ describe('failure and waiting, through libcni', () => {
     const c = conf('1.0.0', 'meta-ready');
     Object.assign(c.plugins[0] as object, { readinessindicatorfile: flag, readinessTimeoutSeconds: 10 });
     const o = opts(writeConfFile(c, tmp), pod.path, 'e2eready');
-    const timer = setTimeout(() => writeFileSync(flag, ''), 500);
+    let written = false;
+    const timer = setTimeout(() => {
+      writeFileSync(flag, '');
+      written = true;
+    }, 500);
     const add = await cniAdd(o);
     clearTimeout(timer);
     expect(add.ok, JSON.stringify(add)).toBe(true);
+    expect(written, 'ADD returned before the readiness file appeared').toBe(true);
     expect((await cniDel(o)).ok).toBe(true);
   });
 });

@@ -175,13 +175,18 @@ describe('ADD', () => {
   it('waits for the readiness indicator file, and gives up with a clear error', async () => {
     const flag = join(tmp, 'ready');
     const a = attachment();
-    const late = setTimeout(() => writeFileSync(flag, ''), 400);
+    let written = false;
+    const late = setTimeout(() => {
+      writeFileSync(flag, '');
+      written = true;
+    }, 400);
     const r = await a.call(
       'ADD',
       metaConf([MASTER], { readinessindicatorfile: flag, readinessTimeoutSeconds: 5 }),
     );
     clearTimeout(late);
     expect(r.code, r.stdout).toBe(0);
+    expect(written, 'ADD returned before the readiness file appeared').toBe(true);
     expect((await a.call('DEL', metaConf([MASTER]))).code).toBe(0);
 
     const b = attachment();
