@@ -12,8 +12,6 @@ export PATH="$ROOT/node_modules/.bin:$PATH"
 # addon loads in Node 24 too); never let it try to download headers.
 if [ -z "${npm_config_nodedir:-}" ] && [ -f /usr/include/node/node_api.h ]; then export npm_config_nodedir=/usr; fi
 
-BUILTINS=(macvlan ipvlan bridge vxlan sriov host-local static)
-
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 install_deps() {
@@ -92,10 +90,16 @@ single_executable() {
   postject "$w/manifold" NODE_SEA_BLOB "$w/sea.blob" \
     --sentinel-fuse NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2 >/dev/null
   mv "$w/manifold" dist/bin/manifold
-  for b in "${BUILTINS[@]}"; do ln -sfn manifold "dist/bin/$b"; done
+  # one link per built-in type, from the registry (src/registry.ts): the executable dispatches on it
+  local builtins
+  read -ra builtins < <(node --input-type=module -e \
+    "const r = await import('./src/registry.ts'); console.log(r.builtinTypes('link', 'ipam').join(' '))")
+  [ ${#builtins[@]} -gt 0 ] || { echo "build.sh: the registry lists no built-in plugin" >&2; exit 1; }
+  find dist/bin -maxdepth 1 -type l -delete
+  for b in "${builtins[@]}"; do ln -sfn manifold "dist/bin/$b"; done
   # smoke: the executable answers VERSION with an empty environment
   env -i CNI_COMMAND=VERSION dist/bin/manifold >/dev/null
-  log "built dist/bin/manifold ($(du -h dist/bin/manifold | cut -f1)) and links: ${BUILTINS[*]}"
+  log "built dist/bin/manifold ($(du -h dist/bin/manifold | cut -f1)) and links: ${builtins[*]}"
 }
 
 build() {

@@ -1,12 +1,13 @@
 /**
- * Entry point: picks the plugin by the name the executable was invoked as (`macvlan`,
- * `host-local`, … or anything else for the meta-plugin) and hands over to the skel.
+ * Entry point and composition root: picks the plugin by the name the executable was invoked
+ * as (`macvlan`, `host-local`, … or anything else for the meta-plugin) and hands over to the
+ * skel with the registry's invoker.
  */
 import { basename } from 'node:path';
-import { loaderFor, META_TYPE } from './invoke/builtins.ts';
-import { processIO } from './io.ts';
+import { invoker, loaderFor, META_TYPE } from './registry.ts';
+import { processIO } from './skel/process.ts';
 import { runSkel } from './skel/skel.ts';
-import { MANIFOLD_VERSION } from './version.ts';
+import { MANIFOLD_VERSION } from './util/version.ts';
 
 /** The plugin type for an invocation name: a built-in's own name, else the meta-plugin. */
 export function pluginTypeFor(argv0: string): string {
@@ -18,7 +19,7 @@ export async function main(argv0: string): Promise<number> {
   const type = pluginTypeFor(argv0);
   const load = loaderFor(type) ?? loaderFor(META_TYPE);
   if (!load) return 1;
-  return runSkel({ name: type, version: MANIFOLD_VERSION, load }, processIO());
+  return runSkel({ name: type, version: MANIFOLD_VERSION, load, invoker: invoker() }, processIO());
 }
 
 /** Runs the CNI call of this process and exits with its status. */

@@ -3,10 +3,11 @@
  * each built-in, result conversion, netlink message encoding) without touching the kernel or
  * the filesystem, so the V8 code cache written by the build holds compiled code for it.
  */
-import { loaderFor } from './invoke/builtins.ts';
+
+import { decodeResult, encodeResult, printJson } from './cni/result.ts';
+import { SUPPORTED_VERSIONS } from './cni/versions.ts';
 import { encodeAttrs, str, u32 } from './kernel/nl/attrs.ts';
-import { decodeResult, encodeResult, printJson } from './skel/result.ts';
-import { SUPPORTED_VERSIONS } from './skel/versions.ts';
+import { builtinTypes, loaderFor } from './registry.ts';
 
 const IPAM = {
   type: 'host-local',
@@ -15,6 +16,7 @@ const IPAM = {
   dataDir: '/var/lib/cni/networks',
 };
 
+/** A typical config of each built-in (a type without one is warmed with its bare minimum). */
 const SAMPLES: Record<string, Record<string, unknown>> = {
   macvlan: { master: 'eth0', mode: 'bridge', mtu: 1500, ipam: IPAM },
   ipvlan: { master: 'eth0', mode: 'l2', ipam: IPAM },
@@ -26,11 +28,11 @@ const SAMPLES: Record<string, Record<string, unknown>> = {
 };
 
 export async function warm(): Promise<void> {
-  for (const [type, extra] of Object.entries(SAMPLES)) {
+  for (const type of builtinTypes('link', 'ipam')) {
     const load = loaderFor(type);
     if (!load) continue;
     const plugin = await load();
-    const raw = { cniVersion: '1.0.0', name: `warm-${type}`, type, ...extra };
+    const raw = { cniVersion: '1.0.0', name: `warm-${type}`, type, ...SAMPLES[type] };
     try {
       plugin.parseConfig(raw, new Map([['IgnoreUnknown', '1']]));
     } catch {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { CniError } from '../../src/skel/errors.ts';
+import { CniError } from '../../src/cni/errors.ts';
 import { collectTrunk, parseBridgeConf, validateForAdd } from './config.ts';
 import { calcGateways, defaultGatewayOf } from './gateway.ts';
 import { portVlans, usableMac } from './host.ts';

@@ -8,14 +8,14 @@
 import { checkPodLink, resultInterface } from '../../src/attach/l3.ts';
 import { withPod, withPodIfPresent } from '../../src/attach/pod.ts';
 import { transaction } from '../../src/attach/undo.ts';
-import { openIpam } from '../../src/ipam/delegate.ts';
+import { CniError, Code, q } from '../../src/cni/errors.ts';
+import type { CheckContext, GcContext, Plugin, PluginContext } from '../../src/cni/plugin.ts';
+import type { DNS, Interface, Result } from '../../src/cni/result.ts';
+import { openIpam } from '../../src/ipam/client.ts';
 import * as link from '../../src/kernel/link.ts';
 import * as nft from '../../src/kernel/nft.ts';
 import { hostRtnl } from '../../src/kernel/socket.ts';
-import { log } from '../../src/log.ts';
-import { CniError, Code, q } from '../../src/skel/errors.ts';
-import type { Plugin, PluginContext } from '../../src/skel/plugin.ts';
-import type { DNS, Interface, Result } from '../../src/skel/result.ts';
+import { log } from '../../src/util/log.ts';
 import { checkBridgeAttachment } from './check.ts';
 import { type BridgeConf, parseBridgeConf, validateForAdd } from './config.ts';
 import * as host from './host.ts';
@@ -157,10 +157,10 @@ async function del(ctx: Ctx): Promise<void> {
   if (errors.length > 0) throw errors[0];
 }
 
-async function check(ctx: Ctx): Promise<void> {
+async function check(ctx: CheckContext<BridgeConf>): Promise<void> {
   const ipam = await openIpam(ctx);
-  await ipam?.check();
-  const prev = ctx.prevResult as Result;
+  await ipam?.check(ctx.prevResult);
+  const prev = ctx.prevResult;
   const { iface, index } = resultInterface(prev, ctx.ifname, ctx.netns);
   await withPod(ctx.netns, async (pod) => {
     const podLink = await checkPodLink(pod, iface, 'veth');
@@ -182,9 +182,9 @@ async function status(ctx: Ctx): Promise<void> {
 }
 
 /** IPAM GC, and the nftables chains of this network whose attachment is no longer valid. */
-async function gc(ctx: Ctx): Promise<void> {
+async function gc(ctx: GcContext<BridgeConf>): Promise<void> {
   const ipam = await openIpam(ctx);
-  await ipam?.gc();
+  await ipam?.gc(ctx.validAttachments);
   if (!ctx.conf.ipMasq && !ctx.conf.macspoofchk) return;
   let chains: nft.NftChain[];
   try {
@@ -193,7 +193,7 @@ async function gc(ctx: Ctx): Promise<void> {
     if (err instanceof nft.NftMissingError) return;
     throw err;
   }
-  const batch = rules.gcBatch(ctx.conf.name, chains, ctx.validAttachments ?? []);
+  const batch = rules.gcBatch(ctx.conf.name, chains, ctx.validAttachments);
   if (batch.length > 0) await nft.apply(`${batch.join('\n')}\n`, 'remove stale nftables rules');
 }
 

@@ -7,12 +7,12 @@
  */
 import { checkL3 } from '../../src/attach/l3.ts';
 import type { Pod } from '../../src/attach/pod.ts';
+import { CniError, Code, q } from '../../src/cni/errors.ts';
+import type { Result } from '../../src/cni/result.ts';
 import * as bridge from '../../src/kernel/bridge.ts';
 import * as link from '../../src/kernel/link.ts';
 import { IFF_PROMISC } from '../../src/kernel/nl/constants.ts';
 import type { Rtnl } from '../../src/kernel/socket.ts';
-import { CniError, Code, q } from '../../src/skel/errors.ts';
-import type { Result } from '../../src/skel/result.ts';
 import type { BridgeConf } from './config.ts';
 
 function fail(msg: string): CniError {

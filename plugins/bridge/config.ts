@@ -1,9 +1,9 @@
 /** bridge config: the reference plugin's fields (containernetworking/plugins bridge). */
 import { z } from 'zod';
-import { ipamType } from '../../src/ipam/delegate.ts';
-import { invalidConfig, q } from '../../src/skel/errors.ts';
-import { macString, NetConfSchema, uint } from '../../src/skel/netconf.ts';
-import { parseWith } from '../../src/skel/validate.ts';
+import { invalidConfig, q } from '../../src/cni/errors.ts';
+import { macString, NetConfSchema, uint } from '../../src/cni/netconf.ts';
+import { parseWith } from '../../src/cni/validate.ts';
+import { ipamType } from '../../src/ipam/client.ts';
 
 export const DEFAULT_BRIDGE = 'cni0';
 export const MAX_VLAN = 4094;

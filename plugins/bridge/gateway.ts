@@ -4,8 +4,9 @@
  * its subnet; with isDefaultGateway a default route via that gateway is added per family
  * unless IPAM already gave one; the gateways (with the subnet's prefix) go on the bridge.
  */
+
+import type { IPConfig, Route } from '../../src/cni/result.ts';
 import { addToIP, formatIP, networkOf, parseCIDR, parseIP } from '../../src/ip/ip.ts';
-import type { IPConfig, Route } from '../../src/skel/result.ts';
 
 export const POD_INTERFACE_INDEX = 2;
 

@@ -4,6 +4,7 @@
  * forwarding. Everything here acts through the host rtnetlink socket.
  */
 import { type Pod, tempName } from '../../src/attach/pod.ts';
+import { CniError, Code, describeError, failed, q } from '../../src/cni/errors.ts';
 import { equalIP, networkOf, parseCIDR } from '../../src/ip/ip.ts';
 import * as addr from '../../src/kernel/addr.ts';
 import * as bridge from '../../src/kernel/bridge.ts';
@@ -12,8 +13,7 @@ import * as kinds from '../../src/kernel/kinds.ts';
 import * as link from '../../src/kernel/link.ts';
 import type { Rtnl } from '../../src/kernel/socket.ts';
 import * as sysctl from '../../src/kernel/sysctl.ts';
-import { log } from '../../src/log.ts';
-import { CniError, Code, describeError, failed, q } from '../../src/skel/errors.ts';
+import { log } from '../../src/util/log.ts';
 import type { BridgeConf, VlanRange } from './config.ts';
 
 const IF_OPER_UP = 6;

@@ -5,12 +5,12 @@
  */
 import type { Pod } from '../../src/attach/pod.ts';
 import type { Undo } from '../../src/attach/undo.ts';
+import { CniError, Code, q } from '../../src/cni/errors.ts';
+import type { DNS, IPConfig, Route } from '../../src/cni/result.ts';
+import type { Ipam } from '../../src/ipam/client.ts';
 import { configureInterface } from '../../src/ipam/configure.ts';
-import type { Ipam } from '../../src/ipam/delegate.ts';
 import type * as link from '../../src/kernel/link.ts';
 import type { Rtnl } from '../../src/kernel/socket.ts';
-import { CniError, Code, q } from '../../src/skel/errors.ts';
-import type { DNS, IPConfig, Route } from '../../src/skel/result.ts';
 import type { BridgeConf } from './config.ts';
 import { calcGateways } from './gateway.ts';
 import * as host from './host.ts';

@@ -1,7 +1,7 @@
 /** ipvlan config: the reference plugin's fields (containernetworking/plugins ipvlan) plus `flags`. */
 import { z } from 'zod';
-import { ifnameString, mtuNumber, NetConfSchema } from '../../src/skel/netconf.ts';
-import { parseWith } from '../../src/skel/validate.ts';
+import { ifnameString, mtuNumber, NetConfSchema } from '../../src/cni/netconf.ts';
+import { parseWith } from '../../src/cni/validate.ts';
 
 export const MODES = ['l2', 'l3', 'l3s'] as const;
 export type Mode = (typeof MODES)[number];

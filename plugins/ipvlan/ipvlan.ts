@@ -7,11 +7,11 @@
 import type { GivenIPs } from '../../src/attach/l3.ts';
 import { removePodLink } from '../../src/attach/pod.ts';
 import { addSlave, checkSlave, masterStatus } from '../../src/attach/slave.ts';
-import { type Ipam, openIpam } from '../../src/ipam/delegate.ts';
+import { CniError, Code } from '../../src/cni/errors.ts';
+import type { CheckContext, GcContext, Plugin, PluginContext } from '../../src/cni/plugin.ts';
+import type { Result } from '../../src/cni/result.ts';
+import { type Ipam, openIpam } from '../../src/ipam/client.ts';
 import * as kinds from '../../src/kernel/kinds.ts';
-import { CniError, Code } from '../../src/skel/errors.ts';
-import type { Plugin, PluginContext } from '../../src/skel/plugin.ts';
-import type { Result } from '../../src/skel/result.ts';
 import { type IpvlanConf, parseIpvlanConf } from './config.ts';
 
 type Ctx = PluginContext<IpvlanConf>;
@@ -58,10 +58,10 @@ async function del(ctx: Ctx): Promise<void> {
   await removePodLink(ctx.netns, ctx.ifname, 'ipvlan');
 }
 
-async function check(ctx: Ctx): Promise<void> {
+async function check(ctx: CheckContext<IpvlanConf>): Promise<void> {
   const conf = ctx.conf;
   const ipam = await openIpam(ctx);
-  await ipam?.check();
+  await ipam?.check(ctx.prevResult);
   const spec = {
     kind: 'ipvlan',
     master: conf.master || undefined,
@@ -86,9 +86,9 @@ async function status(ctx: Ctx): Promise<void> {
   await ipam?.status();
 }
 
-async function gc(ctx: Ctx): Promise<void> {
+async function gc(ctx: GcContext<IpvlanConf>): Promise<void> {
   const ipam = await openIpam(ctx);
-  await ipam?.gc();
+  await ipam?.gc(ctx.validAttachments);
 }
 
 export const plugin: Plugin<IpvlanConf> = {

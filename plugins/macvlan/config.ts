@@ -7,8 +7,8 @@ import {
   NetConfSchema,
   RuntimeConfigSchema,
   uint,
-} from '../../src/skel/netconf.ts';
-import { parseWith } from '../../src/skel/validate.ts';
+} from '../../src/cni/netconf.ts';
+import { parseWith } from '../../src/cni/validate.ts';
 
 export const MODES = ['bridge', 'private', 'vepa', 'passthru'] as const;
 export type Mode = (typeof MODES)[number];

@@ -3,11 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loaderFor } from '../../src/invoke/builtins.ts';
-import { CniError } from '../../src/skel/errors.ts';
-import type { PluginLoader } from '../../src/skel/plugin.ts';
-import { runWith } from '../../src/skel/testing.ts';
+import { CniError } from '../../src/cni/errors.ts';
+import type { PluginLoader } from '../../src/cni/plugin.ts';
 import { expectCniOutcome, fuzzSkel } from '../../test/helpers/fuzz.ts';
+import { builtinLoader, runWith } from '../../test/helpers/skel.ts';
 import { parseMacvlanConf } from './config.ts';
 
 const args = (s: Record<string, string> = {}) => new Map(Object.entries(s));
@@ -140,7 +139,7 @@ async function fuzz(
   await fuzzSkel(load, baseConf, { env, allowed, dataDir: join(work, 'ipam'), numRuns });
 }
 
-const macvlan = loaderFor('macvlan') as PluginLoader;
+const macvlan = builtinLoader('macvlan');
 
 describe('macvlan through the skel, fuzzed (ADD into a missing netns)', () => {
   it('always answers with a CNI error: 1, 4, 6, 7 or 8', async () => {

@@ -4,13 +4,13 @@
  */
 import { removePodLink } from '../../src/attach/pod.ts';
 import { addSlave, checkSlave, masterStatus } from '../../src/attach/slave.ts';
-import { openIpam } from '../../src/ipam/delegate.ts';
+import { CniError, Code } from '../../src/cni/errors.ts';
+import type { CheckContext, GcContext, Plugin, PluginContext } from '../../src/cni/plugin.ts';
+import type { Result } from '../../src/cni/result.ts';
+import { openIpam } from '../../src/ipam/client.ts';
 import * as kinds from '../../src/kernel/kinds.ts';
 import { u32 } from '../../src/kernel/nl/attrs.ts';
 import { IFLA_MACVLAN } from '../../src/kernel/nl/constants.ts';
-import { CniError, Code } from '../../src/skel/errors.ts';
-import type { Plugin, PluginContext } from '../../src/skel/plugin.ts';
-import type { Result } from '../../src/skel/result.ts';
 import { type MacvlanConf, parseMacvlanConf } from './config.ts';
 
 type Ctx = PluginContext<MacvlanConf>;
@@ -38,10 +38,10 @@ async function del(ctx: Ctx): Promise<void> {
   await removePodLink(ctx.netns, ctx.ifname, 'macvlan');
 }
 
-async function check(ctx: Ctx): Promise<void> {
+async function check(ctx: CheckContext<MacvlanConf>): Promise<void> {
   const conf = ctx.conf;
   const ipam = await openIpam(ctx);
-  await ipam?.check();
+  await ipam?.check(ctx.prevResult);
   const spec = {
     kind: 'macvlan',
     master: conf.master || undefined,
@@ -66,9 +66,9 @@ async function status(ctx: Ctx): Promise<void> {
   await ipam?.status();
 }
 
-async function gc(ctx: Ctx): Promise<void> {
+async function gc(ctx: GcContext<MacvlanConf>): Promise<void> {
   const ipam = await openIpam(ctx);
-  await ipam?.gc();
+  await ipam?.gc(ctx.validAttachments);
 }
 
 export const plugin: Plugin<MacvlanConf> = {

@@ -6,13 +6,13 @@
 import { configureL3, type L3 } from '../../src/attach/l3.ts';
 import type { Pod } from '../../src/attach/pod.ts';
 import type { Undo } from '../../src/attach/undo.ts';
-import type { Ipam } from '../../src/ipam/delegate.ts';
+import { CniError, Code, describeError, q } from '../../src/cni/errors.ts';
+import type { PluginContext } from '../../src/cni/plugin.ts';
+import type { Interface, Result } from '../../src/cni/result.ts';
+import type { Ipam } from '../../src/ipam/client.ts';
 import * as link from '../../src/kernel/link.ts';
 import type { Rtnl } from '../../src/kernel/socket.ts';
-import { log } from '../../src/log.ts';
-import { CniError, Code, describeError, q } from '../../src/skel/errors.ts';
-import type { PluginContext } from '../../src/skel/plugin.ts';
-import type { Interface, Result } from '../../src/skel/result.ts';
+import { log } from '../../src/util/log.ts';
 import type { SriovConf } from './config.ts';
 import { moveIntoPod, moveToHost, restoreInHost } from './netdev.ts';
 import { type PfRef, resetSteps, runStep, type Step, wantOf, ZERO_MAC } from './pfside.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CniError } from '../../src/skel/errors.ts';
+import { CniError } from '../../src/cni/errors.ts';
 import { DEFAULT_DATA_DIR, normalizePci, parseSriovConf } from './config.ts';
 
 const args = (s: Record<string, string> = {}) => new Map(Object.entries(s));

@@ -4,9 +4,9 @@
  * `netdevReturnTimeout`. Cross-field rules fail as CNI error 7 naming the field and value.
  */
 import { z } from 'zod';
-import { invalidConfig, q } from '../../src/skel/errors.ts';
-import { macString, NetConfSchema, RuntimeConfigSchema, uint } from '../../src/skel/netconf.ts';
-import { parseWith } from '../../src/skel/validate.ts';
+import { invalidConfig, q } from '../../src/cni/errors.ts';
+import { macString, NetConfSchema, RuntimeConfigSchema, uint } from '../../src/cni/netconf.ts';
+import { parseWith } from '../../src/cni/validate.ts';
 import type { PfWant } from './state.ts';
 
 export type { PfWant } from './state.ts';

@@ -2,8 +2,8 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Sysfs, sysfsRoot } from '../../src/kernel/sysfs.ts';
-import { cniErrorOf } from '../../src/skel/testing.ts';
 import { FakeSysfs } from '../../test/helpers/fake-sysfs.ts';
+import { cniErrorOf } from '../../test/helpers/skel.ts';
 import { currentPf, discoverVf, isDpdkDriver } from './discover.ts';
 
 const PF = '0000:01:00.0';

@@ -2,8 +2,9 @@
  * Which VF a deviceID names, from sysfs: its PF netdev (`physfn/net/*`), its index on that PF
  * (the PF's `virtfnN` link pointing at it) and its driver (a DPDK driver means no netdev).
  */
+
+import { CniError, Code, invalidConfig, q } from '../../src/cni/errors.ts';
 import { DPDK_DRIVERS, type Sysfs } from '../../src/kernel/sysfs.ts';
-import { CniError, Code, invalidConfig, q } from '../../src/skel/errors.ts';
 
 export interface VfDevice {
   readonly pci: string;

@@ -5,14 +5,14 @@
  * netns destroyed with the VF inside hands it back to the initial netns, under its pod name).
  */
 import { type Pod, tempName } from '../../src/attach/pod.ts';
+import { CniError, Code, describeError, q } from '../../src/cni/errors.ts';
 import { isErrno } from '../../src/kernel/errors.ts';
 import * as link from '../../src/kernel/link.ts';
 import { NetNS } from '../../src/kernel/netns.ts';
 import type { Rtnl } from '../../src/kernel/socket.ts';
 import type { Sysfs } from '../../src/kernel/sysfs.ts';
 import * as vf from '../../src/kernel/vf.ts';
-import { log } from '../../src/log.ts';
-import { CniError, Code, describeError, q } from '../../src/skel/errors.ts';
+import { log } from '../../src/util/log.ts';
 import { ZERO_MAC } from './pfside.ts';
 import type { NetdevState } from './state.ts';
 

@@ -3,11 +3,12 @@
  * trust, link state), how to put back the original values, and how to compare with what the
  * PF reports. One netlink request per setting, so a driver's refusal names the setting.
  */
+
+import { CniError, Code, describeError, q } from '../../src/cni/errors.ts';
 import { isErrno } from '../../src/kernel/errors.ts';
 import * as link from '../../src/kernel/link.ts';
 import type { Rtnl } from '../../src/kernel/socket.ts';
 import * as vf from '../../src/kernel/vf.ts';
-import { CniError, Code, describeError, q } from '../../src/skel/errors.ts';
 import type { PfWant } from './config.ts';
 import type { PfState } from './state.ts';
 

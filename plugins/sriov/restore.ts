@@ -5,11 +5,11 @@
  * the kernel put it when the pod's netns was destroyed.
  */
 import { Pod } from '../../src/attach/pod.ts';
+import { CniError, describeError, q } from '../../src/cni/errors.ts';
 import { NetNS } from '../../src/kernel/netns.ts';
 import type { Rtnl } from '../../src/kernel/socket.ts';
 import type { Sysfs } from '../../src/kernel/sysfs.ts';
-import { log } from '../../src/log.ts';
-import { CniError, describeError, q } from '../../src/skel/errors.ts';
+import { log } from '../../src/util/log.ts';
 import { currentPf } from './discover.ts';
 import { hostNetdev, moveToHost, podNetdev, restoreInHost, waitHostNetdev } from './netdev.ts';
 import { readPf, resetSteps, runStep } from './pfside.ts';

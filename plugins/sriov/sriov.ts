@@ -7,14 +7,14 @@
 import { checkL3, resultInterface } from '../../src/attach/l3.ts';
 import { Pod, withPod } from '../../src/attach/pod.ts';
 import { transaction } from '../../src/attach/undo.ts';
-import { openIpam } from '../../src/ipam/delegate.ts';
+import { CniError, Code, describeError, invalidConfig, q } from '../../src/cni/errors.ts';
+import type { CheckContext, GcContext, Plugin, PluginContext } from '../../src/cni/plugin.ts';
+import type { Result } from '../../src/cni/result.ts';
+import { openIpam } from '../../src/ipam/client.ts';
 import * as link from '../../src/kernel/link.ts';
 import { hostRtnl } from '../../src/kernel/socket.ts';
 import { Sysfs, sysfsRoot } from '../../src/kernel/sysfs.ts';
-import { log } from '../../src/log.ts';
-import { CniError, Code, describeError, invalidConfig, q } from '../../src/skel/errors.ts';
-import type { Plugin, PluginContext } from '../../src/skel/plugin.ts';
-import type { Result } from '../../src/skel/result.ts';
+import { log } from '../../src/util/log.ts';
 import { attach, takeOver } from './attach.ts';
 import { parseSriovConf, type SriovConf } from './config.ts';
 import { currentPf, discoverVf, isDpdkDriver } from './discover.ts';
@@ -111,10 +111,10 @@ async function del(ctx: Ctx): Promise<void> {
   if (ipamError !== undefined) throw ipamError;
 }
 
-async function check(ctx: Ctx): Promise<void> {
+async function check(ctx: CheckContext<SriovConf>): Promise<void> {
   const conf = ctx.conf;
   const ipam = await openIpam(ctx);
-  await ipam?.check();
+  await ipam?.check(ctx.prevResult);
   const store = new VfStore(conf.effectiveDataDir);
   const rec = store.find(conf.name, ctx.containerId, ctx.ifname, conf.effectiveDeviceID);
   if (rec?.phase !== 'attached') {
@@ -133,7 +133,7 @@ async function check(ctx: Ctx): Promise<void> {
       ? 'not reported by the PF'
       : undefined;
   if (wrong) throw new CniError(Code.Internal, `VF ${rec.vfIndex} of PF ${q(pfName)}: ${wrong}`);
-  const prev = ctx.prevResult as Result;
+  const prev = ctx.prevResult;
   const { iface, index } = resultInterface(prev, ctx.ifname, ctx.netns);
   if (iface.pciID && iface.pciID !== rec.pciAddress) {
     throw new CniError(
@@ -175,11 +175,11 @@ async function status(ctx: Ctx): Promise<void> {
 }
 
 /** Restores the VFs of this network whose attachments the runtime no longer lists. */
-async function gc(ctx: Ctx): Promise<void> {
+async function gc(ctx: GcContext<SriovConf>): Promise<void> {
   const conf = ctx.conf;
   const store = new VfStore(conf.effectiveDataDir);
   const key = (c: string, i: string) => `${c}\u0000${i}`;
-  const valid = new Set((ctx.validAttachments ?? []).map((a) => key(a.containerID, a.ifname)));
+  const valid = new Set(ctx.validAttachments.map((a) => key(a.containerID, a.ifname)));
   const gone = (r: VfRecord) => r.network === conf.name && !valid.has(key(r.containerId, r.ifname));
   const errors: string[] = [];
   for (const rec of store.list().filter(gone)) {
@@ -190,7 +190,7 @@ async function gc(ctx: Ctx): Promise<void> {
     }
   }
   const ipam = await openIpam(ctx);
-  await ipam?.gc();
+  await ipam?.gc(ctx.validAttachments);
   if (errors.length)
     throw new CniError(Code.Internal, `failed to restore ${errors.length} VF(s): ${errors.join('; ')}`);
 }

@@ -18,10 +18,10 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { describeError, failed } from '../../src/cni/errors.ts';
 import { type FileLock, lockExclusive } from '../../src/kernel/flock.ts';
-import { log } from '../../src/log.ts';
-import { randomHex } from '../../src/random.ts';
-import { describeError, failed } from '../../src/skel/errors.ts';
+import { log } from '../../src/util/log.ts';
+import { randomHex } from '../../src/util/random.ts';
 
 const LinkStateSchema = z.enum(['auto', 'enable', 'disable']);
 const ProtoSchema = z.enum(['802.1q', '802.1ad']);

@@ -7,13 +7,13 @@ import { checkL3, checkPodLink, configureL3, resultInterface } from '../../src/a
 import { resolveMaster } from '../../src/attach/master.ts';
 import { tempName, withPod, withPodIfPresent } from '../../src/attach/pod.ts';
 import { transaction } from '../../src/attach/undo.ts';
-import type { Ipam } from '../../src/ipam/delegate.ts';
+import { CniError, Code } from '../../src/cni/errors.ts';
+import type { CheckContext, GcContext, PluginContext } from '../../src/cni/plugin.ts';
+import type { Result } from '../../src/cni/result.ts';
+import type { Ipam } from '../../src/ipam/client.ts';
 import * as link from '../../src/kernel/link.ts';
 import { hostRtnl } from '../../src/kernel/socket.ts';
-import { log } from '../../src/log.ts';
-import { CniError, Code } from '../../src/skel/errors.ts';
-import type { Attachment, PluginContext } from '../../src/skel/plugin.ts';
-import type { Result } from '../../src/skel/result.ts';
+import { log } from '../../src/util/log.ts';
 import type { VxlanConf } from './config.ts';
 import { effectiveMtu, verifyVxlan, vxlanSpec } from './device.ts';
 import { hostWantedFdb, verifyFdb } from './fdb.ts';
@@ -120,10 +120,10 @@ export async function delBridged(ctx: Ctx): Promise<void> {
   await withVxlanLock(() => releaseIfUnused(host, ctx.conf));
 }
 
-export async function checkBridged(ctx: Ctx): Promise<void> {
+export async function checkBridged(ctx: CheckContext<VxlanConf>): Promise<void> {
   const conf = ctx.conf;
   const host = hostRtnl();
-  const prev = ctx.prevResult as Result;
+  const prev = ctx.prevResult;
   const { iface, index } = resultInterface(prev, ctx.ifname, ctx.netns);
   const master = await resolveMaster(host, conf.master, HOST);
   const mtu = effectiveMtu(conf, master);
@@ -149,9 +149,9 @@ export async function checkBridged(ctx: Ctx): Promise<void> {
 }
 
 /** Removes this network's host veths whose attachment the runtime no longer has, then unused devices. */
-export async function gcBridged(ctx: Ctx, valid: readonly Attachment[]): Promise<void> {
+export async function gcBridged(ctx: GcContext<VxlanConf>): Promise<void> {
   const host = hostRtnl();
-  const keep = new Set(valid.map((a) => `${a.containerID}\0${a.ifname}`));
+  const keep = new Set(ctx.validAttachments.map((a) => `${a.containerID}\0${a.ifname}`));
   await withVxlanLock(async () => {
     for (const l of await link.list(host)) {
       const m = l.kind === 'veth' ? parseAttachmentMark(l.alias) : undefined;

@@ -3,10 +3,10 @@
  * options (ip-link(8) names where they fit) and flannel's vxlan backend (REFERENCE.md).
  */
 import { z } from 'zod';
+import { invalidConfig } from '../../src/cni/errors.ts';
+import { ipString, macString, NetConfSchema, uint } from '../../src/cni/netconf.ts';
+import { parseWith } from '../../src/cni/validate.ts';
 import { type Family, parseIP } from '../../src/ip/ip.ts';
-import { invalidConfig } from '../../src/skel/errors.ts';
-import { ipString, macString, NetConfSchema, uint } from '../../src/skel/netconf.ts';
-import { parseWith } from '../../src/skel/validate.ts';
 
 export const MODES = ['direct', 'bridge'] as const;
 export type Mode = (typeof MODES)[number];

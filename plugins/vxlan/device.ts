@@ -2,11 +2,12 @@
  * The vxlan device itself, whichever mode: its IFLA_VXLAN_* attributes from the config, its
  * MTU from the underlay, and the comparison CHECK (and bridge mode's reuse) make.
  */
+
+import { CniError, Code } from '../../src/cni/errors.ts';
 import { equalIP, type Family, parseIP } from '../../src/ip/ip.ts';
 import { isErrno } from '../../src/kernel/errors.ts';
 import * as kinds from '../../src/kernel/kinds.ts';
 import type * as link from '../../src/kernel/link.ts';
-import { CniError, Code } from '../../src/skel/errors.ts';
 import type { VxlanConf } from './config.ts';
 
 /** Outer Ethernet is not counted in an MTU: IP + UDP (8) + VXLAN (8) + inner Ethernet (14). */

@@ -11,14 +11,14 @@ import { checkL3, checkPodLink, configureL3, resultInterface } from '../../src/a
 import { resolveMaster } from '../../src/attach/master.ts';
 import { type Pod, removePodLink, tempName, withPod } from '../../src/attach/pod.ts';
 import { transaction } from '../../src/attach/undo.ts';
-import type { Ipam } from '../../src/ipam/delegate.ts';
+import { CniError, Code } from '../../src/cni/errors.ts';
+import type { CheckContext, PluginContext } from '../../src/cni/plugin.ts';
+import type { Result } from '../../src/cni/result.ts';
+import type { Ipam } from '../../src/ipam/client.ts';
 import { isErrno } from '../../src/kernel/errors.ts';
 import * as kinds from '../../src/kernel/kinds.ts';
 import * as link from '../../src/kernel/link.ts';
 import { hostRtnl } from '../../src/kernel/socket.ts';
-import { CniError, Code } from '../../src/skel/errors.ts';
-import type { PluginContext } from '../../src/skel/plugin.ts';
-import type { Result } from '../../src/skel/result.ts';
 import type { VxlanConf } from './config.ts';
 import { effectiveMtu, retryVniClash, verifyVxlan, vniInUse, vxlanSpec } from './device.ts';
 import { hostWantedFdb, installFdb, verifyFdb } from './fdb.ts';
@@ -93,9 +93,9 @@ export async function delDirect(ctx: Ctx): Promise<void> {
   await removePodLink(ctx.netns, ctx.ifname, 'vxlan');
 }
 
-export async function checkDirect(ctx: Ctx): Promise<void> {
+export async function checkDirect(ctx: CheckContext<VxlanConf>): Promise<void> {
   const conf = ctx.conf;
-  const prev = ctx.prevResult as Result;
+  const prev = ctx.prevResult;
   const { iface, index } = resultInterface(prev, ctx.ifname, ctx.netns);
   await withPod(ctx.netns, async (pod) => {
     const master = await resolveMaster(hostRtnl(), conf.master, HOST);

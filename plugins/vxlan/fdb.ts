@@ -3,11 +3,12 @@
  * replication: broadcast, unknown unicast and multicast go to every remote) and the
  * configured unicast entries (inner MAC → remote VTEP), as flannel programs them.
  */
+
+import { CniError, Code } from '../../src/cni/errors.ts';
 import { equalIP, parseCIDR, parseIP } from '../../src/ip/ip.ts';
 import * as addr from '../../src/kernel/addr.ts';
 import * as neigh from '../../src/kernel/neigh.ts';
 import { hostRtnl, type Rtnl } from '../../src/kernel/socket.ts';
-import { CniError, Code } from '../../src/skel/errors.ts';
 import { type VxlanConf, ZERO_MAC } from './config.ts';
 
 export interface WantedFdb {

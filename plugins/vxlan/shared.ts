@@ -10,13 +10,13 @@
  * is used but never deleted.
  */
 import { mkdirSync } from 'node:fs';
+import { CniError, Code } from '../../src/cni/errors.ts';
 import { isErrno } from '../../src/kernel/errors.ts';
 import { type FileLock, lockExclusive } from '../../src/kernel/flock.ts';
 import * as kinds from '../../src/kernel/kinds.ts';
 import * as link from '../../src/kernel/link.ts';
 import type { Rtnl } from '../../src/kernel/socket.ts';
-import { log } from '../../src/log.ts';
-import { CniError, Code } from '../../src/skel/errors.ts';
+import { log } from '../../src/util/log.ts';
 import type { VxlanConf } from './config.ts';
 import { retryVniClash, vniInUse, vxlanMismatch, vxlanSpec } from './device.ts';
 import { hostWantedFdb, installFdb } from './fdb.ts';

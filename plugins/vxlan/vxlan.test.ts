@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { CniError } from '../../src/cni/errors.ts';
 import * as kinds from '../../src/kernel/kinds.ts';
 import type { Link } from '../../src/kernel/link.ts';
 import { decodeAttrs, encodeAttrs } from '../../src/kernel/nl/attrs.ts';
-import { CniError } from '../../src/skel/errors.ts';
 import { parseVxlanConf, type VxlanConf } from './config.ts';
 import { effectiveMtu, overhead, vxlanMismatch, vxlanSpec } from './device.ts';
 import { wantedFdb } from './fdb.ts';

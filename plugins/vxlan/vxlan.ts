@@ -1,7 +1,7 @@
 import { masterStatus } from '../../src/attach/slave.ts';
-import { openIpam } from '../../src/ipam/delegate.ts';
-import type { Plugin, PluginContext } from '../../src/skel/plugin.ts';
-import type { Result } from '../../src/skel/result.ts';
+import type { CheckContext, GcContext, Plugin, PluginContext } from '../../src/cni/plugin.ts';
+import type { Result } from '../../src/cni/result.ts';
+import { openIpam } from '../../src/ipam/client.ts';
 import { addBridged, checkBridged, delBridged, gcBridged } from './bridged.ts';
 import { parseVxlanConf, type VxlanConf } from './config.ts';
 import { addDirect, checkDirect, delDirect } from './direct.ts';
@@ -22,9 +22,9 @@ async function del(ctx: Ctx): Promise<void> {
 }
 
 /** VNI, port, learning, underlay, MTU and FDB entries of the vxlan device; then links and L3. */
-async function check(ctx: Ctx): Promise<void> {
+async function check(ctx: CheckContext<VxlanConf>): Promise<void> {
   const ipam = await openIpam(ctx);
-  await ipam?.check();
+  await ipam?.check(ctx.prevResult);
   if (ctx.conf.effectiveMode === 'bridge') await checkBridged(ctx);
   else await checkDirect(ctx);
 }
@@ -37,10 +37,10 @@ async function status(ctx: Ctx): Promise<void> {
 }
 
 /** IPAM GC; in bridge mode also stale host veths of this network and unused shared devices. */
-async function gc(ctx: Ctx): Promise<void> {
+async function gc(ctx: GcContext<VxlanConf>): Promise<void> {
   const ipam = await openIpam(ctx);
-  await ipam?.gc();
-  if (ctx.conf.effectiveMode === 'bridge') await gcBridged(ctx, ctx.validAttachments ?? []);
+  await ipam?.gc(ctx.validAttachments);
+  if (ctx.conf.effectiveMode === 'bridge') await gcBridged(ctx);
 }
 
 export const plugin: Plugin<VxlanConf> = {

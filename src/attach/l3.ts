@@ -3,13 +3,14 @@
  * step fails), arp_notify/ndisc_notify, addresses, link up and routes on the pod interface;
  * and the matching CHECK.
  */
+
+import { CniError, Code } from '../cni/errors.ts';
+import type { DNS, Interface, IPConfig, Result, Route } from '../cni/result.ts';
+import type { Ipam } from '../ipam/client.ts';
 import { type ConfigureOptions, configureInterface } from '../ipam/configure.ts';
-import type { Ipam } from '../ipam/delegate.ts';
 import { checkAddresses, checkRoutes } from '../ipam/verify.ts';
 import * as link from '../kernel/link.ts';
 import * as sysctl from '../kernel/sysctl.ts';
-import { CniError, Code } from '../skel/errors.ts';
-import type { DNS, Interface, IPConfig, Result, Route } from '../skel/result.ts';
 import type { Pod } from './pod.ts';
 import type { Undo } from './undo.ts';
 

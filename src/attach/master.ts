@@ -1,8 +1,9 @@
 /** The host-side parent of a macvlan/ipvlan/vxlan: named, or the default-route interface. */
+
+import { CniError, Code } from '../cni/errors.ts';
 import * as link from '../kernel/link.ts';
 import * as route from '../kernel/route.ts';
 import type { Rtnl } from '../kernel/socket.ts';
-import { CniError, Code } from '../skel/errors.ts';
 
 /** Looks up `name`, or the interface of the default route when `name` is not given. */
 export async function resolveMaster(h: Rtnl, name: string | undefined, where: string): Promise<link.Link> {

@@ -1,10 +1,11 @@
 /** The pod side of an attachment: its namespace and an rtnetlink socket inside it. */
+
+import { CniError, Code } from '../cni/errors.ts';
 import * as link from '../kernel/link.ts';
 import { NetNS, NetnsMissingError } from '../kernel/netns.ts';
 import { Rtnl } from '../kernel/socket.ts';
-import { log } from '../log.ts';
-import { randomHex } from '../random.ts';
-import { CniError, Code } from '../skel/errors.ts';
+import { log } from '../util/log.ts';
+import { randomHex } from '../util/random.ts';
 
 export class Pod {
   readonly ns: NetNS;

@@ -3,14 +3,15 @@
  * pod's namespace under a temporary name and renamed, then addressed; its DEL, the CHECK of
  * everything but the kind-specific attributes, and STATUS of the master.
  */
-import type { Ipam } from '../ipam/delegate.ts';
+
+import { CniError, Code } from '../cni/errors.ts';
+import type { CheckContext, PluginContext } from '../cni/plugin.ts';
+import type { DNS, Result } from '../cni/result.ts';
+import type { Ipam } from '../ipam/client.ts';
 import { isErrno } from '../kernel/errors.ts';
 import * as link from '../kernel/link.ts';
 import type { Attr } from '../kernel/nl/attrs.ts';
 import { hostRtnl, type Rtnl } from '../kernel/socket.ts';
-import { CniError, Code } from '../skel/errors.ts';
-import type { PluginContext } from '../skel/plugin.ts';
-import type { DNS, Result } from '../skel/result.ts';
 import { checkL3, checkPodLink, configureL3, type GivenIPs, resultInterface } from './l3.ts';
 import { resolveMaster } from './master.ts';
 import { type Pod, tempName, withPod } from './pod.ts';
@@ -116,13 +117,13 @@ async function createSlave(
  * prevResult's MAC, `verify` accepts its kind-specific attributes, addresses and routes hold.
  */
 export async function checkSlave(
-  ctx: PluginContext<unknown>,
+  ctx: CheckContext<unknown>,
   spec: Pick<SlaveSpec, 'kind' | 'master' | 'linkInContainer' | 'deviceRoutes'> & {
     readonly checkMaster: boolean;
   },
   verify: (l: link.Link) => void,
 ): Promise<void> {
-  const prev = ctx.prevResult as Result;
+  const prev = ctx.prevResult;
   const { iface, index } = resultInterface(prev, ctx.ifname, ctx.netns);
   await withPod(ctx.netns, async (pod) => {
     if (spec.checkMaster) {

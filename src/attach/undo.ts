@@ -3,8 +3,9 @@
  * to remove it; on failure they run in reverse, every one attempted, errors logged (the
  * original error is what the caller reports).
  */
-import { log } from '../log.ts';
-import { describeError } from '../skel/errors.ts';
+
+import { describeError } from '../cni/errors.ts';
+import { log } from '../util/log.ts';
 
 export class Undo {
   readonly #steps: { what: string; fn: () => Promise<void> | void }[] = [];

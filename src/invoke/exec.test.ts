@@ -2,9 +2,10 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CniError } from '../skel/errors.ts';
-import { cniRejectionOf } from '../skel/testing.ts';
-import { checkPluginType, execPlugin, findPlugin } from './exec.ts';
+import { cniRejectionOf } from '../../test/helpers/skel.ts';
+import { CniError } from '../cni/errors.ts';
+import { checkPluginType } from '../cni/names.ts';
+import { execPlugin, findPlugin } from './exec.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'manifold-exec-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

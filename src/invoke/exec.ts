@@ -5,19 +5,10 @@
  */
 import { accessSync, constants, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Env, Verb } from '../skel/env.ts';
-import { CniError, Code, failed } from '../skel/errors.ts';
-import type { Ran } from '../spawn.ts';
-
-/** A plugin type names a file in the search path, never a path: no '/', '..' or NUL. */
-export function checkPluginType(type: string, field = 'type'): void {
-  if (type === '' || type.includes('/') || type.includes('..') || type.includes('\0')) {
-    throw new CniError(
-      Code.InvalidConfig,
-      `${field}: invalid plugin type ${JSON.stringify(type)}: a type is a file name in CNI_PATH, without "/", ".." or NUL`,
-    );
-  }
-}
+import { CniError, Code, failed } from '../cni/errors.ts';
+import { checkPluginType } from '../cni/names.ts';
+import type { Env, Verb } from '../cni/plugin.ts';
+import type { Ran } from '../util/spawn.ts';
 
 /** The first executable `type` in `dirs`. */
 export function findPlugin(type: string, dirs: readonly string[]): string {
@@ -60,7 +51,7 @@ export async function execPlugin(req: ExecRequest): Promise<unknown> {
   Object.assign(env, { CNI_COMMAND: req.command }, req.overrides ?? {});
   let r: Ran;
   try {
-    const { runProgram } = await import(/* webpackMode: "eager" */ '../spawn.ts'); // node:child_process only when needed
+    const { runProgram } = await import(/* webpackMode: "eager" */ '../util/spawn.ts'); // node:child_process only when needed
     r = await runProgram(file, [], { env, input: req.stdin, stderr: 'inherit' });
   } catch (err) {
     throw failed(`run plugin ${JSON.stringify(req.type)} (${file})`, err);

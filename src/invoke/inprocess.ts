@@ -3,10 +3,9 @@
  * uses: the same environment rules, config parsing, result conversion and error JSON, with
  * stdout captured instead of printed.
  */
-import type { Env } from '../skel/env.ts';
-import type { PluginLoader } from '../skel/plugin.ts';
+import type { Env, Invoker, PluginLoader } from '../cni/plugin.ts';
 import { runSkel } from '../skel/skel.ts';
-import { MANIFOLD_VERSION } from '../version.ts';
+import { MANIFOLD_VERSION } from '../util/version.ts';
 
 export interface Captured {
   readonly status: number;
@@ -18,10 +17,11 @@ export async function runInProcess(
   load: PluginLoader,
   env: Env,
   stdin: string,
+  invoker: Invoker,
 ): Promise<Captured> {
   let stdout = '';
   const status = await runSkel(
-    { name: type, version: MANIFOLD_VERSION, load, nested: true },
+    { name: type, version: MANIFOLD_VERSION, load, invoker, nested: true },
     {
       env,
       readStdin: async () => Buffer.from(stdin),

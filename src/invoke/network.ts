@@ -5,14 +5,12 @@
  * `capabilities`; ADD runs the plugins in order, DEL in reverse with the cached result.
  */
 import { z } from 'zod';
-import type { Env, Verb } from '../skel/env.ts';
-import { CniError, Code } from '../skel/errors.ts';
-import { ResultSchema } from '../skel/netconf.ts';
-import type { Attachment } from '../skel/plugin.ts';
-import { decodeResult, encodeResult, type Result } from '../skel/result.ts';
-import { parseWith } from '../skel/validate.ts';
-import { atLeast, isSupported, SUPPORTED_VERSIONS } from '../skel/versions.ts';
-import { invoke } from './invoke.ts';
+import { CniError, Code } from '../cni/errors.ts';
+import { ResultSchema } from '../cni/netconf.ts';
+import type { Attachment, Env, Invoker, Verb } from '../cni/plugin.ts';
+import { decodeResult, encodeResult, type Result } from '../cni/result.ts';
+import { parseWith } from '../cni/validate.ts';
+import { atLeast, isSupported, SUPPORTED_VERSIONS } from '../cni/versions.ts';
 
 export interface Network {
   readonly name: string;
@@ -116,6 +114,7 @@ export function pluginConfig(
 }
 
 async function call(
+  invoker: Invoker,
   net: Network,
   plugin: Readonly<Record<string, unknown>>,
   command: Verb,
@@ -123,7 +122,7 @@ async function call(
   prev: Result | undefined,
   extra?: Readonly<Record<string, unknown>>,
 ): Promise<unknown> {
-  return invoke({
+  return invoker.invoke({
     type: String(plugin.type),
     command,
     env: envFor(rt),
@@ -132,10 +131,10 @@ async function call(
   });
 }
 
-export async function addNetwork(net: Network, rt: RuntimeConf): Promise<Result> {
+export async function addNetwork(invoker: Invoker, net: Network, rt: RuntimeConf): Promise<Result> {
   let prev: Result | undefined;
   for (const plugin of net.plugins) {
-    const out = await call(net, plugin, 'ADD', rt, prev);
+    const out = await call(invoker, net, plugin, 'ADD', rt, prev);
     const parsed = parseWith(ResultSchema, out ?? {}, `result of plugin ${JSON.stringify(plugin.type)}`);
     prev = decodeResult(parsed, net.cniVersion);
   }
@@ -143,36 +142,47 @@ export async function addNetwork(net: Network, rt: RuntimeConf): Promise<Result>
 }
 
 /** DEL of every plugin in reverse; the cached result is each one's prevResult (spec ≥ 0.4.0). */
-export async function delNetwork(net: Network, rt: RuntimeConf, cached: Result | undefined): Promise<void> {
+export async function delNetwork(
+  invoker: Invoker,
+  net: Network,
+  rt: RuntimeConf,
+  cached: Result | undefined,
+): Promise<void> {
   const prev = cached && atLeast(net.cniVersion, '0.4.0') ? cached : undefined;
-  for (const plugin of [...net.plugins].reverse()) await call(net, plugin, 'DEL', rt, prev);
+  for (const plugin of [...net.plugins].reverse()) await call(invoker, net, plugin, 'DEL', rt, prev);
 }
 
 /** CHECK of every plugin against the cached result; networks that cannot be checked are skipped. */
 export async function checkNetwork(
+  invoker: Invoker,
   net: Network,
   rt: RuntimeConf,
   cached: Result,
 ): Promise<'checked' | 'skipped'> {
   if (net.disableCheck || !atLeast(net.cniVersion, '0.4.0')) return 'skipped';
-  for (const plugin of net.plugins) await call(net, plugin, 'CHECK', rt, cached);
+  for (const plugin of net.plugins) await call(invoker, net, plugin, 'CHECK', rt, cached);
   return 'checked';
 }
 
-export async function statusNetwork(net: Network, rt: RuntimeConf): Promise<'checked' | 'skipped'> {
+export async function statusNetwork(
+  invoker: Invoker,
+  net: Network,
+  rt: RuntimeConf,
+): Promise<'checked' | 'skipped'> {
   if (!atLeast(net.cniVersion, '1.1.0')) return 'skipped';
-  for (const plugin of net.plugins) await call(net, plugin, 'STATUS', rt, undefined);
+  for (const plugin of net.plugins) await call(invoker, net, plugin, 'STATUS', rt, undefined);
   return 'checked';
 }
 
 export async function gcNetwork(
+  invoker: Invoker,
   net: Network,
   rt: RuntimeConf,
   valid: readonly Attachment[],
 ): Promise<'checked' | 'skipped'> {
   if (net.disableGC || !atLeast(net.cniVersion, '1.1.0')) return 'skipped';
   for (const plugin of net.plugins) {
-    await call(net, plugin, 'GC', rt, undefined, { 'cni.dev/valid-attachments': valid });
+    await call(invoker, net, plugin, 'GC', rt, undefined, { 'cni.dev/valid-attachments': valid });
   }
   return 'checked';
 }

@@ -5,6 +5,8 @@
  * first gateway of its family). Route mtu/advmss are applied too (the reference drops them).
  */
 
+import { CniError, Code } from '../cni/errors.ts';
+import type { IPConfig, Route } from '../cni/result.ts';
 import { parseCIDR } from '../ip/ip.ts';
 import * as addr from '../kernel/addr.ts';
 import * as link from '../kernel/link.ts';
@@ -12,8 +14,6 @@ import type { NetNS } from '../kernel/netns.ts';
 import * as route from '../kernel/route.ts';
 import type { Rtnl } from '../kernel/socket.ts';
 import * as sysctl from '../kernel/sysctl.ts';
-import { CniError, Code } from '../skel/errors.ts';
-import type { IPConfig, Route } from '../skel/result.ts';
 
 const IFA_F_TENTATIVE = 0x40;
 const IFA_F_DADFAILED = 0x08;

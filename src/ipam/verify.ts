@@ -4,12 +4,12 @@
  * correct attachment passes (the reference fails it).
  */
 
+import { CniError, Code } from '../cni/errors.ts';
+import type { IPConfig, Route } from '../cni/result.ts';
 import { equalIP, networkOf, parseCIDR, parseIP } from '../ip/ip.ts';
 import * as addr from '../kernel/addr.ts';
 import * as route from '../kernel/route.ts';
 import type { Rtnl } from '../kernel/socket.ts';
-import { CniError, Code } from '../skel/errors.ts';
-import type { IPConfig, Route } from '../skel/result.ts';
 import { effectiveRoute, gateways } from './configure.ts';
 
 export async function checkAddresses(

@@ -5,7 +5,7 @@
  */
 import { constants } from 'node:os';
 import { getSystemErrorMessage } from 'node:util';
-import { CniError, Code } from '../skel/errors.ts';
+import { CniError, Code } from '../cni/errors.ts';
 
 const STRERROR: Record<string, string> = {
   EPERM: 'operation not permitted',

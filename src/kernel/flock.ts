@@ -4,8 +4,8 @@
  * blocking the event loop forever: polled, with a deadline that becomes CNI error 11.
  */
 import { closeSync, openSync } from 'node:fs';
+import { CniError, Code } from '../cni/errors.ts';
 import { flock } from '../native/index.cjs';
-import { CniError, Code } from '../skel/errors.ts';
 import { kernelFailure } from './errors.ts';
 
 const LOCK_EX = 2;

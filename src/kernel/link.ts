@@ -3,7 +3,7 @@
  * Kind-specific attributes (IFLA_INFO_DATA) are passed in and read back raw; the helpers in
  * kinds.ts encode and decode them per kind.
  */
-import { CniError, Code } from '../skel/errors.ts';
+import { CniError, Code } from '../cni/errors.ts';
 import { isErrno, kernelFailure } from './errors.ts';
 import type { NetNS } from './netns.ts';
 import {

@@ -5,8 +5,8 @@
  * (async netlink requests included) happens on such sockets from the host namespace.
  */
 import { closeSync, constants, fstatSync, openSync, statfsSync } from 'node:fs';
+import { CniError, Code } from '../cni/errors.ts';
 import { setns } from '../native/index.cjs';
-import { CniError, Code } from '../skel/errors.ts';
 import { strerror } from './errors.ts';
 import { CLONE_NEWNET } from './nl/constants.ts';
 

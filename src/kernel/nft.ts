@@ -6,8 +6,8 @@
  */
 import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
-import { CniError, Code } from '../skel/errors.ts';
-import type { Ran } from '../spawn.ts';
+import { CniError, Code } from '../cni/errors.ts';
+import type { Ran } from '../util/spawn.ts';
 import { kernelFailure } from './errors.ts';
 
 /** Where nft lives when PATH (runtimes often pass a short one) does not have it. */
@@ -56,7 +56,7 @@ async function run(args: string[], input: string | undefined, what: string): Pro
   const file = nftBinary();
   let r: Ran;
   try {
-    const { runProgram } = await import(/* webpackMode: "eager" */ '../spawn.ts'); // node:child_process only when needed
+    const { runProgram } = await import(/* webpackMode: "eager" */ '../util/spawn.ts'); // node:child_process only when needed
     r = await runProgram(file, args, { input, timeoutMs: TIMEOUT_MS });
   } catch (err) {
     throw kernelFailure(`${what}: cannot run ${file}`, err);

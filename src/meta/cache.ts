@@ -7,9 +7,9 @@
 import { mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { log } from '../log.ts';
-import { randomHex } from '../random.ts';
-import { describeError, failed } from '../skel/errors.ts';
+import { describeError, failed } from '../cni/errors.ts';
+import { log } from '../util/log.ts';
+import { randomHex } from '../util/random.ts';
 
 export const CACHE_KIND = 'manifoldCacheV1';
 

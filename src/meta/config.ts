@@ -5,9 +5,9 @@
  */
 import { isAbsolute } from 'node:path';
 import { z } from 'zod';
-import { invalidConfig } from '../skel/errors.ts';
-import { NetConfSchema } from '../skel/netconf.ts';
-import { parseWith } from '../skel/validate.ts';
+import { invalidConfig } from '../cni/errors.ts';
+import { NetConfSchema } from '../cni/netconf.ts';
+import { parseWith } from '../cni/validate.ts';
 
 export const DEFAULT_CONF_DIR = '/etc/cni/manifold/net.d';
 export const DEFAULT_CNI_DIR = '/var/lib/cni/manifold';

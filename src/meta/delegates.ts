@@ -5,10 +5,10 @@
  * is removed before the plugin sees the config: `{"ifname": "net5", "defaultRoute": true}`.
  */
 import { z } from 'zod';
+import { CniError, Code, invalidConfig } from '../cni/errors.ts';
+import { interfaceNameProblem } from '../cni/names.ts';
+import { parseWith } from '../cni/validate.ts';
 import { type Network, parseNetwork } from '../invoke/network.ts';
-import { interfaceNameProblem } from '../skel/env.ts';
-import { CniError, Code, invalidConfig } from '../skel/errors.ts';
-import { parseWith } from '../skel/validate.ts';
 import type { MetaConf } from './config.ts';
 import { findNetworkByName, readNetworkPath } from './files.ts';
 

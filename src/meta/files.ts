@@ -4,7 +4,7 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { CniError, Code, describeError } from '../skel/errors.ts';
+import { CniError, Code, describeError } from '../cni/errors.ts';
 
 const EXTENSIONS = ['.conf', '.conflist', '.json'];
 

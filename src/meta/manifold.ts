@@ -6,15 +6,15 @@
 
 import { existsSync } from 'node:fs';
 import { withPod } from '../attach/pod.ts';
+import { CniError, Code, describeError } from '../cni/errors.ts';
+import { ResultSchema } from '../cni/netconf.ts';
+import type { CheckContext, GcContext, Plugin, PluginContext } from '../cni/plugin.ts';
+import { decodeResult, encodeResult, type Result } from '../cni/result.ts';
+import { parseWith } from '../cni/validate.ts';
 import * as net from '../invoke/network.ts';
 import { type Network, parseNetwork, type RuntimeConf } from '../invoke/network.ts';
 import * as link from '../kernel/link.ts';
-import { log } from '../log.ts';
-import { CniError, Code, describeError } from '../skel/errors.ts';
-import { ResultSchema } from '../skel/netconf.ts';
-import type { Plugin, PluginContext } from '../skel/plugin.ts';
-import { decodeResult, encodeResult, type Result } from '../skel/result.ts';
-import { parseWith } from '../skel/validate.ts';
+import { log } from '../util/log.ts';
 import {
   CACHE_KIND,
   type CacheEntry,
@@ -122,7 +122,7 @@ async function delAll(
   const errors: CniError[] = [];
   for (const a of [...attached].reverse()) {
     try {
-      await net.delNetwork(a.delegate.network, runtimeFor(ctx, a, netns, containerId), a.result);
+      await net.delNetwork(ctx.invoker, a.delegate.network, runtimeFor(ctx, a, netns, containerId), a.result);
     } catch (err) {
       const e = wrap(a.delegate, ' DEL', err);
       if (a.result) errors.push(e);
@@ -174,7 +174,7 @@ async function add(ctx: Ctx): Promise<Result> {
     const a = attached[k] as Attached;
     const started = performance.now();
     try {
-      a.result = await net.addNetwork(a.delegate.network, runtimeFor(ctx, a));
+      a.result = await net.addNetwork(ctx.invoker, a.delegate.network, runtimeFor(ctx, a));
       log.info(
         `ADD ${ctx.containerId}: ${describe(a.delegate)} attached as ${a.ifname} in ${(performance.now() - started).toFixed(1)} ms`,
       );
@@ -229,7 +229,7 @@ async function del(ctx: Ctx): Promise<void> {
   );
 }
 
-async function check(ctx: Ctx): Promise<void> {
+async function check(ctx: CheckContext<MetaConf>): Promise<void> {
   const cache = readCache(ctx.conf.cniDirOrDefault, ctx.containerId);
   if (!cache) {
     throw new CniError(
@@ -240,7 +240,7 @@ async function check(ctx: Ctx): Promise<void> {
   for (const a of fromCache(cache)) {
     if (!a.result) throw wrap(a.delegate, ' CHECK', new CniError(Code.Internal, 'its ADD never completed'));
     try {
-      const r = await net.checkNetwork(a.delegate.network, runtimeFor(ctx, a), a.result);
+      const r = await net.checkNetwork(ctx.invoker, a.delegate.network, runtimeFor(ctx, a), a.result);
       if (r === 'skipped')
         log.verbose(`CHECK: ${describe(a.delegate)} skipped (disableCheck or cniVersion < 0.4.0)`);
     } catch (err) {
@@ -263,6 +263,7 @@ async function status(ctx: Ctx): Promise<void> {
   for (const [i, delegate] of delegates.entries()) {
     try {
       await net.statusNetwork(
+        ctx.invoker,
         delegate.network,
         runtimeFor(ctx, { delegate, ifname: ifnames[i] as string, result: undefined }),
       );
@@ -276,9 +277,9 @@ async function status(ctx: Ctx): Promise<void> {
  * Deletes cached attachments the runtime no longer has, then gives every delegate network its
  * own valid attachments (container id + the interface name it was given) for its GC.
  */
-async function gc(ctx: Ctx): Promise<void> {
+async function gc(ctx: GcContext<MetaConf>): Promise<void> {
   const cniDir = ctx.conf.cniDirOrDefault;
-  const valid = new Set((ctx.validAttachments ?? []).map((a) => `${a.containerID}\n${a.ifname}`));
+  const valid = new Set(ctx.validAttachments.map((a) => `${a.containerID}\n${a.ifname}`));
   const live: CacheFile[] = [];
   for (const cache of listCaches(cniDir)) {
     if (valid.has(`${cache.containerId}\n${cache.ifname}`)) {
@@ -297,6 +298,7 @@ async function gc(ctx: Ctx): Promise<void> {
     );
     try {
       await net.gcNetwork(
+        ctx.invoker,
         delegate.network,
         runtimeFor(ctx, { delegate, ifname: '', result: undefined }, '', ''),
         mine,

@@ -4,8 +4,9 @@
  * routes (0.0.0.0/0, ::/0) of delegates that are not the default-route one, and the master's
  * DNS. Multus returns only the master's result; this is the superset a runtime can read.
  */
+
+import type { Result, Route } from '../cni/result.ts';
 import { parseCIDR } from '../ip/ip.ts';
-import type { Result, Route } from '../skel/result.ts';
 
 export interface Part {
   readonly result: Result;

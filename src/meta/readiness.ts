@@ -1,6 +1,6 @@
 /** ADD waits for the default network's readiness indicator file, as Multus does. */
 import { existsSync } from 'node:fs';
-import { CniError, Code } from '../skel/errors.ts';
+import { CniError, Code } from '../cni/errors.ts';
 
 const POLL_MS = 100;
 

@@ -3,14 +3,15 @@
  * version, build the plugin context and call the verb. Loaded lazily so VERSION stays cheap.
  */
 import { z } from 'zod';
-import { configureLog } from '../log.ts';
-import { type CmdArgs, type Env, isValidNetworkName, parseCniArgs } from './env.ts';
-import { CniError, Code } from './errors.ts';
-import { ResultSchema } from './netconf.ts';
-import type { Attachment, Plugin, PluginContext } from './plugin.ts';
-import { decodeResult, encodeResult } from './result.ts';
-import { parseWith } from './validate.ts';
-import { atLeast, IMPLICIT_VERSION, isSupported, SUPPORTED_VERSIONS } from './versions.ts';
+import { CniError, Code } from '../cni/errors.ts';
+import { isValidName } from '../cni/names.ts';
+import { ResultSchema } from '../cni/netconf.ts';
+import type { Attachment, Env, Invoker, Plugin, PluginContext } from '../cni/plugin.ts';
+import { decodeResult, encodeResult } from '../cni/result.ts';
+import { parseWith } from '../cni/validate.ts';
+import { atLeast, IMPLICIT_VERSION, isSupported, SUPPORTED_VERSIONS } from '../cni/versions.ts';
+import { configureLog } from '../util/log.ts';
+import { type CmdArgs, parseCniArgs } from './env.ts';
 
 export interface Prepared {
   readonly cmd: CmdArgs;
@@ -81,7 +82,7 @@ export function prepare(cmd: CmdArgs, env: Env, stdin: Buffer): Prepared {
   if (typeof conf.name !== 'string' || conf.name === '') {
     throw new CniError(Code.InvalidConfig, 'missing network name');
   }
-  if (!isValidNetworkName(conf.name)) {
+  if (!isValidName(conf.name)) {
     throw new CniError(
       Code.InvalidConfig,
       `name: invalid characters in network name ${JSON.stringify(conf.name)}`,
@@ -93,8 +94,8 @@ export function prepare(cmd: CmdArgs, env: Env, stdin: Buffer): Prepared {
 
 const ValidAttachments = z.array(z.looseObject({ containerID: z.string(), ifname: z.string() }));
 
-/** Builds the context and calls the verb; returns the JSON to print (ADD only). */
-export async function dispatch(plugin: Plugin<unknown>, p: Prepared): Promise<unknown> {
+/** Builds the context the verb's type promises and calls the verb; returns the JSON to print (ADD only). */
+export async function dispatch(plugin: Plugin<unknown>, p: Prepared, invoker: Invoker): Promise<unknown> {
   const cniArgs = parseCniArgs(p.cmd.args);
   const conf = plugin.parseConfig(p.raw, cniArgs);
   const prev =
@@ -110,32 +111,32 @@ export async function dispatch(plugin: Plugin<unknown>, p: Prepared): Promise<un
     conf,
     raw: p.raw,
     cniVersion: p.cniVersion,
+    invoker,
   };
-  const withPrev = prev ? { ...base, prevResult: decodeResult(prev, p.cniVersion) } : base;
-  let ctx: PluginContext<unknown> = withPrev;
+  const prevResult = prev ? decodeResult(prev, p.cniVersion) : undefined;
+  const ctx: PluginContext<unknown> = prevResult ? { ...base, prevResult } : base;
   switch (p.cmd.command) {
     case 'ADD':
       return encodeResult(await plugin.add(ctx), p.cniVersion);
     case 'DEL':
       return void (await plugin.del(ctx));
     case 'CHECK':
-      if (!ctx.prevResult) {
+      if (!prevResult) {
         throw new CniError(
           Code.InvalidConfig,
           'prevResult: required for CHECK (the result of the ADD being checked)',
         );
       }
-      return void (await plugin.check(ctx));
+      return void (await plugin.check({ ...base, prevResult }));
     case 'STATUS':
       return void (await plugin.status(ctx));
     case 'GC': {
-      const valid: Attachment[] = parseWith(
+      const validAttachments: Attachment[] = parseWith(
         ValidAttachments,
         p.raw['cni.dev/valid-attachments'] ?? [],
         'cni.dev/valid-attachments',
       );
-      ctx = { ...withPrev, validAttachments: valid };
-      return void (await plugin.gc(ctx));
+      return void (await plugin.gc({ ...ctx, validAttachments }));
     }
     default:
       throw new CniError(Code.InvalidEnvironment, `unknown CNI_COMMAND: ${p.cmd.command}`);

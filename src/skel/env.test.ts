@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { interfaceNameProblem, parseCniArgs, parseEnv, VERBS, type Verb } from './env.ts';
-import { cniErrorOf } from './testing.ts';
+import { cniErrorOf } from '../../test/helpers/skel.ts';
+import { interfaceNameProblem } from '../cni/names.ts';
+import { VERBS, type Verb } from '../cni/plugin.ts';
+import { parseCniArgs, parseEnv } from './env.ts';
 
 const FULL = {
   CNI_COMMAND: 'ADD',

@@ -1,9 +1,10 @@
-import { CniError, Code } from './errors.ts';
-
-export const VERBS = ['ADD', 'DEL', 'CHECK', 'VERSION', 'GC', 'STATUS'] as const;
-export type Verb = (typeof VERBS)[number];
-
-export type Env = Readonly<Record<string, string | undefined>>;
+/**
+ * The CNI_* environment variables of a call: which each verb requires, and their rules
+ * (container id, interface name, CNI_ARGS pairs). Errors are code 4, as the reference skel's.
+ */
+import { CniError, Code } from '../cni/errors.ts';
+import { interfaceNameProblem, isValidName } from '../cni/names.ts';
+import { type Env, isVerb, VERBS, type Verb } from '../cni/plugin.ts';
 
 /** What the runtime told us through the environment, validated. */
 export interface CmdArgs {
@@ -31,12 +32,6 @@ const REQUIRED: Record<Verb, readonly string[]> = {
   STATUS: [],
   VERSION: [],
 };
-
-const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-
-export function isVerb(s: string): s is Verb {
-  return (VERBS as readonly string[]).includes(s);
-}
 
 /** Reads and validates the CNI_* variables; all missing ones are reported in one error (code 4). */
 export function parseEnv(env: Env): CmdArgs {
@@ -71,26 +66,12 @@ export function splitPath(value: string | undefined): string[] {
 }
 
 export function validateContainerId(id: string): void {
-  if (!NAME_RE.test(id)) {
+  if (!isValidName(id)) {
     throw new CniError(
       Code.InvalidEnvironment,
       `invalid CNI_CONTAINERID ${JSON.stringify(id)}: must start with a letter or digit, then only letters, digits, '_', '.' or '-'`,
     );
   }
-}
-
-/** Network names follow the same rule as container ids (CNI spec). */
-export function isValidNetworkName(name: string): boolean {
-  return NAME_RE.test(name);
-}
-
-/** The kernel's rules for an interface name (dev_valid_name), as the reference validates them. */
-export function interfaceNameProblem(name: string): string | undefined {
-  if (name.length === 0) return 'is empty';
-  if (Buffer.byteLength(name) > 15) return 'is longer than 15 bytes';
-  if (name === '.' || name === '..') return 'is "." or ".."';
-  if (/[/:\s]/u.test(name)) return 'contains "/", ":" or white space';
-  return undefined;
 }
 
 export function validateIfname(name: string, what: string): void {

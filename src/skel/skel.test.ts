@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { CniError } from './errors.ts';
-import { NetConfSchema } from './netconf.ts';
-import type { Plugin, PluginContext } from './plugin.ts';
-import type { Result } from './result.ts';
-import { runWith } from './testing.ts';
-import { parseWith } from './validate.ts';
-import { SUPPORTED_VERSIONS } from './versions.ts';
+import { runWith } from '../../test/helpers/skel.ts';
+import { CniError } from '../cni/errors.ts';
+import { NetConfSchema } from '../cni/netconf.ts';
+import type { GcContext, Plugin, PluginContext } from '../cni/plugin.ts';
+import type { Result } from '../cni/result.ts';
+import { parseWith } from '../cni/validate.ts';
+import { SUPPORTED_VERSIONS } from '../cni/versions.ts';
 
 const ENV = {
   CNI_CONTAINERID: 'c1',
@@ -21,7 +21,7 @@ const TestConf = NetConfSchema.extend({
 });
 
 function plugin(over: Partial<Plugin<z.output<typeof TestConf>>> = {}) {
-  const calls: PluginContext<unknown>[] = [];
+  const calls: (PluginContext<unknown> & Partial<GcContext<unknown>>)[] = [];
   const result: Result = {
     cniVersion: '1.1.0',
     interfaces: [{ name: 'eth0', mac: '0a:00:00:00:00:01', mtu: 1500, sandbox: '/run/netns/p1' }],
@@ -40,7 +40,7 @@ function plugin(over: Partial<Plugin<z.output<typeof TestConf>>> = {}) {
     gc: async (ctx) => void calls.push(ctx),
     ...over,
   };
-  return { load: async () => p as Plugin<unknown>, calls };
+  return { load: async () => p, calls };
 }
 
 const conf = (extra: Record<string, unknown> = {}) =>

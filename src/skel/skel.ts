@@ -4,12 +4,13 @@
  * It takes its environment and streams as arguments, so tests (and the meta-plugin's
  * in-process delegation) call it without a process.
  */
-import { log } from '../log.ts';
-import { type Env, parseEnv } from './env.ts';
-import { CniError, Code, describeError } from './errors.ts';
-import type { PluginLoader } from './plugin.ts';
-import { printJson } from './result.ts';
-import { CURRENT_VERSION, SUPPORTED_VERSIONS, versionInfo } from './versions.ts';
+
+import { CniError, Code, describeError } from '../cni/errors.ts';
+import type { Env, Invoker, PluginLoader } from '../cni/plugin.ts';
+import { printJson } from '../cni/result.ts';
+import { CURRENT_VERSION, SUPPORTED_VERSIONS, versionInfo } from '../cni/versions.ts';
+import { log } from '../util/log.ts';
+import { parseEnv } from './env.ts';
 
 export interface SkelIO {
   readonly env: Env;
@@ -24,6 +25,8 @@ export interface SkelOptions {
   readonly name: string;
   readonly version: string;
   readonly load: PluginLoader;
+  /** Runs the plugins this one calls (IPAM, delegates); handed to the plugin in its context. */
+  readonly invoker: Invoker;
   /**
    * A call made in-process by the meta-plugin: the config's log settings do not take over
    * the process's log.
@@ -51,7 +54,7 @@ export async function runSkel(opts: SkelOptions, io: SkelIO): Promise<number> {
     const prepared = prepare(cmd, io.env, stdin);
     if (!opts.nested) configureLogFrom(prepared.raw, io.stderr, opts.name);
     cniVersion = prepared.cniVersion;
-    const output = await dispatch(await opts.load(), prepared);
+    const output = await dispatch(await opts.load(), prepared, opts.invoker);
     if (output !== undefined) io.stdout(printJson(output));
     return 0;
   } catch (err) {

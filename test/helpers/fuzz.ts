@@ -8,9 +8,8 @@
 import { isAbsolute } from 'node:path';
 import fc from 'fast-check';
 import { expect } from 'vitest';
-import type { Env } from '../../src/skel/env.ts';
-import type { PluginLoader } from '../../src/skel/plugin.ts';
-import { runWith } from '../../src/skel/testing.ts';
+import type { Env, PluginLoader } from '../../src/cni/plugin.ts';
+import { runWith } from './skel.ts';
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 type Seg = string | number;

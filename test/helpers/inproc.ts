@@ -6,10 +6,8 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loaderFor } from '../../src/invoke/builtins.ts';
-import type { PluginLoader } from '../../src/skel/plugin.ts';
-import { runWith, type SkelRun } from '../../src/skel/testing.ts';
 import { ip, ipJson } from './host.ts';
+import { builtinLoader, runWith, type SkelRun } from './skel.ts';
 
 export type Verb = 'ADD' | 'DEL' | 'CHECK' | 'STATUS' | 'GC';
 
@@ -23,7 +21,7 @@ export interface Call {
 
 /** Runs `verb` of built-in `type` with `conf` on stdin. */
 export async function cni(type: string, verb: Verb, conf: object, call: Call): Promise<SkelRun> {
-  const load = loaderFor(type) as PluginLoader;
+  const load = builtinLoader(type);
   const env: Record<string, string> = {
     CNI_COMMAND: verb,
     CNI_CONTAINERID: call.containerId,

@@ -8,9 +8,8 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loaderFor } from '../../src/invoke/builtins.ts';
-import { runWith, type SkelRun } from '../../src/skel/testing.ts';
 import { delNetns, ip, ipJson, isolateHost, newNetns, requireRoot, uniq } from '../helpers/host.ts';
+import { builtinLoader, runWith, type SkelRun } from '../helpers/skel.ts';
 
 requireRoot();
 isolateHost();
@@ -18,8 +17,7 @@ isolateHost();
 const work = mkdtempSync(join(tmpdir(), 'manifold-bridge-it-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-const load = loaderFor('bridge');
-if (!load) throw new Error('bridge is not a built-in');
+const load = builtinLoader('bridge');
 
 type Verb = 'ADD' | 'CHECK' | 'DEL' | 'GC' | 'STATUS';
 interface Call {

@@ -7,21 +7,16 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loaderFor } from '../../src/invoke/builtins.ts';
-import { runWith } from '../../src/skel/testing.ts';
 import { delNetns, ip, ipJson, isolateHost, newNetns } from '../helpers/host.ts';
 import { REFERENCE_PLUGIN_DIR, requireReferencePlugins } from '../helpers/reference.ts';
+import { builtinLoader, runWith } from '../helpers/skel.ts';
 
 isolateHost();
 const tmp = mkdtempSync(join(tmpdir(), 'mf-meta-'));
 const dataDir = join(tmp, 'ipam');
 const cniDir = join(tmp, 'cache');
 
-const meta = () => {
-  const l = loaderFor('manifold');
-  if (!l) throw new Error('no meta-plugin');
-  return l();
-};
+const meta = builtinLoader('manifold');
 
 function hostLocal(subnet: string, routes: object[] = []) {
   return { type: 'host-local', dataDir, subnet, routes };

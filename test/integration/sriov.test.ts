@@ -9,12 +9,10 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loaderFor } from '../../src/invoke/builtins.ts';
-import type { PluginLoader } from '../../src/skel/plugin.ts';
-import { runWith, type SkelRun } from '../../src/skel/testing.ts';
 import { FakeSysfs } from '../helpers/fake-sysfs.ts';
 import { delNetns, ip, isolateHost, newNetns, requireRoot, uniq } from '../helpers/host.ts';
 import { addrs, linkIn, ok, reservations } from '../helpers/inproc.ts';
+import { builtinLoader, runWith, type SkelRun } from '../helpers/skel.ts';
 
 requireRoot();
 const host = isolateHost();
@@ -103,7 +101,7 @@ function cni(verb: Verb, conf: object, p: Pick<Pod, 'netns' | 'containerId' | 'i
     MANIFOLD_SYSFS_ROOT: fake.root,
   };
   if (args) env.CNI_ARGS = args;
-  return runWith(loaderFor('sriov') as PluginLoader, env, JSON.stringify(conf), 'sriov');
+  return runWith(builtinLoader('sriov'), env, JSON.stringify(conf), 'sriov');
 }
 
 function fails(r: SkelRun): { code: number; msg: string; details?: string } {

@@ -11,14 +11,13 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loaderFor } from '../../src/invoke/builtins.ts';
+import type { Env } from '../../src/cni/plugin.ts';
 import * as kinds from '../../src/kernel/kinds.ts';
 import * as link from '../../src/kernel/link.ts';
 import { NetNS } from '../../src/kernel/netns.ts';
 import { Rtnl } from '../../src/kernel/socket.ts';
-import type { Env } from '../../src/skel/env.ts';
-import { runWith, type SkelRun } from '../../src/skel/testing.ts';
 import { ip, ipJson, isolateHost, newNetns, requireRoot, uniq } from '../helpers/host.ts';
+import { builtinLoader, runWith, type SkelRun } from '../helpers/skel.ts';
 
 requireRoot();
 isolateHost();
@@ -32,8 +31,7 @@ let peerHost: { name: string; path: string };
 let work: string;
 let dataDir: string;
 
-const loadVxlan = loaderFor('vxlan');
-if (!loadVxlan) throw new Error('vxlan is not a built-in type');
+const loadVxlan = builtinLoader('vxlan');
 
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'manifold-vxlan-'));
@@ -82,7 +80,7 @@ function conf(extra: Record<string, unknown>): Conf {
 
 async function cni(command: string, c: Conf, call: Call, prevResult?: unknown): Promise<SkelRun> {
   const body = prevResult === undefined ? c : { ...c, prevResult };
-  return runWith(loadVxlan as NonNullable<typeof loadVxlan>, env(command, call), JSON.stringify(body));
+  return runWith(loadVxlan, env(command, call), JSON.stringify(body));
 }
 
 async function add(c: Conf, call: Call): Promise<Record<string, unknown>> {
@@ -180,9 +178,8 @@ async function inChild(
 ) {
   const mod = (p: string) => JSON.stringify(pathToFileURL(join(ROOT, p)).href);
   const script = [
-    `const { runWith } = await import(${mod('src/skel/testing.ts')});`,
-    `const { loaderFor } = await import(${mod('src/invoke/builtins.ts')});`,
-    'const load = loaderFor("vxlan");',
+    `const { builtinLoader, runWith } = await import(${mod('test/helpers/skel.ts')});`,
+    'const load = builtinLoader("vxlan");',
     'await load();',
     // a barrier: every child has loaded its code, so their critical sections really overlap
     'const wait = Number(process.env.MF_START_AT) - Date.now();',
@@ -422,7 +419,7 @@ describe('STATUS', () => {
   it('answers 50 when the underlay is missing from the host', async () => {
     const status = (extra: Record<string, unknown>) =>
       runWith(
-        loadVxlan as NonNullable<typeof loadVxlan>,
+        loadVxlan,
         { CNI_COMMAND: 'STATUS' },
         JSON.stringify({ ...conf({ vni: 90, ...extra }), cniVersion: '1.1.0' }),
       );
@@ -620,7 +617,7 @@ describe('bridge mode: a shared host bridge and vxlan device per VNI, pods on ve
     await add(c, p2);
     const gc = (valid: { containerID: string; ifname: string }[]) =>
       runWith(
-        loadVxlan as NonNullable<typeof loadVxlan>,
+        loadVxlan,
         { CNI_COMMAND: 'GC', CNI_PATH: '/nonexistent' },
         JSON.stringify({ ...c, 'cni.dev/valid-attachments': valid }),
       );

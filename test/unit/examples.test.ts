@@ -5,14 +5,13 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loaderFor } from '../../src/invoke/builtins.ts';
+import { builtinTypes } from '../../src/registry.ts';
+import { builtinLoader } from '../helpers/skel.ts';
 
 const DIR = join(import.meta.dirname, '../../conf.d-examples');
 
 async function validate(raw: Record<string, unknown>): Promise<void> {
-  const load = loaderFor(String(raw.type));
-  if (!load) throw new Error(`unknown type ${String(raw.type)}`);
-  const plugin = await load();
+  const plugin = await builtinLoader(String(raw.type))();
   expect(() => plugin.parseConfig(raw, new Map())).not.toThrow();
 }
 
@@ -38,13 +37,7 @@ describe('conf.d-examples', () => {
 
   const nads = readdirSync(join(DIR, 'nad')).filter((f) => f.endsWith('.yaml'));
   it('has a NetworkAttachmentDefinition for every link plugin', () => {
-    expect(nads.map((f) => f.replace('.yaml', '')).sort()).toEqual([
-      'bridge',
-      'ipvlan',
-      'macvlan',
-      'sriov',
-      'vxlan',
-    ]);
+    expect(nads.map((f) => f.replace('.yaml', '')).sort()).toEqual(builtinTypes('link').sort());
   });
   it.each(nads.map((f) => [f]))('nad/%s holds a valid config', async (f) => {
     const yaml = readFileSync(join(DIR, 'nad', f), 'utf8');

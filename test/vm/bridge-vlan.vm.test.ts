@@ -9,16 +9,13 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loaderFor } from '../../src/invoke/builtins.ts';
-import { runWith } from '../../src/skel/testing.ts';
 import { ipJson, isolateHost, newNetns, uniq } from '../helpers/host.ts';
+import { builtinLoader, runWith } from '../helpers/skel.ts';
 
 isolateHost();
 const dataDir = mkdtempSync(join(tmpdir(), 'mf-bridge-vlan-'));
 const load = () => {
-  const l = loaderFor('bridge');
-  if (!l) throw new Error('bridge is not a built-in');
-  return l();
+  return builtinLoader('bridge')();
 };
 
 interface Result {

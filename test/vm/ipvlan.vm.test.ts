@@ -7,17 +7,12 @@ import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loaderFor } from '../../src/invoke/builtins.ts';
-import { runWith } from '../../src/skel/testing.ts';
 import { ip, ipJson, isolateHost, newNetns } from '../helpers/host.ts';
+import { builtinLoader, runWith } from '../helpers/skel.ts';
 
 isolateHost();
 const dataDir = mkdtempSync(join(tmpdir(), 'mf-ipvlan-'));
-const load = () => {
-  const l = loaderFor('ipvlan');
-  if (!l) throw new Error('ipvlan is not a built-in');
-  return l();
-};
+const load = builtinLoader('ipvlan');
 
 function conf(mode: string, name: string, subnet: string) {
   return {
@@ -122,8 +117,7 @@ describe('kernel refusals', () => {
     const other = newNetns();
     const c = conf('l2', 'ipv-busy', '10.32.0.0/24');
     expect((await cni('ADD', pod.path, 'net1', c)).code).toBe(0);
-    const mv = loaderFor('macvlan');
-    if (!mv) throw new Error('no macvlan');
+    const mv = builtinLoader('macvlan');
     const r = await runWith(
       mv,
       { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'busy', CNI_NETNS: other.path, CNI_IFNAME: 'net1' },

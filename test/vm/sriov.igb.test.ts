@@ -10,16 +10,14 @@ import { mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loaderFor } from '../../src/invoke/builtins.ts';
 import * as klink from '../../src/kernel/link.ts';
 import { NetNS } from '../../src/kernel/netns.ts';
 import { Rtnl } from '../../src/kernel/socket.ts';
 import { parentDevice } from '../../src/kernel/vf.ts';
-import type { PluginLoader } from '../../src/skel/plugin.ts';
-import { runWith, type SkelRun } from '../../src/skel/testing.ts';
 import { FakeSysfs } from '../helpers/fake-sysfs.ts';
 import type { IpVf } from '../helpers/host.ts';
 import { delNetns, ip, ipJson, newNetns, requireRoot, uniq } from '../helpers/host.ts';
+import { builtinLoader, runWith, type SkelRun } from '../helpers/skel.ts';
 
 requireRoot();
 if (process.env.RUN_IN_VM_IGB !== '1') throw new Error('run inside the kernel lab with RUN_IN_VM_IGB=1');
@@ -82,12 +80,7 @@ beforeAll(async () => {
 });
 
 function cni(verb: string, conf: object, env: Record<string, string>): Promise<SkelRun> {
-  return runWith(
-    loaderFor('sriov') as PluginLoader,
-    { CNI_COMMAND: verb, ...env },
-    JSON.stringify(conf),
-    'sriov',
-  );
+  return runWith(builtinLoader('sriov'), { CNI_COMMAND: verb, ...env }, JSON.stringify(conf), 'sriov');
 }
 function ok(r: SkelRun): Record<string, unknown> {
   if (r.code !== 0) throw new Error(`expected success, got ${r.stdout}`);

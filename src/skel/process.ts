@@ -3,7 +3,7 @@
  * right after), stdin read whole.
  */
 import { readFileSync, writeSync } from 'node:fs';
-import type { SkelIO } from './skel/skel.ts';
+import type { SkelIO } from './skel.ts';
 
 function writeAll(fd: number, s: string): void {
   let buf = Buffer.from(s);

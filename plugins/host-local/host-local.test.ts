@@ -12,9 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { fuzzSkel } from '../../test/helpers/fuzz.ts';
-import { loaderFor } from '../invoke/builtins.ts';
-import type { PluginLoader } from '../skel/plugin.ts';
-import { cniErrorOf, cniRejectionOf, runWith } from '../skel/testing.ts';
+import { builtinLoader, cniErrorOf, cniRejectionOf, runWith } from '../../test/helpers/skel.ts';
 import {
   type HostLocal,
   hostLocalAdd,
@@ -341,7 +339,7 @@ describe('hostLocalAdd / Del on disk, in the reference format', () => {
 });
 
 describe('host-local through the skel, fuzzed', () => {
-  const hl = loaderFor('host-local') as PluginLoader;
+  const hl = builtinLoader('host-local');
   let n = 0;
   const env = () => ({
     CNI_COMMAND: 'ADD',

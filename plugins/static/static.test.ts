@@ -1,8 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { fuzzSkel } from '../../test/helpers/fuzz.ts';
-import { loaderFor } from '../invoke/builtins.ts';
-import type { PluginLoader } from '../skel/plugin.ts';
-import { cniErrorOf, runWith } from '../skel/testing.ts';
+import { builtinLoader, cniErrorOf, runWith } from '../../test/helpers/skel.ts';
 import { loadStatic, staticAdd, staticCheck } from './static.ts';
 
 const base = (ipam: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
@@ -90,12 +88,12 @@ describe('static IPAM', () => {
     expect(() =>
       staticCheck(st, { cniVersion: '1.0.0', ips: [{ address: 'fd00::5/64', gateway: 'fd00::2' }] }, 'eth0'),
     ).toThrow(/failed to match/);
-    expect(() => staticCheck(st, undefined, 'eth0')).toThrow(/failed to match/);
+    expect(() => staticCheck(st, { cniVersion: '1.0.0' }, 'eth0')).toThrow(/failed to match/);
   });
 });
 
 describe('static through the skel, fuzzed', () => {
-  const st = loaderFor('static') as PluginLoader;
+  const st = builtinLoader('static');
   const env = () => ({
     CNI_COMMAND: 'ADD',
     CNI_CONTAINERID: 'fz',

@@ -3,12 +3,13 @@
  * format (store.ts) and allocation order (ranges.ts). Runs in-process for the built-ins and
  * as the `host-local` executable.
  */
-import { formatIP, type IP, parseCIDR, parseIP } from '../ip/ip.ts';
-import { CniError, Code, invalidConfig } from '../skel/errors.ts';
-import type { Plugin, PluginContext } from '../skel/plugin.ts';
-import type { IPConfig, Result } from '../skel/result.ts';
-import { parseWith } from '../skel/validate.ts';
-import { canonicalRoute } from './canonical.ts';
+
+import { canonicalRoute } from '../../src/cni/canonical.ts';
+import { CniError, Code, invalidConfig } from '../../src/cni/errors.ts';
+import type { GcContext, Plugin, PluginContext } from '../../src/cni/plugin.ts';
+import type { IPConfig, Result } from '../../src/cni/result.ts';
+import { parseWith } from '../../src/cni/validate.ts';
+import { formatIP, type IP, parseCIDR, parseIP } from '../../src/ip/ip.ts';
 import { type HostLocalConf, HostLocalConfSchema } from './config.ts';
 import {
   allocation,
@@ -229,5 +230,5 @@ export const plugin: Plugin<HostLocal> = {
   del: async (ctx: Ctx) => hostLocalDel(ctx.conf, ctx.containerId, ctx.ifname),
   check: async (ctx: Ctx) => hostLocalCheck(ctx.conf, ctx.containerId, ctx.ifname),
   status: async (ctx: Ctx) => hostLocalStatus(ctx.conf),
-  gc: async (ctx: Ctx) => hostLocalGc(ctx.conf, ctx.validAttachments ?? []),
+  gc: async (ctx: GcContext<HostLocal>) => hostLocalGc(ctx.conf, ctx.validAttachments),
 };

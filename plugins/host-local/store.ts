@@ -18,10 +18,10 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { formatIP, type IP, parseIP } from '../ip/ip.ts';
-import { type FileLock, lockExclusive } from '../kernel/flock.ts';
-import { randomHex } from '../random.ts';
-import { failed } from '../skel/errors.ts';
+import { failed } from '../../src/cni/errors.ts';
+import { formatIP, type IP, parseIP } from '../../src/ip/ip.ts';
+import { type FileLock, lockExclusive } from '../../src/kernel/flock.ts';
+import { randomHex } from '../../src/util/random.ts';
 
 export const DEFAULT_DATA_DIR = '/var/lib/cni/networks';
 const LAST_PREFIX = 'last_reserved_ip.';

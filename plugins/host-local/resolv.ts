@@ -1,7 +1,7 @@
 /** Reads a resolv.conf into the result's DNS section (host-local's `resolvConf`). */
 import { readFileSync } from 'node:fs';
-import { failed } from '../skel/errors.ts';
-import type { DNS } from '../skel/result.ts';
+import { failed } from '../../src/cni/errors.ts';
+import type { DNS } from '../../src/cni/result.ts';
 
 export function parseResolvConf(text: string): DNS {
   const dns = { nameservers: [] as string[], domain: '', search: [] as string[], options: [] as string[] };

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { parseCIDR, parseIP } from '../ip/ip.ts';
-import { interfaceNameProblem } from './env.ts';
+import { interfaceNameProblem } from './names.ts';
 
 // Every CNI call parses one config once: zod's generated (new Function) fast path costs more
 // to compile than it saves, and cannot be kept in the code cache.

@@ -4,7 +4,7 @@
  * result (and everything that compares it, CHECK included) sees one spelling.
  */
 import { formatCIDR, formatIP, parseCIDR, parseIP } from '../ip/ip.ts';
-import type { Route } from '../skel/result.ts';
+import type { Route } from './result.ts';
 
 export function canonicalCIDR(s: string): string {
   const n = parseCIDR(s);

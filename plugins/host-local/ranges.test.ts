@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { addToIP, compareIP, formatIP, type IP, parseIP } from '../ip/ip.ts';
-import { cniErrorOf } from '../skel/testing.ts';
+import { addToIP, compareIP, formatIP, type IP, parseIP } from '../../src/ip/ip.ts';
+import { cniErrorOf } from '../../test/helpers/skel.ts';
 import type { RangeConf } from './config.ts';
 import {
   allocation,

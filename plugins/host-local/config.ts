@@ -1,14 +1,7 @@
-/** IPAM config shapes (the `ipam` section), with the reference plugins' field names. */
+/** host-local config: the `ipam` section with the reference plugin's field names, and the capabilities it reads. */
 import { isAbsolute } from 'node:path';
 import { z } from 'zod';
-import {
-  cidrString,
-  DNSSchema,
-  ipOrCidrString,
-  ipString,
-  NetConfSchema,
-  RouteSchema,
-} from '../skel/netconf.ts';
+import { cidrString, ipOrCidrString, ipString, NetConfSchema, RouteSchema } from '../../src/cni/netconf.ts';
 
 export const RangeSchema = z.looseObject({
   subnet: cidrString,
@@ -42,22 +35,3 @@ export const HostLocalConfSchema = NetConfSchema.extend({
     .optional(),
 });
 export type HostLocalConf = z.output<typeof HostLocalConfSchema>;
-
-export const StaticAddressSchema = z.looseObject({
-  address: cidrString,
-  gateway: ipString.optional(),
-});
-
-export const StaticIpamSchema = z.looseObject({
-  type: z.string(),
-  addresses: z.array(StaticAddressSchema).optional(),
-  routes: z.array(RouteSchema).optional(),
-  dns: DNSSchema.optional(),
-});
-
-export const StaticConfSchema = NetConfSchema.extend({
-  ipam: StaticIpamSchema,
-  runtimeConfig: z.looseObject({ ips: z.array(cidrString).optional() }).optional(),
-  args: z.looseObject({ cni: z.looseObject({ ips: z.array(cidrString).optional() }).optional() }).optional(),
-});
-export type StaticConf = z.output<typeof StaticConfSchema>;

@@ -3,6 +3,8 @@
  * order of the reference allocator (start after the last reserved IP, wrap around range by
  * range, skip each range's gateway), so both pick the same next address from one store.
  */
+
+import { invalidConfig } from '../../src/cni/errors.ts';
 import {
   addToIP,
   compareIP,
@@ -17,8 +19,7 @@ import {
   networkOf,
   parseCIDR,
   parseIP,
-} from '../ip/ip.ts';
-import { invalidConfig } from '../skel/errors.ts';
+} from '../../src/ip/ip.ts';
 import type { RangeConf } from './config.ts';
 
 export interface Range {

@@ -3,12 +3,13 @@
  * them. Addresses come from (highest first) the `ips` capability, `args.cni.ips`, or the
  * config's `addresses` plus CNI_ARGS `IP=` (comma list of CIDRs) with `GATEWAY=`.
  */
-import { contains, parseCIDR, parseIP } from '../ip/ip.ts';
-import { CniError, Code, invalidConfig } from '../skel/errors.ts';
-import type { Plugin, PluginContext } from '../skel/plugin.ts';
-import type { IPConfig, Result } from '../skel/result.ts';
-import { parseWith } from '../skel/validate.ts';
-import { canonicalCIDR, canonicalIP, canonicalRoute } from './canonical.ts';
+
+import { canonicalCIDR, canonicalIP, canonicalRoute } from '../../src/cni/canonical.ts';
+import { CniError, Code, invalidConfig } from '../../src/cni/errors.ts';
+import type { CheckContext, Plugin, PluginContext } from '../../src/cni/plugin.ts';
+import type { IPConfig, Result } from '../../src/cni/result.ts';
+import { parseWith } from '../../src/cni/validate.ts';
+import { contains, parseCIDR, parseIP } from '../../src/ip/ip.ts';
 import { type StaticConf, StaticConfSchema } from './config.ts';
 
 export interface Static {
@@ -64,10 +65,10 @@ export function staticAdd(st: Static, cniVersion: string): Result {
 }
 
 /** Every configured address is in prevResult (with the configured gateway, when one is set). */
-export function staticCheck(st: Static, prev: Result | undefined, ifname: string): void {
+export function staticCheck(st: Static, prev: Result, ifname: string): void {
   for (const a of st.addresses) {
     const want = parseCIDR(a.address)?.ip;
-    const got = (prev?.ips ?? []).find((ip) => {
+    const got = (prev.ips ?? []).find((ip) => {
       const have = parseCIDR(ip.address)?.ip;
       return want && have && want.family === have.family && want.bytes.every((b, i) => b === have.bytes[i]);
     });
@@ -87,7 +88,7 @@ export const plugin: Plugin<Static> = {
   parseConfig: loadStatic,
   add: async (ctx: Ctx) => staticAdd(ctx.conf, ctx.cniVersion),
   del: async () => undefined,
-  check: async (ctx: Ctx) => staticCheck(ctx.conf, ctx.prevResult, ctx.ifname),
+  check: async (ctx: CheckContext<Static>) => staticCheck(ctx.conf, ctx.prevResult, ctx.ifname),
   status: async () => undefined,
   gc: async () => undefined,
 };

@@ -1,0 +1,38 @@
+/**
+ * The invoker: runs one plugin for one verb wherever it lives, the way libcni's exec does —
+ * built-in types in-process through the skel, anything else executed from the search path.
+ * Either way the caller gets what a runtime gets: the decoded stdout, or the plugin's CNI
+ * error thrown. Which types are built in is not known here: the composition root (registry)
+ * says, so this folder depends on no plugin.
+ */
+
+import { checkPluginType } from '../cni/names.ts';
+import type { InvokeRequest, Invoker, PluginLoader } from '../cni/plugin.ts';
+import { execPlugin, pluginOutcome } from './exec.ts';
+import { runInProcess } from './inprocess.ts';
+
+export interface Builtins {
+  /** The loader of a type run in-process (undefined: execute it). */
+  inProcess(type: string): PluginLoader | undefined;
+  /** The loader of a built-in IPAM type (undefined: execute it). */
+  ipam(type: string): PluginLoader | undefined;
+}
+
+export function createInvoker(builtins: Builtins): Invoker {
+  const invoker: Invoker = {
+    async invoke(req: InvokeRequest): Promise<unknown> {
+      checkPluginType(req.type);
+      const env = { ...req.env, CNI_COMMAND: req.command };
+      const stdin = JSON.stringify(req.conf);
+      const load = builtins.inProcess(req.type);
+      if (!load)
+        return execPlugin({ type: req.type, command: req.command, path: req.searchPath, env, stdin });
+      const { status, stdout } = await runInProcess(req.type, load, env, stdin, invoker);
+      return pluginOutcome(req.type, stdout, status === 0 ? undefined : `exited with status ${status}`);
+    },
+    async ipam(type: string) {
+      return builtins.ipam(type)?.();
+    },
+  };
+  return invoker;
+}
