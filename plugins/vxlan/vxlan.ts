@@ -1,3 +1,9 @@
+/**
+ * vxlan: a VXLAN overlay attachment (no reference plugin exists; fields follow the kernel's
+ * vxlan driver and flannel's backend). Two modes: `direct`, the vxlan device itself is the
+ * pod's interface (direct.ts); `bridge`, one vxlan device per VNI on a host bridge shared by
+ * the VNI's pods, each on a veth (bridged.ts, shared.ts). FDB entries come from the config.
+ */
 import { masterStatus } from '../../src/attach/slave.ts';
 import type { CheckContext, GcContext, Plugin, PluginContext } from '../../src/cni/plugin.ts';
 import type { Result } from '../../src/cni/result.ts';
