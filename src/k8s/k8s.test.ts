@@ -81,8 +81,14 @@ describe('kubeconfig', () => {
   it.each([
     ['current-context: nope\ncontexts: []', /current-context "nope" is not in contexts/],
     ['contexts: [{name: x, context: {cluster: c}}]\ncurrent-context: x', /cluster "c" is not in clusters/],
-    ['clusters: [{name: c, cluster: {server: s, certificate-authority: /no/such}}]\ncontexts: [{name: x, context: {cluster: c}}]\ncurrent-context: x', /certificate-authority: cannot read "\/no\/such"/],
-    ['clusters: [{name: c, cluster: {server: s}}]\nusers: [{name: u, user: {exec: {command: aws}}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x', /exec and auth-provider credentials are not supported/],
+    [
+      'clusters: [{name: c, cluster: {server: s, certificate-authority: /no/such}}]\ncontexts: [{name: x, context: {cluster: c}}]\ncurrent-context: x',
+      /certificate-authority: cannot read "\/no\/such"/,
+    ],
+    [
+      'clusters: [{name: c, cluster: {server: s}}]\nusers: [{name: u, user: {exec: {command: aws}}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x',
+      /exec and auth-provider credentials are not supported/,
+    ],
     ['a: [unclosed', /not valid YAML/],
   ])('refuses %j (code 7)', (text, msg) => {
     const kc = join(dir, 'bad.kubeconfig');
@@ -159,7 +165,9 @@ describe('requests', () => {
     const err = await rejection(getPod(client(kc, 1), 'default', 'p1'));
     expect(err).toBeInstanceOf(UnreachableError);
     expect((err as UnreachableError).attempts).toBeGreaterThan(1);
-    expect((err as Error).message).toMatch(/did not answer GET \/api\/v1\/namespaces\/default\/pods\/p1 within 1\.0 s/);
+    expect((err as Error).message).toMatch(
+      /did not answer GET \/api\/v1\/namespaces\/default\/pods\/p1 within 1\.0 s/,
+    );
   });
 
   it('refuses a server whose certificate the CA did not sign (code 7, no retries)', async () => {
@@ -180,7 +188,12 @@ describe('requests', () => {
     expect(await setPodAnnotation(c, 'default', 'p1', 'u1', 'k', 'v')).toBe('written');
     expect(api.annotation('default', 'p1', 'k')).toBe('v');
     expect(api.annotation('default', 'p1', 'a')).toBe('b');
-    expect(api.log.filter((l) => l.method === 'PUT').map((l) => l.status).slice(-2)).toEqual([409, 200]);
+    expect(
+      api.log
+        .filter((l) => l.method === 'PUT')
+        .map((l) => l.status)
+        .slice(-2),
+    ).toEqual([409, 200]);
     expect(await setPodAnnotation(c, 'default', 'gone', undefined, 'k', 'v')).toBe('gone');
     expect(await setPodAnnotation(c, 'default', 'p1', 'other-uid', 'k', 'v2')).toBe('gone');
     c.close();
@@ -193,9 +206,9 @@ describe('requests', () => {
     const env = { KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: String(api.port) };
     const c = new KubeClient(inClusterSource(env, sa), new Budget(5000));
     expect(await getPod(c, 'default', 'p1')).toBeDefined();
-    expect(inClusterSource({ KUBERNETES_SERVICE_HOST: 'fd00::1', KUBERNETES_SERVICE_PORT: '443' }, sa)().server).toBe(
-      'https://[fd00::1]:443',
-    );
+    expect(
+      inClusterSource({ KUBERNETES_SERVICE_HOST: 'fd00::1', KUBERNETES_SERVICE_PORT: '443' }, sa)().server,
+    ).toBe('https://[fd00::1]:443');
     c.close();
   });
 });
@@ -228,7 +241,10 @@ describe('pod-resources and the checkpoint', () => {
 
   it('List when Get is unimplemented; sorted, distinct IDs', async () => {
     kubelet.withGet = false;
-    const r = await allocatedDevices({ socket, checkpoint: '/nonexistent', timeoutMs: 2000 }, { namespace: 'default', name: 'p1', uid: 'u1' });
+    const r = await allocatedDevices(
+      { socket, checkpoint: '/nonexistent', timeoutMs: 2000 },
+      { namespace: 'default', name: 'p1', uid: 'u1' },
+    );
     kubelet.withGet = true;
     expect(r.from).toMatch(/pod-resources List/);
     expect(r.devices.get('intel.com/sriov')).toEqual(['0000:01:10.1', '0000:01:10.2', '0000:01:10.3']);
@@ -242,19 +258,47 @@ describe('pod-resources and the checkpoint', () => {
       JSON.stringify({
         Data: {
           PodDeviceEntries: [
-            { PodUID: 'u1', ContainerName: 'a', ResourceName: 'intel.com/sriov', DeviceIDs: { '0': ['0000:02:00.2'], '1': ['0000:02:00.1'] }, AllocResp: 'Cg==' },
-            { PodUID: 'u1', ContainerName: 'b', ResourceName: 'intel.com/sriov', DeviceIDs: ['0000:02:00.1'] },
-            { PodUID: 'u2', ContainerName: 'a', ResourceName: 'intel.com/sriov', DeviceIDs: { '0': ['0000:02:00.9'] } },
+            {
+              PodUID: 'u1',
+              ContainerName: 'a',
+              ResourceName: 'intel.com/sriov',
+              DeviceIDs: { '0': ['0000:02:00.2'], '1': ['0000:02:00.1'] },
+              AllocResp: 'Cg==',
+            },
+            {
+              PodUID: 'u1',
+              ContainerName: 'b',
+              ResourceName: 'intel.com/sriov',
+              DeviceIDs: ['0000:02:00.1'],
+            },
+            {
+              PodUID: 'u2',
+              ContainerName: 'a',
+              ResourceName: 'intel.com/sriov',
+              DeviceIDs: { '0': ['0000:02:00.9'] },
+            },
           ],
           RegisteredDevices: {},
         },
         Checksum: 1,
       }),
     );
-    expect(checkpointDevices(cp, 'u1').get('intel.com/sriov')?.sort()).toEqual(['0000:02:00.1', '0000:02:00.1', '0000:02:00.2']);
-    const r = await allocatedDevices({ socket: join(dir, 'none.sock'), checkpoint: cp, timeoutMs: 1000 }, { namespace: 'default', name: 'p1', uid: 'u1' });
+    expect(checkpointDevices(cp, 'u1').get('intel.com/sriov')?.sort()).toEqual([
+      '0000:02:00.1',
+      '0000:02:00.1',
+      '0000:02:00.2',
+    ]);
+    const r = await allocatedDevices(
+      { socket: join(dir, 'none.sock'), checkpoint: cp, timeoutMs: 1000 },
+      { namespace: 'default', name: 'p1', uid: 'u1' },
+    );
     expect(r.devices.get('intel.com/sriov')).toEqual(['0000:02:00.1', '0000:02:00.2']);
-    const e = await rejection(allocatedDevices({ socket: join(dir, 'none.sock'), checkpoint: join(dir, 'none'), timeoutMs: 1000 }, { namespace: 'd', name: 'p', uid: 'u' }));
+    const e = await rejection(
+      allocatedDevices(
+        { socket: join(dir, 'none.sock'), checkpoint: join(dir, 'none'), timeoutMs: 1000 },
+        { namespace: 'd', name: 'p', uid: 'u' },
+      ),
+    );
     expect((e as { code?: number }).code).toBe(11);
   });
 
@@ -263,7 +307,14 @@ describe('pod-resources and the checkpoint', () => {
       lenField(1, 'p1'),
       lenField(2, 'default'),
       varintField(4, 300),
-      lenField(3, Buffer.concat([lenField(1, 'a'), varintField(3, 7), lenField(2, Buffer.concat([lenField(1, 'r'), lenField(2, 'id1'), lenField(3, 'topology')]))])),
+      lenField(
+        3,
+        Buffer.concat([
+          lenField(1, 'a'),
+          varintField(3, 7),
+          lenField(2, Buffer.concat([lenField(1, 'r'), lenField(2, 'id1'), lenField(3, 'topology')])),
+        ]),
+      ),
     ]);
     expect(devicesFromList(lenField(1, pod), 'default', 'p1').get('r')).toEqual(['id1']);
     expect(readFields(encodeGetRequest('n', 'ns')).map((f) => f.no)).toEqual([1, 2]);

@@ -70,13 +70,21 @@ describe('JSON form', () => {
       { name: 'plain', namespace: 'team-a' },
       { name: 'old', namespace: 'team-a', interface: 'legacy0' },
     ]);
-    expect(parse('[{"name":"x","default-route":[]}]')).toEqual([{ name: 'x', namespace: 'team-a', defaultRoute: [] }]);
+    expect(parse('[{"name":"x","default-route":[]}]')).toEqual([
+      { name: 'x', namespace: 'team-a', defaultRoute: [] },
+    ]);
   });
 
   it.each([
     ['[{"name":"a","mac":"zz"}]', /\[0\]\.mac: must be a MAC address.*got "zz"/],
-    ['[{"name":"a"},{"name":"b","ips":["10.1.0.300"]}]', /\[1\]\.ips\[0\]: must be an IP address or CIDR; got "10\.1\.0\.300"/],
-    ['[{"name":"a","default-route":["10.0.0.0/8"]}]', /\[0\]\.default-route\[0\]: must be an IP address; got "10\.0\.0\.0\/8"/],
+    [
+      '[{"name":"a"},{"name":"b","ips":["10.1.0.300"]}]',
+      /\[1\]\.ips\[0\]: must be an IP address or CIDR; got "10\.1\.0\.300"/,
+    ],
+    [
+      '[{"name":"a","default-route":["10.0.0.0/8"]}]',
+      /\[0\]\.default-route\[0\]: must be an IP address; got "10\.0\.0\.0\/8"/,
+    ],
     ['[{"name":"a","interface":"with space"}]', /\[0\]\.interface: .*white space; got "with space"/],
     ['[{"namespace":"x"}]', /\[0\]\.name: is required/],
     ['[{"name":"a","portMappings":[{"hostPort":70000,"containerPort":80}]}]', /portMappings\[0\]\.hostPort/],
@@ -107,13 +115,43 @@ function quoted(msg: string): string[] {
 }
 
 describe('fuzzing', () => {
-  const pieces = fc.constantFrom('a', 'net', 'ns/', '/', '@', ',', ' ', 'eth0', '[', ']', '{', '}', '"', ':', 'name', 'Ü', '-', '.', '\n', '1');
+  const pieces = fc.constantFrom(
+    'a',
+    'net',
+    'ns/',
+    '/',
+    '@',
+    ',',
+    ' ',
+    'eth0',
+    '[',
+    ']',
+    '{',
+    '}',
+    '"',
+    ':',
+    'name',
+    'Ü',
+    '-',
+    '.',
+    '\n',
+    '1',
+  );
   const inputs = fc.oneof(
     fc.string({ maxLength: 40 }),
     fc.array(pieces, { maxLength: 25 }).map((p) => p.join('')),
     fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)),
     fc
-      .array(fc.record({ name: fc.oneof(fc.constantFrom('a', 'b-1', ''), fc.string()), mac: fc.oneof(fc.constant('0a:00:00:00:00:01'), fc.string()) }, { requiredKeys: ['name'] }), { maxLength: 3 })
+      .array(
+        fc.record(
+          {
+            name: fc.oneof(fc.constantFrom('a', 'b-1', ''), fc.string()),
+            mac: fc.oneof(fc.constant('0a:00:00:00:00:01'), fc.string()),
+          },
+          { requiredKeys: ['name'] },
+        ),
+        { maxLength: 3 },
+      )
       .map((v) => JSON.stringify(v)),
   );
 
@@ -133,7 +171,9 @@ describe('fuzzing', () => {
           const parts = quoted(e.message).map((q) => q.replace(/…$/, ''));
           const quotesInput = parts.some((q) => q !== '' && value.includes(q));
           const namesPath = /networks\[\d+\]/.test(e.message);
-          expect(quotesInput || namesPath || value.trim() === ',' || /empty/.test(e.message), e.message).toBe(true);
+          expect(quotesInput || namesPath || value.trim() === ',' || /empty/.test(e.message), e.message).toBe(
+            true,
+          );
           return;
         }
         for (const s of list) {

@@ -36,7 +36,15 @@ const family = (ip: string) => parseIP(ip)?.family ?? 6;
 /** The gateways of the default routes this delegate gives the pod (the requested ones replace its own). */
 function gateways(p: StatusPart, keepsDefault: boolean): string[] {
   if (!keepsDefault) return [];
-  const own = (p.result.routes ?? []).filter(isDefault).flatMap((r) => (r.gw ? [r.gw] : []));
+  // a default route without gw goes through the gateway of its family's address (as plugins install it)
+  const viaIp = (dst: string) =>
+    (p.result.ips ?? []).find(
+      (ip) => ip.gateway && (parseCIDR(ip.address)?.ip.family ?? 0) === (parseCIDR(dst)?.ip.family ?? -1),
+    )?.gateway;
+  const own = (p.result.routes ?? []).filter(isDefault).flatMap((r) => {
+    const gw = r.gw ?? viaIp(r.dst);
+    return gw ? [gw] : [];
+  });
   const asked = p.delegate.gatewayRequest ?? [];
   const families = new Set(asked.map(family));
   return [...asked, ...own.filter((g) => !families.has(family(g)))];

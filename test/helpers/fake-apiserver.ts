@@ -5,11 +5,12 @@
  * client certificate signed by the test CA (401 otherwise); errors are Status objects as the
  * API server sends them. Knobs: tokens, failures to inject, an outage, a request log.
  */
+
+import { writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { writeFileSync } from 'node:fs';
 import type { Pki } from './pki.ts';
 
 export interface PodSpec {
@@ -19,7 +20,9 @@ export interface PodSpec {
   readonly annotations?: Record<string, string>;
 }
 
-type Obj = Record<string, unknown> & { metadata: Record<string, unknown> & { annotations?: Record<string, string> } };
+type Obj = Record<string, unknown> & {
+  metadata: Record<string, unknown> & { annotations?: Record<string, string> };
+};
 
 export interface LoggedRequest {
   readonly method: string;
@@ -49,6 +52,8 @@ export class FakeApiServer {
   failNext: { count: number; code: number } = { count: 0, code: 503 };
   /** Answer PUT pods/status with 409 this many times first. */
   conflicts = 0;
+  /** Answer PUT pods/status with 403 (RBAC without `update` on pods/status). */
+  forbidStatus = false;
   #server: Server | undefined;
   #sockets = new Set<Socket>();
   #rv = 1;
@@ -64,7 +69,13 @@ export class FakeApiServer {
 
   async start(port = 0): Promise<void> {
     const server = createServer(
-      { cert: this.pki.cert, key: this.pki.key, ca: this.pki.ca, requestCert: true, rejectUnauthorized: false },
+      {
+        cert: this.pki.cert,
+        key: this.pki.key,
+        ca: this.pki.ca,
+        requestCert: true,
+        rejectUnauthorized: false,
+      },
       (req, res) => this.#handle(req, res),
     );
     server.on('secureConnection', (s) => {
@@ -102,12 +113,18 @@ export class FakeApiServer {
     return pod;
   }
 
-  addNad(namespace: string, name: string, config: object | string | undefined, annotations: Record<string, string> = {}): void {
+  addNad(
+    namespace: string,
+    name: string,
+    config: object | string | undefined,
+    annotations: Record<string, string> = {},
+  ): void {
     this.nads.set(`${namespace}/${name}`, {
       apiVersion: 'k8s.cni.cncf.io/v1',
       kind: 'NetworkAttachmentDefinition',
       metadata: { name, namespace, uid: `nad-${name}`, resourceVersion: String(this.#rv++), annotations },
-      spec: config === undefined ? {} : { config: typeof config === 'string' ? config : JSON.stringify(config) },
+      spec:
+        config === undefined ? {} : { config: typeof config === 'string' ? config : JSON.stringify(config) },
     });
   }
 
@@ -166,29 +183,77 @@ export class FakeApiServer {
     }
     if (this.failNext.count > 0) {
       this.failNext.count--;
-      this.#send(req, res, this.failNext.code, status(this.failNext.code, 'ServiceUnavailable', 'the server is currently unable to handle the request'), auth);
+      this.#send(
+        req,
+        res,
+        this.failNext.code,
+        status(
+          this.failNext.code,
+          'ServiceUnavailable',
+          'the server is currently unable to handle the request',
+        ),
+        auth,
+      );
       return;
     }
     const url = new URL(req.url ?? '/', 'https://x');
     const pod = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)(\/status)?$/.exec(url.pathname);
-    const nad = /^\/apis\/k8s\.cni\.cncf\.io\/v1\/namespaces\/([^/]+)\/network-attachment-definitions\/([^/]+)$/.exec(url.pathname);
+    const nad =
+      /^\/apis\/k8s\.cni\.cncf\.io\/v1\/namespaces\/([^/]+)\/network-attachment-definitions\/([^/]+)$/.exec(
+        url.pathname,
+      );
     if (pod) {
       const [, ns, name, sub] = pod;
       const key = `${decodeURIComponent(ns ?? '')}/${decodeURIComponent(name ?? '')}`;
       const found = this.pods.get(key);
-      const notFound = status(404, 'NotFound', `pods "${decodeURIComponent(name ?? '')}" not found`, { name: decodeURIComponent(name ?? ''), kind: 'pods' });
+      const notFound = status(404, 'NotFound', `pods "${decodeURIComponent(name ?? '')}" not found`, {
+        name: decodeURIComponent(name ?? ''),
+        kind: 'pods',
+      });
       if (!found) return this.#send(req, res, 404, notFound, auth);
       if (req.method === 'GET' && !sub) return this.#send(req, res, 200, found, auth);
+      if (req.method === 'PUT' && sub && this.forbidStatus) {
+        const msg = `pods "${found.metadata.name}" is forbidden: User "system:serviceaccount:kube-system:manifold" cannot update resource "pods/status" in API group "" in the namespace "${ns}"`;
+        return this.#send(
+          req,
+          res,
+          403,
+          status(403, 'Forbidden', msg, { name: found.metadata.name, kind: 'pods' }),
+          auth,
+        );
+      }
       if (req.method === 'PUT' && sub) return this.#putStatus(req, res, found, body, auth);
-      return this.#send(req, res, 405, status(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'), auth);
+      return this.#send(
+        req,
+        res,
+        405,
+        status(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'),
+        auth,
+      );
     }
     if (nad && req.method === 'GET') {
       const [, ns, name] = nad;
       const found = this.nads.get(`${decodeURIComponent(ns ?? '')}/${decodeURIComponent(name ?? '')}`);
       if (found) return this.#send(req, res, 200, found, auth);
-      return this.#send(req, res, 404, status(404, 'NotFound', `network-attachment-definitions.k8s.cni.cncf.io "${name}" not found`, { name, group: 'k8s.cni.cncf.io', kind: 'network-attachment-definitions' }), auth);
+      return this.#send(
+        req,
+        res,
+        404,
+        status(404, 'NotFound', `network-attachment-definitions.k8s.cni.cncf.io "${name}" not found`, {
+          name,
+          group: 'k8s.cni.cncf.io',
+          kind: 'network-attachment-definitions',
+        }),
+        auth,
+      );
     }
-    this.#send(req, res, 404, status(404, 'NotFound', 'the server could not find the requested resource'), auth);
+    this.#send(
+      req,
+      res,
+      404,
+      status(404, 'NotFound', 'the server could not find the requested resource'),
+      auth,
+    );
   }
 
   #putStatus(req: IncomingMessage, res: ServerResponse, found: Obj, body: string, auth: string): void {
@@ -197,7 +262,18 @@ export class FakeApiServer {
     if (this.conflicts > 0 || sent.metadata.resourceVersion !== found.metadata.resourceVersion) {
       if (this.conflicts > 0) this.conflicts--;
       found.metadata.resourceVersion = String(this.#rv++);
-      return this.#send(req, res, 409, status(409, 'Conflict', `Operation cannot be fulfilled on pods "${name}": the object has been modified; please apply your changes to the latest version and try again`, { name, kind: 'pods' }), auth);
+      return this.#send(
+        req,
+        res,
+        409,
+        status(
+          409,
+          'Conflict',
+          `Operation cannot be fulfilled on pods "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+          { name, kind: 'pods' },
+        ),
+        auth,
+      );
     }
     // the status subresource takes the status and the metadata's annotations, never the spec
     found.metadata.annotations = { ...(sent.metadata.annotations ?? {}) };

@@ -74,13 +74,29 @@ export class FakePodResources {
         const ns = text(lens(f, 2)[0]);
         const pod = this.pods.find((p) => p.name === name && p.namespace === ns);
         if (!pod) {
-          stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '5', 'grpc-message': `pod ${name} not found` }, { endStream: true });
+          stream.respond(
+            {
+              ':status': 200,
+              'content-type': 'application/grpc',
+              'grpc-status': '5',
+              'grpc-message': `pod ${name} not found`,
+            },
+            { endStream: true },
+          );
           return;
         }
         reply = lenField(1, podResources(pod));
       }
       if (!reply) {
-        stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '12', 'grpc-message': `unknown method ${path.split('/').pop()}` }, { endStream: true });
+        stream.respond(
+          {
+            ':status': 200,
+            'content-type': 'application/grpc',
+            'grpc-status': '12',
+            'grpc-message': `unknown method ${path.split('/').pop()}`,
+          },
+          { endStream: true },
+        );
         return;
       }
       stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
