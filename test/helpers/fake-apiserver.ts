@@ -160,11 +160,13 @@ export class FakeApiServer {
     writeFileSync(path, lines.join('\n'));
   }
 
-  #send(req: IncomingMessage, res: ServerResponse, code: number, body: unknown, auth: string): void {
+  /** Answers the request (true: so a route can `return this.#send(…)`). */
+  #send(req: IncomingMessage, res: ServerResponse, code: number, body: unknown, auth: string): boolean {
     this.log.push({ method: req.method ?? '', path: req.url ?? '', status: code, auth });
     const text = JSON.stringify(body);
     res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
     res.end(text);
+    return true;
   }
 
   #handle(req: IncomingMessage, res: ServerResponse): void {
@@ -173,17 +175,16 @@ export class FakeApiServer {
     req.on('end', () => this.#route(req, res, Buffer.concat(chunks).toString('utf8')));
   }
 
-  #route(req: IncomingMessage, res: ServerResponse, body: string): void {
+  #route(req: IncomingMessage, res: ServerResponse, body: string): boolean {
     const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
     const certOk = (req.socket as TLSSocket).authorized === true;
     const auth = bearer ? `token:${bearer}` : certOk ? 'cert' : 'none';
     if (!(bearer && this.tokens.has(bearer)) && !(certOk && !bearer)) {
-      this.#send(req, res, 401, status(401, 'Unauthorized', 'Unauthorized'), auth);
-      return;
+      return this.#send(req, res, 401, status(401, 'Unauthorized', 'Unauthorized'), auth);
     }
     if (this.failNext.count > 0) {
       this.failNext.count--;
-      this.#send(
+      return this.#send(
         req,
         res,
         this.failNext.code,
@@ -194,7 +195,6 @@ export class FakeApiServer {
         ),
         auth,
       );
-      return;
     }
     const url = new URL(req.url ?? '/', 'https://x');
     const pod = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)(\/status)?$/.exec(url.pathname);
@@ -247,7 +247,7 @@ export class FakeApiServer {
         auth,
       );
     }
-    this.#send(
+    return this.#send(
       req,
       res,
       404,
@@ -256,7 +256,7 @@ export class FakeApiServer {
     );
   }
 
-  #putStatus(req: IncomingMessage, res: ServerResponse, found: Obj, body: string, auth: string): void {
+  #putStatus(req: IncomingMessage, res: ServerResponse, found: Obj, body: string, auth: string): boolean {
     const name = String(found.metadata.name);
     const sent = JSON.parse(body) as Obj;
     if (this.conflicts > 0 || sent.metadata.resourceVersion !== found.metadata.resourceVersion) {
@@ -279,6 +279,6 @@ export class FakeApiServer {
     found.metadata.annotations = { ...(sent.metadata.annotations ?? {}) };
     found.status = sent.status;
     found.metadata.resourceVersion = String(this.#rv++);
-    this.#send(req, res, 200, found, auth);
+    return this.#send(req, res, 200, found, auth);
   }
 }
