@@ -25,29 +25,20 @@ export interface InstallOptions {
   readonly refreshOnly?: boolean;
 }
 
-/** The kubeconfig manifold writes: the in-cluster server, the CA and the token as files beside it. */
+/**
+ * The kubeconfig manifold writes: the in-cluster server, the CA and the token as files beside
+ * it. JSON (a kubeconfig may be JSON), so CNI calls read it without loading a YAML parser.
+ */
 export function kubeconfigText(server: string, caFile: string, tokenFile: string): string {
-  return [
-    "# written by `manifold install` from its pod's service account; the token file is kept fresh",
-    'apiVersion: v1',
-    'kind: Config',
-    'clusters:',
-    '  - name: kubernetes',
-    '    cluster:',
-    `      server: ${JSON.stringify(server)}`,
-    `      certificate-authority: ${JSON.stringify(caFile)}`,
-    'users:',
-    '  - name: manifold',
-    '    user:',
-    `      tokenFile: ${JSON.stringify(tokenFile)}`,
-    'contexts:',
-    '  - name: manifold',
-    '    context:',
-    '      cluster: kubernetes',
-    '      user: manifold',
-    'current-context: manifold',
-    '',
-  ].join('\n');
+  const kc = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'kubernetes', cluster: { server, 'certificate-authority': caFile } }],
+    users: [{ name: 'manifold', user: { tokenFile } }],
+    contexts: [{ name: 'manifold', context: { cluster: 'kubernetes', user: 'manifold' } }],
+    'current-context': 'manifold',
+  };
+  return `${JSON.stringify(kc, null, 2)}\n`;
 }
 
 function writeKubeconfig(opts: InstallOptions, report: string[]): void {

@@ -75,7 +75,7 @@ export class KubeClient {
     while (attempts < MAX_ATTEMPTS) {
       const left = this.#budget.remainingMs();
       if (left <= 0) break;
-      const target = this.#source();
+      const target = await this.#source();
       server = target.server;
       attempts++;
       try {

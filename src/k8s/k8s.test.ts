@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeApiServer } from '../../test/helpers/fake-apiserver.ts';
 import { FakePodResources } from '../../test/helpers/fake-podresources.ts';
 import { makePki } from '../../test/helpers/pki.ts';
-import { cniErrorOf } from '../../test/helpers/skel.ts';
+import { cniRejectionOf } from '../../test/helpers/skel.ts';
 import { getNad, getPod, setPodAnnotation } from './api.ts';
 import { checkpointDevices } from './checkpoint.ts';
 import { Budget, KubeClient } from './client.ts';
@@ -46,16 +46,16 @@ async function rejection(p: Promise<unknown>): Promise<unknown> {
 }
 
 describe('kubeconfig', () => {
-  it('reads the current context: server, CA file, token', () => {
+  it('reads the current context: server, CA file, token', async () => {
     const kc = join(dir, 'token.kubeconfig');
     api.writeKubeconfig(kc, { token: 't0' });
-    const t = readKubeconfig(kc);
+    const t = await readKubeconfig(kc);
     expect(t.server).toBe(api.url);
     expect(t.ca?.equals(pki.ca)).toBe(true);
     expect(t.token).toBe('t0');
   });
 
-  it('reads *-data fields, tokenFile and paths relative to the file', () => {
+  it('reads *-data fields, tokenFile and paths relative to the file', async () => {
     writeFileSync(join(dir, 'tok'), '  t-file\n');
     const kc = join(dir, 'data.kubeconfig');
     writeFileSync(
@@ -69,13 +69,27 @@ describe('kubeconfig', () => {
         'current-context: x',
       ].join('\n'),
     );
-    const t = readKubeconfig(kc);
+    const t = await readKubeconfig(kc);
     expect(t.server).toBe('https://10.0.0.1:6443');
     expect(t.ca?.equals(pki.ca)).toBe(true);
     expect(t.token).toBe('t-file');
     expect(t.cert?.toString()).toBe('CERT');
     expect(t.key?.toString()).toBe('KEY');
     expect(t.tlsServerName).toBe('kubernetes');
+  });
+
+  it('reads a JSON kubeconfig (what install writes) the same way', async () => {
+    const kc = join(dir, 'json.kubeconfig');
+    writeFileSync(
+      kc,
+      JSON.stringify({
+        clusters: [{ name: 'c', cluster: { server: api.url, 'certificate-authority': pki.caFile } }],
+        users: [{ name: 'u', user: { token: 'j' } }],
+        contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
+        'current-context': 'x',
+      }),
+    );
+    expect(await readKubeconfig(kc)).toMatchObject({ server: api.url, token: 'j' });
   });
 
   it.each([
@@ -90,10 +104,10 @@ describe('kubeconfig', () => {
       /exec and auth-provider credentials are not supported/,
     ],
     ['a: [unclosed', /not valid YAML/],
-  ])('refuses %j (code 7)', (text, msg) => {
+  ])('refuses %j (code 7)', async (text, msg) => {
     const kc = join(dir, 'bad.kubeconfig');
     writeFileSync(kc, text);
-    const e = cniErrorOf(() => readKubeconfig(kc));
+    const e = await cniRejectionOf(readKubeconfig(kc));
     expect(e.code).toBe(7);
     expect(e.message).toMatch(msg);
   });
@@ -207,7 +221,8 @@ describe('requests', () => {
     const c = new KubeClient(inClusterSource(env, sa), new Budget(5000));
     expect(await getPod(c, 'default', 'p1')).toBeDefined();
     expect(
-      inClusterSource({ KUBERNETES_SERVICE_HOST: 'fd00::1', KUBERNETES_SERVICE_PORT: '443' }, sa)().server,
+      (await inClusterSource({ KUBERNETES_SERVICE_HOST: 'fd00::1', KUBERNETES_SERVICE_PORT: '443' }, sa)())
+        .server,
     ).toBe('https://[fd00::1]:443');
     c.close();
   });

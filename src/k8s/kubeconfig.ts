@@ -4,10 +4,11 @@
  * insecure-skip-tls-verify, tls-server-name) and user (client-certificate/-key or their
  * -data, token, tokenFile, username/password). Relative paths are relative to the file.
  * The file and every file it names are read again for each request (`kubeconfigSource`).
+ * A JSON kubeconfig (what `manifold install` writes; JSON is YAML) is read without loading
+ * the YAML parser, which is loaded only for YAML files.
  */
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { parse } from 'yaml';
 import { z } from 'zod';
 import { CniError, Code, describeError } from '../cni/errors.ts';
 import { parseWith } from '../cni/validate.ts';
@@ -131,8 +132,20 @@ export function targetOf(raw: unknown, dir: string, source: string): Target {
   };
 }
 
+async function parseText(text: string): Promise<unknown> {
+  if (text.trimStart().startsWith('{')) {
+    try {
+      return JSON.parse(text);
+    } catch {
+      // YAML flow syntax is not always JSON: the YAML parser decides
+    }
+  }
+  const { parse } = await import(/* webpackMode: "eager" */ 'yaml');
+  return parse(text);
+}
+
 /** Reads and resolves the kubeconfig at `path` (YAML or JSON). */
-export function readKubeconfig(path: string): Target {
+export async function readKubeconfig(path: string): Promise<Target> {
   const source = `kubeconfig ${JSON.stringify(path)}`;
   let text: string;
   try {
@@ -145,7 +158,7 @@ export function readKubeconfig(path: string): Target {
   }
   let raw: unknown;
   try {
-    raw = parse(text);
+    raw = await parseText(text);
   } catch (err) {
     throw new CniError(Code.InvalidConfig, `${source}: not valid YAML: ${describeError(err).split('\n')[0]}`);
   }

@@ -23,7 +23,7 @@ export interface Target {
   readonly source: string;
 }
 
-export type TargetSource = () => Target;
+export type TargetSource = () => Target | Promise<Target>;
 
 /** A credential file, read now; failures are config errors (code 7) naming the field. */
 export function readCredential(path: string, field: string, source: string): Buffer {

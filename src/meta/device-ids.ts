@@ -2,11 +2,12 @@
  * Hands out the pod's device-plugin devices to its attachments: for each NAD annotated
  * `k8s.v1.cni.cncf.io/resourceName`, the next unused device ID of that resource, in sorted
  * order (so every attachment gets a distinct one, the same one on a retried ADD). The pod's
- * allocation is read once per call, from kubelet (src/k8s/devices.ts).
+ * allocation is read once per call, from kubelet (src/k8s/devices.ts, loaded only then: it
+ * brings node:http2).
  */
 import { CniError, Code } from '../cni/errors.ts';
 import type { Budget } from '../k8s/client.ts';
-import { allocatedDevices, type PodRef } from '../k8s/devices.ts';
+import type { PodRef } from '../k8s/devices.ts';
 import type { DeviceMap } from '../k8s/podresources.ts';
 import { log } from '../util/log.ts';
 import type { MetaConf } from './config.ts';
@@ -29,6 +30,7 @@ export class DeviceAllocator {
 
   /** The next device of `resource` for the attachment to network `network` (code 7 when none is left). */
   async take(resource: string, network: string): Promise<string> {
+    const { allocatedDevices } = await import(/* webpackMode: "eager" */ '../k8s/devices.ts');
     this.#loaded ??= await allocatedDevices(
       {
         socket: this.#conf.podResourcesSocket || DEFAULT_POD_RESOURCES_SOCKET,

@@ -58,6 +58,12 @@ export function podIdentityOf(ctx: PluginContext<MetaConf>): PodIdentity | undef
 export async function podNetworks(ctx: PluginContext<MetaConf>): Promise<PodNetworks | undefined> {
   const id = podIdentityOf(ctx);
   if (!id) return undefined;
+  const started = performance.now();
   const { resolvePodNetworks } = await import(/* webpackMode: "eager" */ './pod-networks.ts');
-  return resolvePodNetworks(ctx, id);
+  log.verbose(`Kubernetes code loaded in ${(performance.now() - started).toFixed(1)} ms`);
+  const pod = await resolvePodNetworks(ctx, id);
+  log.verbose(
+    `pod ${id.namespace}/${id.name}: ${pod.delegates.length} delegate(s) resolved in ${(performance.now() - started).toFixed(1)} ms`,
+  );
+  return pod;
 }
