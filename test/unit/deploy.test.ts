@@ -21,9 +21,19 @@ interface Doc {
   rules?: { resources: string[]; verbs: string[] }[];
   spec?: { template: { spec: { initContainers: Container[]; containers: Container[] } } };
 }
-const docs = (f: string) => parseAllDocuments(readFileSync(join(DIR, f), 'utf8')).map((d) => d.toJS() as Doc);
+function docs(f: string): Doc[] {
+  const parsed = parseAllDocuments(readFileSync(join(DIR, f), 'utf8'));
+  if (!Array.isArray(parsed)) throw new Error(`${f}: not YAML documents`);
+  const errors = parsed.flatMap((d) => d.errors.map((e) => `${f}: ${e.message}`));
+  if (errors.length > 0) throw new Error(errors.join('\n'));
+  return parsed.map((d) => d.toJS() as Doc);
+}
 
 describe('deploy/', () => {
+  it('every manifest is valid YAML', () => {
+    for (const f of ['crd.yaml', 'rbac.yaml', 'daemonset.yaml']) expect(() => docs(f)).not.toThrow();
+  });
+
   it('has the NAD CRD, RBAC and the DaemonSet', () => {
     expect(docs('crd.yaml').map((d) => d.metadata.name)).toEqual([
       'network-attachment-definitions.k8s.cni.cncf.io',
