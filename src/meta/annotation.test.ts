@@ -1,3 +1,7 @@
+/**
+ * The pod network selection annotation: both forms, every per-attachment option, the errors
+ * (code 7 quoting the bad part), and fast-check fuzzing of arbitrary input.
+ */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { cniErrorOf } from '../../test/helpers/skel.ts';
