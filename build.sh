@@ -116,9 +116,10 @@ build() {
 # Debian packages a task needs at run time, installed when missing (as root; else say which).
 #   demo: iproute2 (the demo's namespaces), nftables (the bridge network masquerades)
 #   test: also the libcni e2e client (Go + Debian's libcni sources), the reference plugins
-#         (compared against, and real external delegates), ping, and what kernel-lab needs
+#         (compared against, and real external delegates), ping, openssl (the Kubernetes
+#         tests' CA and certificates), and what kernel-lab needs
 DEMO_PKGS=(iproute2 nftables)
-TEST_PKGS=("${DEMO_PKGS[@]}" iputils-ping iptables golang-go golang-github-appc-cni-dev
+TEST_PKGS=("${DEMO_PKGS[@]}" iputils-ping iptables openssl golang-go golang-github-appc-cni-dev
   containernetworking-plugins qemu-system-x86 kmod busybox-static xz-utils make libelf1 gcc-12)
 BENCH_PKGS=("${DEMO_PKGS[@]}" containernetworking-plugins)
 

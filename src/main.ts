@@ -15,16 +15,29 @@ export function pluginTypeFor(argv0: string): string {
   return loaderFor(name) ? name : META_TYPE;
 }
 
-export async function main(argv0: string): Promise<number> {
+export async function main(argv0: string, args: readonly string[] = []): Promise<number> {
+  if (args.length > 0) return runCommandLine(args);
   const type = pluginTypeFor(argv0);
   const load = loaderFor(type) ?? loaderFor(META_TYPE);
   if (!load) return 1;
   return runSkel({ name: type, version: MANIFOLD_VERSION, load, invoker: invoker() }, processIO());
 }
 
-/** Runs the CNI call of this process and exits with its status. */
+/** A person's command (kubelet and libcni never pass arguments): the CLI, loaded only then. */
+async function runCommandLine(args: readonly string[]): Promise<number> {
+  const { runCli } = await import(/* webpackMode: "eager" */ './cli/cli.ts');
+  const io = processIO();
+  return runCli(
+    args,
+    { env: io.env, execPath: process.execPath, stdout: io.stdout, stderr: io.stderr },
+    MANIFOLD_VERSION,
+  );
+}
+
+/** Runs the CNI call (or the command) of this process and exits with its status. */
 export function run(): void {
-  main(process.argv0).then(
+  // argv is [node, script, ...] under node and [executable, argv0, ...] in the single executable
+  main(process.argv0, process.argv.slice(2)).then(
     (code) => process.exit(code),
     () => process.exit(1),
   );

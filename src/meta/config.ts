@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { invalidConfig } from '../cni/errors.ts';
 import { NetConfSchema } from '../cni/netconf.ts';
 import { parseWith } from '../cni/validate.ts';
+import { K8S_FIELDS } from './k8s-config.ts';
 
 export const DEFAULT_CONF_DIR = '/etc/cni/manifold/net.d';
 export const DEFAULT_CNI_DIR = '/var/lib/cni/manifold';
@@ -33,6 +34,7 @@ export const MetaConfSchema = NetConfSchema.extend({
   logFile: z.string().optional(),
   logLevel: z.enum(['panic', 'error', 'info', 'verbose', 'debug', '']).optional(),
   logToStderr: z.boolean().optional(),
+  ...K8S_FIELDS,
 });
 
 export interface MetaConf extends z.output<typeof MetaConfSchema> {

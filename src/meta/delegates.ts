@@ -9,6 +9,7 @@ import { CniError, Code, invalidConfig } from '../cni/errors.ts';
 import { interfaceNameProblem } from '../cni/names.ts';
 import { parseWith } from '../cni/validate.ts';
 import { type Network, parseNetwork } from '../invoke/network.ts';
+import type { PodAttachment } from './attachment.ts';
 import type { MetaConf } from './config.ts';
 import { findNetworkByName, readNetworkPath } from './files.ts';
 
@@ -21,6 +22,10 @@ export interface Delegate {
   readonly ifnameRequest: string | undefined;
   /** This delegate's default route goes in the merged result (the master's otherwise). */
   readonly defaultRoute: boolean;
+  /** The gateways the pod's `default-route` asks for through this delegate (at most one per family). */
+  readonly gatewayRequest?: readonly string[];
+  /** A Kubernetes pod's attachment: per-attachment arguments, device, network-status name. */
+  readonly k8s?: PodAttachment;
 }
 
 const ManifoldKey = z

@@ -15,6 +15,7 @@ import * as net from '../invoke/network.ts';
 import { type Network, parseNetwork, type RuntimeConf } from '../invoke/network.ts';
 import * as link from '../kernel/link.ts';
 import { log } from '../util/log.ts';
+import { attachmentFromCache, capabilityArgsFor, cniArgsFor } from './attachment.ts';
 import {
   CACHE_KIND,
   type CacheEntry,
@@ -26,6 +27,8 @@ import {
 } from './cache.ts';
 import { DEFAULT_READINESS_TIMEOUT_S, type MetaConf, parseMetaConf } from './config.ts';
 import { assignIfnames, type Delegate, delegatesFromConfig } from './delegates.ts';
+import { prepareDeviceInfo, removeDeviceInfo } from './device-info.ts';
+import { podNetworks } from './kubernetes.ts';
 import { mergeResults } from './merge.ts';
 import { waitForFile } from './readiness.ts';
 
@@ -52,8 +55,8 @@ function runtimeFor(ctx: Ctx, a: Attached, netns = ctx.netns, containerId = ctx.
     containerId,
     netns,
     ifname: a.ifname,
-    args: [...ctx.cniArgs.entries()],
-    capabilityArgs: a.delegate.master ? (ctx.conf.runtimeConfig ?? {}) : {},
+    args: cniArgsFor(ctx.cniArgs, a.delegate),
+    capabilityArgs: capabilityArgsFor(ctx.conf.runtimeConfig, a.delegate),
     searchPath: searchPath(ctx),
     env: ctx.env,
   };
@@ -73,6 +76,7 @@ function toCache(ctx: Ctx, attached: readonly Attached[]): CacheFile {
         master: a.delegate.master,
         defaultRoute: a.delegate.defaultRoute,
         network: { ...a.delegate.network.raw },
+        ...(a.delegate.k8s ? { k8s: a.delegate.k8s } : {}),
         ...(a.result ? { result: encodeResult(a.result, a.delegate.network.cniVersion) } : {}),
       }),
     ),
@@ -88,6 +92,7 @@ function fromCache(cache: CacheFile): Attached[] {
       master: e.master,
       ifnameRequest: e.ifname,
       defaultRoute: e.defaultRoute,
+      ...attachmentFromCache(e.k8s),
     };
     const result = e.result ? decodeResult(parseWith(ResultSchema, e.result), network.cniVersion) : undefined;
     return { delegate, ifname: e.ifname, result };
@@ -128,6 +133,7 @@ async function delAll(
       if (a.result) errors.push(e);
       else log.info(`${e.message} (its ADD never completed: ignored)`);
     }
+    removeDeviceInfo(a.delegate.k8s);
   }
   return errors;
 }
@@ -149,7 +155,9 @@ async function add(ctx: Ctx): Promise<Result> {
       conf.readinessTimeoutSeconds ?? DEFAULT_READINESS_TIMEOUT_S,
     );
   }
-  const delegates = delegatesFromConfig(conf);
+  const pod = await podNetworks(ctx);
+  if (pod?.gone) return pod.gone;
+  const delegates = pod?.delegates ?? delegatesFromConfig(conf);
   const ifnames = assignIfnames(delegates, ctx.ifname);
   const existing = await withPod(
     ctx.netns,
@@ -174,6 +182,7 @@ async function add(ctx: Ctx): Promise<Result> {
     const a = attached[k] as Attached;
     const started = performance.now();
     try {
+      if (a.delegate.k8s) prepareDeviceInfo(a.delegate.k8s);
       a.result = await net.addNetwork(ctx.invoker, a.delegate.network, runtimeFor(ctx, a));
       log.info(
         `ADD ${ctx.containerId}: ${describe(a.delegate)} attached as ${a.ifname} in ${(performance.now() - started).toFixed(1)} ms`,
@@ -188,7 +197,7 @@ async function add(ctx: Ctx): Promise<Result> {
     }
     writeCache(cniDir, toCache(ctx, attached));
   }
-  return mergeResults(
+  const merged = mergeResults(
     attached.map((a) => ({
       result: a.result as Result,
       master: a.delegate.master,
@@ -196,6 +205,18 @@ async function add(ctx: Ctx): Promise<Result> {
     })),
     ctx.cniVersion,
   );
+  if (pod) {
+    try {
+      await pod.publish(attached);
+    } catch (err) {
+      // network-status could not be written: the pod must not run without it (as Multus), undo
+      const errors = await delAll(ctx, attached, ctx.netns, ctx.containerId);
+      if (errors.length === 0) removeCache(cniDir, ctx.containerId);
+      else for (const e of errors) log.error(`rollback: ${e.message}`);
+      throw err;
+    }
+  }
+  return merged;
 }
 
 async function del(ctx: Ctx): Promise<void> {

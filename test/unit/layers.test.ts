@@ -23,7 +23,9 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   'src/invoke': ['src/cni', 'src/skel', 'src/util'],
   'src/ipam': ['src/cni', 'src/ip', 'src/kernel', 'src/util'],
   'src/attach': ['src/cni', 'src/ip', 'src/ipam', 'src/kernel', 'src/util'],
-  'src/meta': ['src/attach', 'src/cni', 'src/invoke', 'src/ip', 'src/kernel', 'src/util'],
+  'src/k8s': ['src/cni', 'src/util'],
+  'src/meta': ['src/attach', 'src/cni', 'src/invoke', 'src/ip', 'src/k8s', 'src/kernel', 'src/util'],
+  'src/cli': ['src/cni', 'src/k8s', 'src/meta', 'src/util'],
   plugins: ['src/attach', 'src/cni', 'src/ip', 'src/ipam', 'src/kernel', 'src/util'],
   /** The composition root (main.ts, registry.ts, warm.ts) wires everything together. */
   src: ['*'],

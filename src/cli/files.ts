@@ -1,0 +1,76 @@
+/**
+ * File writes for install/uninstall: atomic (a temp name in the same directory, then rename,
+ * so a reader — containerd watching the config dir, kubelet exec'ing the plugin — sees the
+ * old file or the new one, never half of one) and idempotent (unchanged content is not
+ * rewritten). Temp names end in `.tmp`, which libcni never loads as a network config.
+ */
+import { createHash } from 'node:crypto';
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+
+function tempFor(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+}
+
+function sameContent(path: string, data: Buffer): boolean {
+  try {
+    return readFileSync(path).equals(data);
+  } catch {
+    return false;
+  }
+}
+
+function replace(path: string, write: (tmp: string) => void, mode: number): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  const tmp = tempFor(path);
+  try {
+    write(tmp);
+    chmodSync(tmp, mode);
+    renameSync(tmp, path);
+  } catch (err) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // nothing written
+    }
+    throw err;
+  }
+}
+
+/** Writes `data` to `path` unless it already holds it; true when written. */
+export function writeAtomic(path: string, data: string | Buffer, mode: number): boolean {
+  const buf = typeof data === 'string' ? Buffer.from(data) : data;
+  if (sameContent(path, buf)) {
+    chmodSync(path, mode);
+    return false;
+  }
+  replace(path, (tmp) => writeFileSync(tmp, buf, { mode }), mode);
+  return true;
+}
+
+const digest = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+/**
+ * Copies an executable: a new file renamed over the old one, never written in place, so a
+ * copy that is running (a CNI call in progress) keeps its own inode and nobody gets "text
+ * file busy" (Multus #1221). True when copied, false when the target is already the same.
+ */
+export function copyExecutable(source: string, target: string): boolean {
+  let same = false;
+  try {
+    same = digest(target) === digest(source);
+  } catch {
+    same = false;
+  }
+  if (same) return false;
+  replace(target, (tmp) => copyFileSync(source, tmp), 0o755);
+  return true;
+}

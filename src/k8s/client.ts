@@ -1,0 +1,190 @@
+/**
+ * A small client for the Kubernetes API on node:https: JSON requests with the target's
+ * credentials (read again for every attempt), a timeout per request, and bounded retries of
+ * connection errors, 5xx and 429 with backoff, all inside one time budget shared by every
+ * request of a CNI call (the meta config's `kubeApiTimeoutSeconds`): a call never waits on
+ * the API server past it.
+ */
+import * as http from 'node:http';
+import * as https from 'node:https';
+import { CniError, Code, describeError } from '../cni/errors.ts';
+import { ApiError, UnreachableError } from './errors.ts';
+import type { Target, TargetSource } from './target.ts';
+
+/** The most one request may take (less when the budget has less left). */
+export const REQUEST_TIMEOUT_MS = 3000;
+/** Attempts of one request, at most (fewer when the budget runs out first). */
+export const MAX_ATTEMPTS = 6;
+const FIRST_BACKOFF_MS = 100;
+const MAX_BACKOFF_MS = 1000;
+/** A response body larger than this is refused (a pod or a NAD is a few KiB). */
+const MAX_BODY_BYTES = 8 << 20;
+
+/** One deadline for all the API work of a call. */
+export class Budget {
+  readonly totalMs: number;
+  readonly #deadline: number;
+
+  constructor(totalMs: number) {
+    this.totalMs = totalMs;
+    this.#deadline = performance.now() + totalMs;
+  }
+
+  remainingMs(): number {
+    return Math.max(0, this.#deadline - performance.now());
+  }
+}
+
+interface Reply {
+  readonly status: number;
+  readonly body: unknown;
+}
+
+function statusOf(body: unknown): { reason: string; message: string } {
+  if (body && typeof body === 'object' && (body as { kind?: unknown }).kind === 'Status') {
+    const s = body as { reason?: unknown; message?: unknown };
+    return {
+      reason: typeof s.reason === 'string' ? s.reason : '',
+      message: typeof s.message === 'string' ? s.message : '',
+    };
+  }
+  return { reason: '', message: '' };
+}
+
+const retriable = (status: number) => status >= 500 || status === 429;
+
+export class KubeClient {
+  readonly #source: TargetSource;
+  readonly #budget: Budget;
+  readonly #agents = {
+    http: new http.Agent({ keepAlive: true }),
+    https: new https.Agent({ keepAlive: true }),
+  };
+
+  constructor(source: TargetSource, budget: Budget) {
+    this.#source = source;
+    this.#budget = budget;
+  }
+
+  /** The JSON body of a 2xx answer; ApiError for any other answer; UnreachableError when none came in time. */
+  async request(method: string, path: string, body?: unknown): Promise<unknown> {
+    let last: unknown;
+    let server = '';
+    let backoff = FIRST_BACKOFF_MS;
+    let attempts = 0;
+    while (attempts < MAX_ATTEMPTS) {
+      const left = this.#budget.remainingMs();
+      if (left <= 0) break;
+      const target = await this.#source();
+      server = target.server;
+      attempts++;
+      try {
+        const reply = await this.#once(target, method, path, body, Math.min(REQUEST_TIMEOUT_MS, left));
+        if (reply.status >= 200 && reply.status < 300) return reply.body;
+        const s = statusOf(reply.body);
+        const err = new ApiError(reply.status, s.reason, s.message || `HTTP ${reply.status}`);
+        if (!retriable(reply.status)) throw err;
+        last = err;
+      } catch (err) {
+        if (err instanceof ApiError && !retriable(err.status)) throw err;
+        if (!(err instanceof ApiError) && !isTransport(err)) {
+          throw new CniError(
+            Code.InvalidConfig,
+            `${target.source}: cannot talk to ${server}: ${describeError(err)}`,
+            'check the server address and its certificate authority',
+          );
+        }
+        last = err;
+      }
+      const wait = Math.min(backoff, this.#budget.remainingMs());
+      if (wait <= 0) break;
+      await new Promise((r) => setTimeout(r, wait));
+      backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+    }
+    throw new UnreachableError(
+      `the API server ${server} did not answer ${method} ${path} within ${(this.#budget.totalMs / 1000).toFixed(1)} s (${attempts} attempt(s)): ${describeError(last ?? 'no time left')}`,
+      attempts,
+      { cause: last },
+    );
+  }
+
+  /** Ends the kept-alive connections (the process would exit anyway; tests run in-process). */
+  close(): void {
+    this.#agents.http.destroy();
+    this.#agents.https.destroy();
+  }
+
+  #once(target: Target, method: string, path: string, body: unknown, timeoutMs: number): Promise<Reply> {
+    const url = new URL(target.server);
+    const tls = url.protocol === 'https:';
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'manifold' };
+    if (payload) {
+      headers['content-type'] = 'application/json';
+      headers['content-length'] = String(payload.length);
+    }
+    if (target.token) headers.authorization = `Bearer ${target.token}`;
+    else if (target.basic)
+      headers.authorization = `Basic ${Buffer.from(`${target.basic.username}:${target.basic.password}`).toString('base64')}`;
+    const options: https.RequestOptions = {
+      method,
+      host: url.hostname.replace(/^\[|\]$/g, ''),
+      port: url.port || (tls ? 443 : 80),
+      path: `${url.pathname.replace(/\/+$/, '')}${path}`,
+      headers,
+      agent: tls ? this.#agents.https : this.#agents.http,
+    };
+    if (tls) {
+      if (target.ca) options.ca = target.ca;
+      if (target.cert) options.cert = target.cert;
+      if (target.key) options.key = target.key;
+      options.rejectUnauthorized = !target.insecureSkipTlsVerify;
+      if (target.tlsServerName) options.servername = target.tlsServerName;
+    }
+    return new Promise<Reply>((resolve, reject) => {
+      const req = (tls ? https : http).request(options, (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > MAX_BODY_BYTES) req.destroy(new Error(`response larger than ${MAX_BODY_BYTES} bytes`));
+          else chunks.push(c);
+        });
+        res.on('end', () => {
+          clearTimeout(timer);
+          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed: unknown;
+          try {
+            parsed = text ? JSON.parse(text) : undefined;
+          } catch {
+            parsed = undefined;
+          }
+          resolve({ status: res.statusCode ?? 0, body: parsed });
+        });
+        res.on('error', (err) => {
+          clearTimeout(timer);
+          reject(err);
+        });
+      });
+      const timer = setTimeout(() => {
+        const err = new Error(`no answer within ${timeoutMs} ms`) as NodeJS.ErrnoException;
+        err.code = 'ETIMEDOUT';
+        req.destroy(err);
+      }, timeoutMs);
+      req.on('error', (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+      req.end(payload);
+    });
+  }
+}
+
+/** Connection-level failures (refused, reset, timed out, TLS handshake): worth another attempt. */
+function isTransport(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  if (code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_')) return false;
+  if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|HOSTNAME|ALTNAME/.test(code)) return false;
+  return true;
+}

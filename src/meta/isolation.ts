@@ -1,0 +1,47 @@
+/**
+ * Multus's namespace rules: with `namespaceIsolation`, a pod may use NetworkAttachmentDefinitions
+ * of its own namespace and of the `globalNamespaces` (a comma list; "default" when unset);
+ * pods in `systemNamespaces` (default kube-system) get no `defaultNetworks` and no
+ * network-status; `clusterNetwork`/`defaultNetworks` names and the default-network
+ * annotation are looked up in `multusNamespace` (default kube-system).
+ */
+import { CniError, Code } from '../cni/errors.ts';
+import type { MetaConf } from './config.ts';
+import {
+  DEFAULT_GLOBAL_NAMESPACES,
+  DEFAULT_MULTUS_NAMESPACE,
+  DEFAULT_SYSTEM_NAMESPACES,
+} from './k8s-config.ts';
+
+export function globalNamespaces(conf: MetaConf): string[] {
+  if (!conf.globalNamespaces) return [...DEFAULT_GLOBAL_NAMESPACES];
+  return conf.globalNamespaces
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}
+
+export function isSystemNamespace(conf: MetaConf, namespace: string): boolean {
+  return (conf.systemNamespaces ?? DEFAULT_SYSTEM_NAMESPACES).includes(namespace);
+}
+
+export function multusNamespace(conf: MetaConf): string {
+  return conf.multusNamespace || DEFAULT_MULTUS_NAMESPACE;
+}
+
+/** Refuses (code 7) a reference to a NAD the pod's namespace may not use. */
+export function checkIsolation(
+  conf: MetaConf,
+  podNamespace: string,
+  nadNamespace: string,
+  nadName: string,
+): void {
+  if (!conf.namespaceIsolation || nadNamespace === podNamespace) return;
+  const allowed = globalNamespaces(conf);
+  if (allowed.includes(nadNamespace)) return;
+  throw new CniError(
+    Code.InvalidConfig,
+    `namespace isolation: pod in namespace ${JSON.stringify(podNamespace)} may not use network ${JSON.stringify(`${nadNamespace}/${nadName}`)}`,
+    `allowed: its own namespace and the global namespaces ${JSON.stringify(allowed.join(','))} (globalNamespaces)`,
+  );
+}

@@ -1,0 +1,246 @@
+/**
+ * A Kubernetes pod's delegates, resolved before anything is attached: the pod (GET; gone →
+ * Multus's empty result), the master (`v1.multus-cni.io/default-network`, else clusterNetwork
+ * as a NAD in multusNamespace or a config in confDir, else delegates[0]), defaultNetworks
+ * (not for systemNamespaces), then every attachment of `k8s.v1.cni.cncf.io/networks` with its
+ * NAD, namespace isolation, device-plugin device IDs and per-attachment arguments. Any
+ * refusal happens here, so nothing is left behind.
+ */
+import { CniError, Code } from '../cni/errors.ts';
+import type { PluginContext } from '../cni/plugin.ts';
+import { parseNetwork } from '../invoke/network.ts';
+import { getNad, getPod, isStaticPod, type Pod } from '../k8s/api.ts';
+import { Budget, KubeClient } from '../k8s/client.ts';
+import { inClusterSource } from '../k8s/incluster.ts';
+import { kubeconfigSource } from '../k8s/kubeconfig.ts';
+import { log } from '../util/log.ts';
+import {
+  DEFAULT_NETWORK_ANNOTATION,
+  NETWORKS_ANNOTATION,
+  type NetworkSelection,
+  parseNetworksAnnotation,
+} from './annotation.ts';
+import { apiCall } from './api-call.ts';
+import { injectIntoNetwork, type PodAttachment } from './attachment.ts';
+import type { MetaConf } from './config.ts';
+import { checkDefaultRoutes } from './default-route.ts';
+import { assignIfnames, type Delegate, delegatesFromConfig } from './delegates.ts';
+import { DeviceAllocator } from './device-ids.ts';
+import { cniDeviceInfoPath, dpDeviceInfoPath } from './device-info.ts';
+import { findNetworkByName, readNetworkPath } from './files.ts';
+import { checkIsolation, isSystemNamespace, multusNamespace } from './isolation.ts';
+import { DEFAULT_DEVICE_INFO_DIR, DEFAULT_KUBE_API_TIMEOUT_S } from './k8s-config.ts';
+import type { PodIdentity, PodNetworks } from './kubernetes.ts';
+import { nadAnnotation, networkOfNad } from './nad.ts';
+import { publishStatus } from './pod-status.ts';
+
+type Ctx = PluginContext<MetaConf>;
+
+export const RESOURCE_NAME_ANNOTATION = 'k8s.v1.cni.cncf.io/resourceName';
+
+class Resolver {
+  readonly #ctx: Ctx;
+  readonly #client: KubeClient;
+  readonly #pod: Pod;
+  readonly #podNs: string;
+  readonly #devices: DeviceAllocator;
+
+  constructor(ctx: Ctx, client: KubeClient, pod: Pod, id: PodIdentity, budget: Budget) {
+    this.#ctx = ctx;
+    this.#client = client;
+    this.#pod = pod;
+    this.#podNs = pod.metadata.namespace || id.namespace;
+    this.#devices = new DeviceAllocator(
+      ctx.conf,
+      { namespace: this.#podNs, name: id.name, uid: id.uid || (pod.metadata.uid ?? '') },
+      budget,
+    );
+  }
+
+  /** A NAD-backed delegate for one selection. */
+  async fromNad(sel: NetworkSelection, master: boolean, asked: string): Promise<Delegate | undefined> {
+    const what = `${sel.namespace}/${sel.name}`;
+    const nad = await apiCall(`read NetworkAttachmentDefinition ${what}`, () =>
+      getNad(this.#client, sel.namespace, sel.name),
+    );
+    if (!nad) {
+      if (!asked) return undefined;
+      throw new CniError(
+        Code.InvalidConfig,
+        `${asked} asks for network ${JSON.stringify(what)}: no such NetworkAttachmentDefinition`,
+      );
+    }
+    const { raw, source } = networkOfNad(nad, sel.namespace, this.#ctx.conf.confDirOrDefault);
+    const resourceName = nadAnnotation(nad, RESOURCE_NAME_ANNOTATION);
+    const deviceID = resourceName ? await this.#devices.take(resourceName, what) : undefined;
+    const network = parseNetwork(
+      injectIntoNetwork(raw, deviceID, sel.cniArgs),
+      source,
+      this.#ctx.conf.cniVersion,
+    );
+    const runtimeDevice = deviceID ?? sel.deviceID;
+    const k8s: PodAttachment = {
+      statusName: what,
+      capabilityArgs: {
+        ...(sel.ips?.length ? { ips: [...sel.ips] } : {}),
+        ...(sel.mac ? { mac: sel.mac } : {}),
+        ...(sel.portMappings ? { portMappings: sel.portMappings } : {}),
+        ...(sel.bandwidth ? { bandwidth: sel.bandwidth } : {}),
+        ...(sel.infinibandGUID ? { infinibandGUID: sel.infinibandGUID } : {}),
+        ...(runtimeDevice ? { deviceID: runtimeDevice } : {}),
+      },
+      cniArgs: [
+        ...(sel.ips?.length ? [['IP', sel.ips.join(',')] as const] : []),
+        ...(sel.mac ? [['MAC', sel.mac] as const] : []),
+      ],
+      ...(resourceName ? { resourceName } : {}),
+      ...(runtimeDevice ? { deviceID: runtimeDevice } : {}),
+    };
+    return {
+      network,
+      source,
+      master,
+      ifnameRequest: sel.interface,
+      defaultRoute: sel.defaultRoute !== undefined,
+      ...(sel.defaultRoute?.length ? { gatewayRequest: sel.defaultRoute } : {}),
+      k8s,
+    };
+  }
+
+  /** clusterNetwork / defaultNetworks: a path, a NAD in multusNamespace, or a config in confDir (as Multus). */
+  async named(value: string, field: string, master: boolean): Promise<Delegate> {
+    const conf = this.#ctx.conf;
+    const plain = (raw: Record<string, unknown>, source: string): Delegate => ({
+      network: parseNetwork(raw, source, conf.cniVersion),
+      source,
+      master,
+      ifnameRequest: undefined,
+      defaultRoute: false,
+    });
+    if (value.includes('/')) {
+      const f = readNetworkPath(value);
+      return plain(f.raw, f.path);
+    }
+    const ns = multusNamespace(conf);
+    const fromNad = await this.fromNad({ name: value, namespace: ns }, master, '');
+    if (fromNad) return fromNad;
+    const f = findNetworkByName(conf.confDirOrDefault, value);
+    if (!f) {
+      throw new CniError(
+        Code.InvalidConfig,
+        `${field}: no NetworkAttachmentDefinition ${JSON.stringify(`${ns}/${value}`)} and no network named ${JSON.stringify(value)} in confDir ${JSON.stringify(conf.confDirOrDefault)}`,
+      );
+    }
+    return plain(f.raw, f.path);
+  }
+
+  async delegates(): Promise<Delegate[]> {
+    const conf = this.#ctx.conf;
+    const annotations = this.#pod.metadata.annotations ?? {};
+    const podRef = `pod ${this.#podNs}/${this.#pod.metadata.name}`;
+    const defaultNet = parseNetworksAnnotation(
+      annotations[DEFAULT_NETWORK_ANNOTATION] ?? '',
+      multusNamespace(conf),
+      DEFAULT_NETWORK_ANNOTATION,
+    );
+    if (defaultNet.length > 1) {
+      throw new CniError(
+        Code.InvalidConfig,
+        `pod annotation ${DEFAULT_NETWORK_ANNOTATION}: names ${defaultNet.length} networks; the default network is one`,
+      );
+    }
+    const list: Delegate[] = [];
+    const asked = `${podRef} (annotation ${DEFAULT_NETWORK_ANNOTATION})`;
+    const master = defaultNet[0] ? await this.fromNad(defaultNet[0], true, asked) : undefined;
+    if (conf.clusterNetwork) {
+      list.push(master ?? (await this.named(conf.clusterNetwork, 'clusterNetwork', true)));
+      if (!isSystemNamespace(conf, this.#podNs)) {
+        for (const [i, v] of (conf.defaultNetworks ?? []).entries())
+          list.push(await this.named(v, `defaultNetworks[${i}]`, false));
+      }
+    } else {
+      list.push(...delegatesFromConfig(conf));
+      if (master) list[0] = master;
+    }
+    const wanted = parseNetworksAnnotation(annotations[NETWORKS_ANNOTATION] ?? '', this.#podNs);
+    for (const sel of wanted) {
+      checkIsolation(conf, this.#podNs, sel.namespace, sel.name);
+      list.push(
+        (await this.fromNad(sel, false, `${podRef} (annotation ${NETWORKS_ANNOTATION})`)) as Delegate,
+      );
+    }
+    checkDefaultRoutes(list);
+    return list;
+  }
+}
+
+/** The device-info files of each attachment with a device, now that interface names are known. */
+function withDeviceInfo(ctx: Ctx, drafts: readonly Delegate[]): Delegate[] {
+  const dir = ctx.conf.deviceInfoDir || DEFAULT_DEVICE_INFO_DIR;
+  const ifnames = assignIfnames(drafts, ctx.ifname);
+  return drafts.map((d, i) => {
+    const k = d.k8s;
+    if (!k?.deviceID) return d;
+    const file = cniDeviceInfoPath(dir, k.statusName, ctx.containerId, ifnames[i] as string);
+    const source = k.resourceName ? dpDeviceInfoPath(dir, k.resourceName, k.deviceID) : undefined;
+    return {
+      ...d,
+      k8s: {
+        ...k,
+        capabilityArgs: { ...k.capabilityArgs, CNIDeviceInfoFile: file },
+        deviceInfoFile: file,
+        ...(source ? { deviceInfoSource: source } : {}),
+      },
+    };
+  });
+}
+
+/** Multus's answer for a pod that is already gone: the interface name and 0.0.0.0/0, nothing attached. */
+function goneResult(ctx: Ctx): PodNetworks {
+  const gone = {
+    cniVersion: ctx.cniVersion,
+    interfaces: [{ name: ctx.ifname, sandbox: ctx.netns }],
+    ips: [{ address: '0.0.0.0/0', gateway: '0.0.0.0' }],
+  };
+  return { delegates: [], gone, publish: async () => undefined };
+}
+
+export async function resolvePodNetworks(ctx: Ctx, id: PodIdentity): Promise<PodNetworks> {
+  const conf = ctx.conf;
+  const budget = new Budget((conf.kubeApiTimeoutSeconds ?? DEFAULT_KUBE_API_TIMEOUT_S) * 1000);
+  const client = new KubeClient(
+    conf.kubeconfig ? kubeconfigSource(conf.kubeconfig) : inClusterSource(ctx.env),
+    budget,
+  );
+  const podRef = `${id.namespace}/${id.name}`;
+  try {
+    const pod = await apiCall(`read pod ${podRef}`, () => getPod(client, id.namespace, id.name));
+    if (!pod) {
+      log.info(
+        `ADD ${ctx.containerId}: pod ${podRef} not found (already deleted?): nothing attached, as Multus`,
+      );
+      client.close();
+      return goneResult(ctx);
+    }
+    if (id.uid && pod.metadata.uid && pod.metadata.uid !== id.uid && !isStaticPod(pod)) {
+      throw new CniError(
+        Code.TryAgainLater,
+        `pod ${podRef} in the API server has uid ${JSON.stringify(pod.metadata.uid)}, not ${JSON.stringify(id.uid)} (K8S_POD_UID): it was deleted and created again`,
+      );
+    }
+    const delegates = withDeviceInfo(ctx, await new Resolver(ctx, client, pod, id, budget).delegates());
+    return {
+      delegates,
+      publish: async (attached) => {
+        try {
+          await publishStatus(ctx.conf, client, pod, id, attached);
+        } finally {
+          client.close();
+        }
+      },
+    };
+  } catch (err) {
+    client.close();
+    throw err;
+  }
+}

@@ -1,0 +1,284 @@
+/**
+ * A local HTTPS stand-in for kube-apiserver (none is packaged here), serving the real paths
+ * and object shapes manifold uses: pods (GET), pods/status (PUT, with resourceVersion
+ * conflicts), NetworkAttachmentDefinitions (GET). Requests need a valid bearer token or a
+ * client certificate signed by the test CA (401 otherwise); errors are Status objects as the
+ * API server sends them. Knobs: tokens, failures to inject, an outage, a request log.
+ */
+
+import { writeFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import type { Pki } from './pki.ts';
+
+export interface PodSpec {
+  readonly namespace: string;
+  readonly name: string;
+  readonly uid?: string;
+  readonly annotations?: Record<string, string>;
+}
+
+type Obj = Record<string, unknown> & {
+  metadata: Record<string, unknown> & { annotations?: Record<string, string> };
+};
+
+export interface LoggedRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly status: number;
+  readonly auth: string;
+}
+
+const status = (code: number, reason: string, message: string, details?: object) => ({
+  kind: 'Status',
+  apiVersion: 'v1',
+  metadata: {},
+  status: 'Failure',
+  message,
+  reason,
+  ...(details ? { details } : {}),
+  code,
+});
+
+export class FakeApiServer {
+  readonly pki: Pki;
+  readonly pods = new Map<string, Obj>();
+  readonly nads = new Map<string, Obj>();
+  readonly tokens = new Set<string>();
+  readonly log: LoggedRequest[] = [];
+  /** Answer the next N requests with this status (e.g. 503), then serve normally. */
+  failNext: { count: number; code: number } = { count: 0, code: 503 };
+  /** Answer PUT pods/status with 409 this many times first. */
+  conflicts = 0;
+  /** Answer PUT pods/status with 403 (RBAC without `update` on pods/status). */
+  forbidStatus = false;
+  #server: Server | undefined;
+  #sockets = new Set<Socket>();
+  #rv = 1;
+  port = 0;
+
+  constructor(pki: Pki) {
+    this.pki = pki;
+  }
+
+  get url(): string {
+    return `https://127.0.0.1:${this.port}`;
+  }
+
+  async start(port = 0): Promise<void> {
+    const server = createServer(
+      {
+        cert: this.pki.cert,
+        key: this.pki.key,
+        ca: this.pki.ca,
+        requestCert: true,
+        rejectUnauthorized: false,
+      },
+      (req, res) => this.#handle(req, res),
+    );
+    server.on('secureConnection', (s) => {
+      this.#sockets.add(s);
+      s.on('close', () => this.#sockets.delete(s));
+    });
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    this.port = (server.address() as AddressInfo).port;
+    this.#server = server;
+  }
+
+  /** Stops listening and cuts every connection (the API server is down). */
+  async stop(): Promise<void> {
+    const s = this.#server;
+    this.#server = undefined;
+    for (const sock of this.#sockets) sock.destroy();
+    if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
+  }
+
+  addPod(p: PodSpec): Obj {
+    const pod: Obj = {
+      kind: 'Pod',
+      apiVersion: 'v1',
+      metadata: {
+        name: p.name,
+        namespace: p.namespace,
+        uid: p.uid ?? `uid-${p.name}`,
+        resourceVersion: String(this.#rv++),
+        annotations: { ...(p.annotations ?? {}) },
+      },
+      spec: { containers: [{ name: 'app', image: 'busybox' }], nodeName: 'node1' },
+      status: { phase: 'Pending' },
+    };
+    this.pods.set(`${p.namespace}/${p.name}`, pod);
+    return pod;
+  }
+
+  addNad(
+    namespace: string,
+    name: string,
+    config: object | string | undefined,
+    annotations: Record<string, string> = {},
+  ): void {
+    this.nads.set(`${namespace}/${name}`, {
+      apiVersion: 'k8s.cni.cncf.io/v1',
+      kind: 'NetworkAttachmentDefinition',
+      metadata: { name, namespace, uid: `nad-${name}`, resourceVersion: String(this.#rv++), annotations },
+      spec:
+        config === undefined ? {} : { config: typeof config === 'string' ? config : JSON.stringify(config) },
+    });
+  }
+
+  annotation(namespace: string, name: string, key: string): string | undefined {
+    return this.pods.get(`${namespace}/${name}`)?.metadata.annotations?.[key];
+  }
+
+  /** A kubeconfig for this server (token, token file, or client certificate). */
+  writeKubeconfig(path: string, user: { token?: string; tokenFile?: string; clientCert?: boolean }): void {
+    const u = user.clientCert
+      ? { 'client-certificate': this.pki.clientCertFile, 'client-key': this.pki.clientKeyFile }
+      : user.tokenFile
+        ? { tokenFile: user.tokenFile }
+        : { token: user.token ?? '' };
+    const lines = [
+      'apiVersion: v1',
+      'kind: Config',
+      'clusters:',
+      '- name: test',
+      '  cluster:',
+      `    server: ${this.url}`,
+      `    certificate-authority: ${this.pki.caFile}`,
+      'users:',
+      '- name: manifold',
+      '  user:',
+      ...Object.entries(u).map(([k, v]) => `    ${k}: ${v}`),
+      'contexts:',
+      '- name: test',
+      '  context: {cluster: test, user: manifold}',
+      'current-context: test',
+      '',
+    ];
+    writeFileSync(path, lines.join('\n'));
+  }
+
+  /** Answers the request (true: so a route can `return this.#send(…)`). */
+  #send(req: IncomingMessage, res: ServerResponse, code: number, body: unknown, auth: string): boolean {
+    this.log.push({ method: req.method ?? '', path: req.url ?? '', status: code, auth });
+    const text = JSON.stringify(body);
+    res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+    return true;
+  }
+
+  #handle(req: IncomingMessage, res: ServerResponse): void {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => this.#route(req, res, Buffer.concat(chunks).toString('utf8')));
+  }
+
+  #route(req: IncomingMessage, res: ServerResponse, body: string): boolean {
+    const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    const certOk = (req.socket as TLSSocket).authorized === true;
+    const auth = bearer ? `token:${bearer}` : certOk ? 'cert' : 'none';
+    if (!(bearer && this.tokens.has(bearer)) && !(certOk && !bearer)) {
+      return this.#send(req, res, 401, status(401, 'Unauthorized', 'Unauthorized'), auth);
+    }
+    if (this.failNext.count > 0) {
+      this.failNext.count--;
+      return this.#send(
+        req,
+        res,
+        this.failNext.code,
+        status(
+          this.failNext.code,
+          'ServiceUnavailable',
+          'the server is currently unable to handle the request',
+        ),
+        auth,
+      );
+    }
+    const url = new URL(req.url ?? '/', 'https://x');
+    const pod = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)(\/status)?$/.exec(url.pathname);
+    const nad =
+      /^\/apis\/k8s\.cni\.cncf\.io\/v1\/namespaces\/([^/]+)\/network-attachment-definitions\/([^/]+)$/.exec(
+        url.pathname,
+      );
+    if (pod) {
+      const [, ns, name, sub] = pod;
+      const key = `${decodeURIComponent(ns ?? '')}/${decodeURIComponent(name ?? '')}`;
+      const found = this.pods.get(key);
+      const notFound = status(404, 'NotFound', `pods "${decodeURIComponent(name ?? '')}" not found`, {
+        name: decodeURIComponent(name ?? ''),
+        kind: 'pods',
+      });
+      if (!found) return this.#send(req, res, 404, notFound, auth);
+      if (req.method === 'GET' && !sub) return this.#send(req, res, 200, found, auth);
+      if (req.method === 'PUT' && sub && this.forbidStatus) {
+        const msg = `pods "${found.metadata.name}" is forbidden: User "system:serviceaccount:kube-system:manifold" cannot update resource "pods/status" in API group "" in the namespace "${ns}"`;
+        return this.#send(
+          req,
+          res,
+          403,
+          status(403, 'Forbidden', msg, { name: found.metadata.name, kind: 'pods' }),
+          auth,
+        );
+      }
+      if (req.method === 'PUT' && sub) return this.#putStatus(req, res, found, body, auth);
+      return this.#send(
+        req,
+        res,
+        405,
+        status(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'),
+        auth,
+      );
+    }
+    if (nad && req.method === 'GET') {
+      const [, ns, name] = nad;
+      const found = this.nads.get(`${decodeURIComponent(ns ?? '')}/${decodeURIComponent(name ?? '')}`);
+      if (found) return this.#send(req, res, 200, found, auth);
+      return this.#send(
+        req,
+        res,
+        404,
+        status(404, 'NotFound', `network-attachment-definitions.k8s.cni.cncf.io "${name}" not found`, {
+          name,
+          group: 'k8s.cni.cncf.io',
+          kind: 'network-attachment-definitions',
+        }),
+        auth,
+      );
+    }
+    return this.#send(
+      req,
+      res,
+      404,
+      status(404, 'NotFound', 'the server could not find the requested resource'),
+      auth,
+    );
+  }
+
+  #putStatus(req: IncomingMessage, res: ServerResponse, found: Obj, body: string, auth: string): boolean {
+    const name = String(found.metadata.name);
+    const sent = JSON.parse(body) as Obj;
+    if (this.conflicts > 0 || sent.metadata.resourceVersion !== found.metadata.resourceVersion) {
+      if (this.conflicts > 0) this.conflicts--;
+      found.metadata.resourceVersion = String(this.#rv++);
+      return this.#send(
+        req,
+        res,
+        409,
+        status(
+          409,
+          'Conflict',
+          `Operation cannot be fulfilled on pods "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+          { name, kind: 'pods' },
+        ),
+        auth,
+      );
+    }
+    // the status subresource takes the status and the metadata's annotations, never the spec
+    found.metadata.annotations = { ...(sent.metadata.annotations ?? {}) };
+    found.status = sent.status;
+    found.metadata.resourceVersion = String(this.#rv++);
+    return this.#send(req, res, 200, found, auth);
+  }
+}
