@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { invalidConfig } from '../cni/errors.ts';
 import { NetConfSchema } from '../cni/netconf.ts';
 import { parseWith } from '../cni/validate.ts';
+import { IMPLICIT_VERSION } from '../cni/versions.ts';
 
 export const DEFAULT_CONF_DIR = '/etc/cni/manifold/net.d';
 export const DEFAULT_CNI_DIR = '/var/lib/cni/manifold';
@@ -36,6 +37,8 @@ export const MetaConfSchema = NetConfSchema.extend({
 });
 
 export interface MetaConf extends z.output<typeof MetaConfSchema> {
+  /** The config's cniVersion; none (or "") is 0.1.0. Delegates without one inherit it. */
+  readonly effectiveVersion: string;
   readonly confDirOrDefault: string;
   readonly cniDirOrDefault: string;
 }
@@ -56,6 +59,7 @@ export function parseMetaConf(raw: Record<string, unknown>): MetaConf {
   }
   return {
     ...conf,
+    effectiveVersion: conf.cniVersion || IMPLICIT_VERSION,
     confDirOrDefault: conf.confDir || DEFAULT_CONF_DIR,
     cniDirOrDefault: conf.cniDir || DEFAULT_CNI_DIR,
   };

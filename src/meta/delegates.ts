@@ -78,10 +78,12 @@ export function delegatesFromConfig(conf: MetaConf): Delegate[] {
     return named.map((value, i) => {
       const field = i === 0 ? 'clusterNetwork' : `defaultNetworks[${i - 1}]`;
       const { raw, source } = resolveNamed(value, conf, field);
-      return toDelegate(raw, source, i === 0, conf.cniVersion);
+      return toDelegate(raw, source, i === 0, conf.effectiveVersion);
     });
   }
-  return (conf.delegates ?? []).map((raw, i) => toDelegate(raw, `delegates[${i}]`, i === 0, conf.cniVersion));
+  return (conf.delegates ?? []).map((raw, i) =>
+    toDelegate(raw, `delegates[${i}]`, i === 0, conf.effectiveVersion),
+  );
 }
 
 /** Interface names: the request, else CNI_IFNAME for the master, else net<i> (i: position in the list). */
