@@ -1,0 +1,113 @@
+/**
+ * One delegate as it is (or was) attached — its network, interface name and ADD result — and
+ * what every verb shares about it: the runtime view a delegate gets (libcni's RuntimeConf),
+ * the cache form, and the wording of its errors.
+ */
+import { CniError, Code, describeError } from '../cni/errors.ts';
+import { ResultSchema } from '../cni/netconf.ts';
+import type { PluginContext } from '../cni/plugin.ts';
+import { decodeResult, encodeResult, type Result } from '../cni/result.ts';
+import { parseWith } from '../cni/validate.ts';
+import { type Network, parseNetwork, type RuntimeConf } from '../invoke/network.ts';
+import { CACHE_KIND, type CacheEntry, type CacheFile } from './cache.ts';
+import type { MetaConf } from './config.ts';
+import type { Delegate } from './delegates.ts';
+
+export type Ctx = PluginContext<MetaConf>;
+
+export interface Attached {
+  readonly delegate: Delegate;
+  readonly ifname: string;
+  result: Result | undefined;
+  /** The message its ADD failed with (then its DEL failing the same way is no reason to retry). */
+  addError?: string | undefined;
+}
+
+export function describe(d: Delegate): string {
+  const types = d.network.plugins.map((p) => String(p.type)).join(', ');
+  return `delegate ${JSON.stringify(d.network.name)} (${types})`;
+}
+
+function searchPath(ctx: Ctx): string[] {
+  return ctx.conf.binDir ? [ctx.conf.binDir, ...ctx.path] : [...ctx.path];
+}
+
+export function runtimeFor(
+  ctx: Ctx,
+  a: Attached,
+  netns = ctx.netns,
+  containerId = ctx.containerId,
+): RuntimeConf {
+  return {
+    containerId,
+    netns,
+    ifname: a.ifname,
+    args: [...ctx.cniArgs.entries()],
+    capabilityArgs: a.delegate.master ? (ctx.conf.runtimeConfig ?? {}) : {},
+    searchPath: searchPath(ctx),
+    env: ctx.env,
+  };
+}
+
+export function toCache(ctx: Ctx, attached: readonly Attached[]): CacheFile & { networkName: string } {
+  return {
+    kind: CACHE_KIND,
+    networkName: ctx.conf.name,
+    containerId: ctx.containerId,
+    ifname: ctx.ifname,
+    netns: ctx.netns,
+    cniVersion: ctx.cniVersion,
+    delegates: attached.map(
+      (a): CacheEntry => ({
+        source: a.delegate.source,
+        ifname: a.ifname,
+        master: a.delegate.master,
+        defaultRoute: a.delegate.defaultRoute,
+        network: { ...a.delegate.network.raw },
+        ...(a.result ? { result: encodeResult(a.result, a.delegate.network.cniVersion) } : {}),
+        ...(a.addError !== undefined ? { addError: a.addError } : {}),
+      }),
+    ),
+  };
+}
+
+/** The attachments a cache records; throws a CniError when its content does not parse. */
+export function fromCache(cache: CacheFile): Attached[] {
+  return cache.delegates.map((e, i) => {
+    const where = `delegates[${i}]`;
+    const network: Network = parseNetwork(e.network, `${where}.network`, cache.cniVersion);
+    const delegate: Delegate = {
+      network,
+      source: e.source,
+      master: e.master,
+      ifnameRequest: e.ifname,
+      defaultRoute: e.defaultRoute,
+    };
+    const result = e.result
+      ? decodeResult(parseWith(ResultSchema, e.result, `${where}.result`), network.cniVersion)
+      : undefined;
+    return { delegate, ifname: e.ifname, result, addError: e.addError };
+  });
+}
+
+/** `delegate "mv" (macvlan) failed DEL: <cause>`, keeping the cause's CNI code. */
+export function wrap(d: Delegate, verb: string, err: unknown): CniError {
+  const code = err instanceof CniError ? err.code : Code.Internal;
+  const details = err instanceof CniError ? err.details : '';
+  return new CniError(
+    code,
+    `${describe(d)} failed${verb ? ` ${verb}` : ''}: ${err instanceof CniError ? err.message : describeError(err)}`,
+    details,
+    { cause: err },
+  );
+}
+
+/** One error for several (`what`: "delegates failed DEL"): the first one's code, every message listed. */
+export function combine(errors: readonly CniError[], total: number, what: string): CniError {
+  const first = errors[0] as CniError;
+  if (errors.length === 1) return first;
+  return new CniError(
+    first.code,
+    `${errors.length} of ${total} ${what}: ${errors.map((e) => e.message).join('; ')}`,
+  );
+}
