@@ -67,18 +67,19 @@ single_executable() {
   node -e '
     const fs = require("fs"), path = require("path"), crypto = require("crypto");
     const [ncc, w] = process.argv.slice(1);
-    const natives = {}, assets = { "manifest.json": path.join(w, "manifest.json"),
+    const natives = {}, sha256 = {}, assets = { "manifest.json": path.join(w, "manifest.json"),
       "manifold.js": path.join(w, "manifold.js"), "manifold.jscache": path.join(w, "manifold.jscache") };
     const walk = (d) => { for (const e of fs.readdirSync(d, { withFileTypes: true })) {
       const p = path.join(d, e.name);
       if (e.isDirectory()) walk(p);
       else if (p.endsWith(".node")) {
         const rel = path.relative(ncc, p);
-        natives[rel] = crypto.createHash("sha256").update(fs.readFileSync(p)).digest("hex").slice(0, 32);
+        sha256[rel] = crypto.createHash("sha256").update(fs.readFileSync(p)).digest("hex");
+        natives[rel] = sha256[rel].slice(0, 32);
         assets["natives/" + rel] = p;
       } } };
     walk(ncc);
-    fs.writeFileSync(path.join(w, "manifest.json"), JSON.stringify({ natives }));
+    fs.writeFileSync(path.join(w, "manifest.json"), JSON.stringify({ natives, sha256 }));
     fs.writeFileSync(path.join(w, "sea-config.json"), JSON.stringify({
       main: "src/sea/entry.cjs", output: path.join(w, "sea.blob"),
       disableExperimentalSEAWarning: true, useCodeCache: true, useSnapshot: false,

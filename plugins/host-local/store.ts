@@ -9,7 +9,6 @@
  */
 import {
   linkSync,
-  mkdirSync,
   readdirSync,
   readFileSync,
   renameSync,
@@ -21,6 +20,7 @@ import { join } from 'node:path';
 import { failed } from '../../src/cni/errors.ts';
 import { formatIP, type IP, parseIP } from '../../src/ip/ip.ts';
 import { type FileLock, lockExclusive } from '../../src/kernel/flock.ts';
+import { ensureDir } from '../../src/util/dirs.ts';
 import { randomHex } from '../../src/util/random.ts';
 
 export const DEFAULT_DATA_DIR = '/var/lib/cni/networks';
@@ -46,7 +46,7 @@ export class Store {
   static async open(network: string, dataDir = DEFAULT_DATA_DIR): Promise<Store> {
     const dir = join(dataDir, network);
     try {
-      mkdirSync(dir, { recursive: true, mode: 0o755 });
+      ensureDir(dir, 0o700);
     } catch (err) {
       throw failed(`create IPAM data directory ${JSON.stringify(dir)}`, err);
     }

@@ -8,7 +8,6 @@
 import {
   closeSync,
   fsyncSync,
-  mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
@@ -20,6 +19,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { describeError, failed } from '../../src/cni/errors.ts';
 import { type FileLock, lockExclusive } from '../../src/kernel/flock.ts';
+import { ensureDir } from '../../src/util/dirs.ts';
 import { log } from '../../src/util/log.ts';
 import { randomHex } from '../../src/util/random.ts';
 
@@ -89,7 +89,7 @@ export class VfStore {
 
   #ensureDir(): void {
     try {
-      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      ensureDir(this.dir, 0o700);
     } catch (err) {
       throw failed(`create the SR-IOV data directory ${JSON.stringify(this.dir)}`, err);
     }

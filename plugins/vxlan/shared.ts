@@ -9,13 +9,13 @@
  * Devices manifold made carry an alias mark, so a bridge or vxlan device someone else made
  * is used but never deleted.
  */
-import { mkdirSync } from 'node:fs';
 import { CniError, Code } from '../../src/cni/errors.ts';
 import { isErrno } from '../../src/kernel/errors.ts';
 import { type FileLock, lockExclusive } from '../../src/kernel/flock.ts';
 import * as kinds from '../../src/kernel/kinds.ts';
 import * as link from '../../src/kernel/link.ts';
 import type { Rtnl } from '../../src/kernel/socket.ts';
+import { ensureDir } from '../../src/util/dirs.ts';
 import { log } from '../../src/util/log.ts';
 import type { VxlanConf } from './config.ts';
 import { retryVniClash, vniInUse, vxlanMismatch, vxlanSpec } from './device.ts';
@@ -26,7 +26,7 @@ import { isSharedMark, LOCK_DIR, LOCK_FILE, sharedMark, vxlanDeviceName } from '
 export async function withVxlanLock<T>(fn: () => Promise<T>): Promise<T> {
   let lock: FileLock;
   try {
-    mkdirSync(LOCK_DIR, { recursive: true, mode: 0o700 });
+    ensureDir(LOCK_DIR, 0o700);
     lock = await lockExclusive(LOCK_FILE);
   } catch (err) {
     if (err instanceof CniError) throw err;

@@ -20,8 +20,28 @@ export class Pod {
     return this.ns.path;
   }
 
+  /**
+   * Opens the pod's namespace; refuses the namespace this process runs in (the host's own:
+   * an interface made "in the pod" would land in the host, a DEL would delete host links).
+   */
   static open(path: string): Pod {
-    return new Pod(NetNS.open(path));
+    const ns = NetNS.open(path);
+    const here = NetNS.current();
+    const same = ns.same(here);
+    here.close();
+    if (same) {
+      ns.close();
+      throw new CniError(
+        Code.InvalidEnvironment,
+        `invalid CNI_NETNS ${JSON.stringify(path)}: it is the host's own network namespace (the one the plugin runs in), not a pod's`,
+      );
+    }
+    try {
+      return new Pod(ns);
+    } catch (err) {
+      ns.close();
+      throw err;
+    }
   }
 
   close(): void {

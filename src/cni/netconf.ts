@@ -68,13 +68,22 @@ export const IPConfigSchema = z.looseObject({
   interface: uint.optional(),
 });
 
-/** A result of any supported version (0.3.0 … 1.1.0). */
+/** 0.1.0/0.2.0: the `ip4`/`ip6` object of a result. */
+const V02IPConfigSchema = z.looseObject({
+  ip: cidrString,
+  gateway: ipString.optional(),
+  routes: z.array(z.looseObject({ dst: cidrString, gw: ipString.optional() })).optional(),
+});
+
+/** A result of any supported version (0.1.0 … 1.1.0). */
 export const ResultSchema = z.looseObject({
   cniVersion: z.string().optional(),
   interfaces: z.array(InterfaceSchema).optional(),
   ips: z.array(IPConfigSchema).optional(),
   routes: z.array(RouteSchema).optional(),
   dns: DNSSchema.optional(),
+  ip4: V02IPConfigSchema.optional(),
+  ip6: V02IPConfigSchema.optional(),
 });
 
 export const IpamSchema = z.looseObject({ type: z.string().min(1) });
@@ -104,7 +113,8 @@ export const ArgsSchema = z.looseObject({
 });
 
 export const NetConfSchema = z.looseObject({
-  cniVersion: z.string(),
+  /** Absent or "" means 0.1.0 (the skel has settled which version the call speaks). */
+  cniVersion: z.string().optional(),
   name: z.string(),
   type: z.string().min(1),
   capabilities: z.record(z.string(), z.boolean()).optional(),

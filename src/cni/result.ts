@@ -1,10 +1,12 @@
 /**
  * The CNI result, modelled once in its 1.1.0 shape, and its conversion to and from every
  * supported spec version. 0.3.0/0.3.1/0.4.0 differ from 1.x only in that interfaces have no
- * mtu/socketPath/pciID and each IP carries `version: "4" | "6"`.
+ * mtu/socketPath/pciID and each IP carries `version: "4" | "6"`; 0.1.0/0.2.0 have their own
+ * shape (`ip4`/`ip6`, result020.ts).
  */
 import { familyOf } from '../ip/ip.ts';
 import { CniError, Code } from './errors.ts';
+import { decodeV02, encodeV02, isV02, type V02IPConfig } from './result020.ts';
 import { isLegacyResult, isSupported } from './versions.ts';
 
 export interface Interface {
@@ -74,6 +76,7 @@ export function encodeResult(r: Result, version: string): Json {
       `cannot convert result to unsupported version ${JSON.stringify(version)}`,
     );
   }
+  if (isV02(version)) return encodeV02(r, version, encodeDns(r.dns));
   const legacy = isLegacyResult(version);
   const out: Json = { cniVersion: version };
   if (r.interfaces?.length) {
@@ -93,12 +96,17 @@ export function encodeResult(r: Result, version: string): Json {
     });
   }
   if (r.routes?.length) out.routes = r.routes.map((rt) => pick(rt, ROUTE_KEYS));
-  out.dns = r.dns ? pick(r.dns, DNS_KEYS) : {};
+  out.dns = encodeDns(r.dns);
+  return out;
+}
+
+/** `dns` as the reference prints it: always there, empty lists left out. */
+function encodeDns(d: DNS | undefined): Json {
+  const dns = d ? pick(d, DNS_KEYS) : {};
   for (const k of ['nameservers', 'search', 'options'] as const) {
-    const dns = out.dns as Json;
     if (Array.isArray(dns[k]) && (dns[k] as unknown[]).length === 0) delete dns[k];
   }
-  return out;
+  return dns;
 }
 
 /** A result of any supported version, as the Result schema (netconf.ts) passes it. */
@@ -109,6 +117,9 @@ export interface AnyVersionResult {
   ips?: (Loose<IPConfig> & { version?: string | undefined })[] | undefined;
   routes?: Loose<Route>[] | undefined;
   dns?: Loose<DNS> | undefined;
+  /** 0.1.0/0.2.0 */
+  ip4?: V02IPConfig | undefined;
+  ip6?: V02IPConfig | undefined;
 }
 
 /**
@@ -135,6 +146,11 @@ export function decodeResult(r: AnyVersionResult, fallbackVersion: string): Resu
   }
   if (r.routes)
     out.routes = r.routes.map((rt) => ({ dst: rt.dst, ...(pick(rt, ROUTE_KEYS) as Omit<Route, 'dst'>) }));
+  if (r.ip4 || r.ip6) {
+    const v02 = decodeV02(r.ip4, r.ip6);
+    out.ips = [...(out.ips ?? []), ...v02.ips];
+    out.routes = [...(out.routes ?? []), ...v02.routes];
+  }
   if (r.dns) out.dns = pick(r.dns, DNS_KEYS) as DNS;
   return out;
 }

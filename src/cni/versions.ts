@@ -1,5 +1,5 @@
 /** CNI spec versions manifold speaks, oldest first. VERSION answers with all of them. */
-export const SUPPORTED_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] as const;
+export const SUPPORTED_VERSIONS = ['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] as const;
 export type SpecVersion = (typeof SUPPORTED_VERSIONS)[number];
 export const CURRENT_VERSION: SpecVersion = '1.1.0';
 
@@ -34,7 +34,7 @@ export function atLeast(v: string, min: string): boolean {
 
 /** 0.3.0, 0.3.1 and 0.4.0 share the pre-1.0 result shape (ips[].version, no interface mtu). */
 export function isLegacyResult(v: string): boolean {
-  return compareVersions(v, '1.0.0') !== undefined && !atLeast(v, '1.0.0');
+  return atLeast(v, '0.3.0') && !atLeast(v, '1.0.0');
 }
 
 /** The VERSION answer. */

@@ -1,11 +1,11 @@
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cniRejectionOf } from '../../test/helpers/skel.ts';
 import { CniError } from '../cni/errors.ts';
 import { checkPluginType } from '../cni/names.ts';
-import { execPlugin, findPlugin } from './exec.ts';
+import { execPlugin, findPlugin, PluginNotFoundError } from './exec.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'manifold-exec-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -107,14 +107,43 @@ describe('execPlugin', () => {
     expect(readFileSync(stdinOut, 'utf8')).toBe('{"name":"x"}');
   });
 
-  it('returns undefined for empty output (DEL, CHECK)', async () => {
+  it('returns undefined for empty output of DEL, CHECK, STATUS, GC', async () => {
     plugin(bin1, 'quiet', 'cat >/dev/null\nexit 0');
-    expect(await run('quiet')).toBeUndefined();
+    for (const command of ['DEL', 'CHECK', 'STATUS', 'GC'] as const)
+      expect(await run('quiet', { command })).toBeUndefined();
+  });
+
+  it('an ADD that prints nothing, or no JSON object, is an error (code 6), not an empty result', async () => {
+    plugin(bin1, 'quiet-add', 'cat >/dev/null\nexit 0');
+    expect(await cniRejectionOf(run('quiet-add'))).toMatchObject({
+      code: 6,
+      message: 'plugin "quiet-add" printed no result for ADD',
+    });
+    for (const out of ['null', '[]', '"x"', '42']) {
+      plugin(bin1, 'odd-add', `cat >/dev/null\necho '${out}'`);
+      expect(await cniRejectionOf(run('odd-add')), out).toMatchObject({
+        code: 6,
+        message: `plugin "odd-add" printed a result for ADD that is not a JSON object: ${out}`,
+      });
+    }
+  });
+
+  it('refuses to execute this very executable under another name (a nested meta-plugin), code 7', async () => {
+    symlinkSync(process.execPath, join(bin1, 'multus'));
+    const e = await cniRejectionOf(run('multus'));
+    expect(e.code).toBe(7);
+    expect(e.message).toMatch(/^type: plugin "multus" .* is this executable/);
+  });
+
+  it('a plugin that is not installed is a PluginNotFoundError (DEL treats it as permanent)', async () => {
+    expect(await cniRejectionOf(run('not-installed'))).toBeInstanceOf(PluginNotFoundError);
   });
 
   it('does not fail when a plugin exits without reading a large stdin', async () => {
     plugin(bin1, 'no-read', 'exit 0');
-    expect(await run('no-read', { stdin: JSON.stringify({ pad: 'x'.repeat(1 << 20) }) })).toBeUndefined();
+    expect(
+      await run('no-read', { command: 'DEL', stdin: JSON.stringify({ pad: 'x'.repeat(1 << 20) }) }),
+    ).toBeUndefined();
     plugin(bin1, 'no-read-fail', `echo '{"code":7,"msg":"bad"}'\nexit 1`);
     expect(await cniRejectionOf(run('no-read-fail', { stdin: 'x'.repeat(1 << 20) }))).toMatchObject({
       code: 7,

@@ -3,18 +3,24 @@
  * caller's environment with CNI_COMMAND set, the config on stdin, the result (or CNI error)
  * parsed from stdout, stderr passed through.
  */
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, constants, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { CniError, Code, failed } from '../cni/errors.ts';
 import { checkPluginType } from '../cni/names.ts';
 import type { Env, Verb } from '../cni/plugin.ts';
 import type { Ran } from '../util/spawn.ts';
 
+/** No executable of that type along the search path (a caller may treat it as permanent). */
+export class PluginNotFoundError extends CniError {}
+
 /** The first executable `type` in `dirs`. */
 export function findPlugin(type: string, dirs: readonly string[]): string {
   checkPluginType(type);
   if (dirs.length === 0) {
-    throw new CniError(Code.Internal, `failed to find plugin ${JSON.stringify(type)}: CNI_PATH is empty`);
+    throw new PluginNotFoundError(
+      Code.Internal,
+      `failed to find plugin ${JSON.stringify(type)}: CNI_PATH is empty`,
+    );
   }
   for (const dir of dirs) {
     const file = join(dir, type);
@@ -26,10 +32,33 @@ export function findPlugin(type: string, dirs: readonly string[]): string {
       // not here
     }
   }
-  throw new CniError(
+  throw new PluginNotFoundError(
     Code.Internal,
     `failed to find plugin ${JSON.stringify(type)} in path [${dirs.join(' ')}]`,
   );
+}
+
+function realpath(p: string): string | undefined {
+  try {
+    return realpathSync(p);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Built-in types run in-process, so executing this very executable means running the
+ * meta-plugin inside itself (installed under another name: "multus"…): refused, whatever the
+ * verb, so no config can make manifold recurse.
+ */
+function refuseSelf(type: string, file: string): void {
+  const self = realpath(process.execPath);
+  if (self !== undefined && realpath(file) === self) {
+    throw new CniError(
+      Code.InvalidConfig,
+      `type: plugin ${JSON.stringify(type)} (${file}) is this executable: a nested meta-plugin is refused`,
+    );
+  }
 }
 
 export interface ExecRequest {
@@ -46,6 +75,7 @@ export interface ExecRequest {
 /** Runs the plugin; returns its decoded stdout (undefined when empty) or throws its CNI error. */
 export async function execPlugin(req: ExecRequest): Promise<unknown> {
   const file = findPlugin(req.type, req.path);
+  refuseSelf(req.type, file);
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.env)) if (v !== undefined) env[k] = v;
   Object.assign(env, { CNI_COMMAND: req.command }, req.overrides ?? {});
@@ -58,14 +88,20 @@ export async function execPlugin(req: ExecRequest): Promise<unknown> {
   }
   const how =
     r.code === 0 ? undefined : r.signal ? `was killed by ${r.signal}` : `exited with status ${r.code ?? '?'}`;
-  return pluginOutcome(req.type, r.stdout, how);
+  return pluginOutcome(req.type, r.stdout, how, req.command);
 }
 
 /**
  * What a plugin's stdout means, as a runtime reads it: its result (undefined when it printed
- * nothing), or — when it failed (`failure` says how) — its CNI error, thrown as is.
+ * nothing: only ADD must print one, a JSON object), or — when it failed (`failure` says
+ * how) — its CNI error, thrown as is.
  */
-export function pluginOutcome(type: string, stdout: string, failure: string | undefined): unknown {
+export function pluginOutcome(
+  type: string,
+  stdout: string,
+  failure: string | undefined,
+  command?: Verb,
+): unknown {
   const out = stdout.trim();
   let decoded: unknown;
   if (out !== '') {
@@ -80,6 +116,15 @@ export function pluginOutcome(type: string, stdout: string, failure: string | un
       throw new CniError(
         Code.DecodingFailure,
         `plugin ${JSON.stringify(type)} printed a result that is not JSON: ${snippet(out)}`,
+      );
+    }
+    if (command === 'ADD' && out === '') {
+      throw new CniError(Code.DecodingFailure, `plugin ${JSON.stringify(type)} printed no result for ADD`);
+    }
+    if (command === 'ADD' && (decoded === null || typeof decoded !== 'object' || Array.isArray(decoded))) {
+      throw new CniError(
+        Code.DecodingFailure,
+        `plugin ${JSON.stringify(type)} printed a result for ADD that is not a JSON object: ${snippet(out)}`,
       );
     }
     return decoded;

@@ -28,7 +28,12 @@ export function createInvoker(builtins: Builtins): Invoker {
       if (!load)
         return execPlugin({ type: req.type, command: req.command, path: req.searchPath, env, stdin });
       const { status, stdout } = await runInProcess(req.type, load, env, stdin, invoker);
-      return pluginOutcome(req.type, stdout, status === 0 ? undefined : `exited with status ${status}`);
+      return pluginOutcome(
+        req.type,
+        stdout,
+        status === 0 ? undefined : `exited with status ${status}`,
+        req.command,
+      );
     },
     async ipam(type: string) {
       return builtins.ipam(type)?.();

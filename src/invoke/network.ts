@@ -186,3 +186,30 @@ export async function gcNetwork(
   }
   return 'checked';
 }
+
+/**
+ * For a network whose own DEL cannot run (its plugin is gone, its config no longer parses):
+ * DEL of the IPAM of every plugin that names one, with that plugin's config, as the plugin
+ * itself would have delegated it (the spec's IPAM delegation), so the addresses are released
+ * by container id and interface name. In reverse order, each attempted; the errors are returned.
+ */
+export async function ipamDelNetwork(invoker: Invoker, net: Network, rt: RuntimeConf): Promise<unknown[]> {
+  const errors: unknown[] = [];
+  for (const plugin of [...net.plugins].reverse()) {
+    const ipam = plugin.ipam as { type?: unknown } | undefined;
+    const type = typeof ipam?.type === 'string' && ipam.type !== '' ? ipam.type : undefined;
+    if (!type) continue;
+    try {
+      await invoker.invoke({
+        type,
+        command: 'DEL',
+        env: envFor(rt),
+        searchPath: rt.searchPath,
+        conf: pluginConfig(net, plugin, rt, undefined),
+      });
+    } catch (err) {
+      errors.push(err);
+    }
+  }
+  return errors;
+}

@@ -55,7 +55,6 @@ export async function list(
     const table = readU32(attrs.get(RTA.TABLE)) ?? hdr.table;
     if (filter.table !== undefined && table !== filter.table) continue;
     const oif = readU32(attrs.get(RTA.OIF));
-    if (filter.oif !== undefined && oif !== filter.oif) continue;
     const dstRaw = attrs.get(RTA.DST);
     const dstIP = dstRaw
       ? formatIP({ family: fam, bytes: new Uint8Array(dstRaw) })
@@ -66,7 +65,7 @@ export async function list(
     const srcRaw = attrs.get(RTA.PREFSRC);
     const metrics = attrs.get(RTA.METRICS);
     const mx = metrics ? decodeAttrs(metrics) : undefined;
-    out.push({
+    const route: Route = {
       dst: `${dstIP}/${hdr.dstLen}`,
       gw: gwRaw ? formatIP({ family: fam, bytes: new Uint8Array(gwRaw) }) : undefined,
       oif,
@@ -79,7 +78,37 @@ export async function list(
       src: srcRaw ? formatIP({ family: fam, bytes: new Uint8Array(srcRaw) }) : undefined,
       protocol: hdr.protocol,
       type: hdr.type,
+    };
+    const multipath = attrs.get(RTA.MULTIPATH);
+    if (!multipath) {
+      if (filter.oif === undefined || oif === filter.oif) out.push(route);
+      continue;
+    }
+    for (const hop of nexthops(multipath, fam)) {
+      if (filter.oif === undefined || hop.oif === filter.oif) out.push({ ...route, ...hop });
+    }
+  }
+  return out;
+}
+
+/**
+ * The nexthops of RTA_MULTIPATH (struct rtnexthop: len u16, flags u8, hops u8, ifindex s32,
+ * then attributes): the kernel merges IPv6 routes of the same destination and metric on
+ * different interfaces into one such route, so each nexthop is listed as a route of its own.
+ */
+function nexthops(buf: Buffer, fam: 4 | 6): { oif: number; gw: string | undefined; onlink: boolean }[] {
+  const out: { oif: number; gw: string | undefined; onlink: boolean }[] = [];
+  let off = 0;
+  while (off + 8 <= buf.length) {
+    const len = buf.readUInt16LE(off);
+    if (len < 8 || off + len > buf.length) break;
+    const gwRaw = decodeAttrs(buf.subarray(off + 8, off + len)).get(RTA.GATEWAY);
+    out.push({
+      oif: buf.readInt32LE(off + 4),
+      gw: gwRaw ? formatIP({ family: fam, bytes: new Uint8Array(gwRaw) }) : undefined,
+      onlink: (buf.readUInt8(off + 2) & RTNH_F_ONLINK) !== 0,
     });
+    off += (len + 3) & ~3;
   }
   return out;
 }
@@ -122,9 +151,14 @@ export function describeRoute(r: Route): string {
   return `${r.dst}${r.gw ? ` via ${r.gw}` : ''}`;
 }
 
+/**
+ * Adds a route. Without `replace`, as the reference plugins do (NLM_F_CREATE alone, the
+ * vishvananda RouteAddEcmp): the same destination via another interface is added next to the
+ * existing one (IPv6 merges them into one multipath route), only an identical route is EEXIST.
+ */
 export async function add(h: Rtnl, r: Route, link: string, opts: { replace?: boolean } = {}): Promise<void> {
   try {
-    await h.request(RTM.NEWROUTE, body(r, false), NLM_F.CREATE | (opts.replace ? NLM_F.REPLACE : NLM_F.EXCL));
+    await h.request(RTM.NEWROUTE, body(r, false), NLM_F.CREATE | (opts.replace ? NLM_F.REPLACE : 0));
   } catch (err) {
     throw kernelFailure(`add route ${describeRoute(r)} on ${link}`, err);
   }

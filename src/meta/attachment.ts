@@ -1,95 +1,116 @@
 /**
- * What one pod attachment adds to its delegate, Multus-style: the annotation's ips, mac,
- * portMappings, bandwidth, infiniband-guid and deviceID as capability arguments (runtimeConfig
- * for the plugins that declare the capability), ips and mac also as CNI_ARGS `IP=`/`MAC=`,
- * `cni-args` merged into `args.cni`, and a device-plugin device ID written into the config as
- * `deviceID` (and `pciBusID`). Kept in the delegate cache, so DEL and CHECK get the same.
+ * One delegate as it is (or was) attached — its network, interface name and ADD result — and
+ * what every verb shares about it: the runtime view a delegate gets (libcni's RuntimeConf),
+ * the cache form, and the wording of its errors.
  */
-import { z } from 'zod';
+import { CniError, Code, describeError } from '../cni/errors.ts';
+import { ResultSchema } from '../cni/netconf.ts';
+import type { PluginContext } from '../cni/plugin.ts';
+import { decodeResult, encodeResult, type Result } from '../cni/result.ts';
+import { parseWith } from '../cni/validate.ts';
+import { type Network, parseNetwork, type RuntimeConf } from '../invoke/network.ts';
+import { CACHE_KIND, type CacheEntry, type CacheFile } from './cache.ts';
+import type { MetaConf } from './config.ts';
 import type { Delegate } from './delegates.ts';
+import { attachmentFromCache, capabilityArgsFor, cniArgsFor } from './k8s/attachment.ts';
 
-export interface PodAttachment {
-  /** The network-status name: `<namespace>/<nad>`, or the network's name for a config delegate. */
-  readonly statusName: string;
-  /** Capability arguments of this attachment (only declared capabilities reach a plugin). */
-  readonly capabilityArgs: Readonly<Record<string, unknown>>;
-  /** CNI_ARGS this attachment adds (`IP=`, `MAC=`). */
-  readonly cniArgs: readonly (readonly [string, string])[];
-  /** The NAD's `k8s.v1.cni.cncf.io/resourceName`. */
-  readonly resourceName?: string | undefined;
-  readonly deviceID?: string | undefined;
-  /** The CNI device-info file (device-info-spec 4.2): written before ADD, removed on DEL. */
-  readonly deviceInfoFile?: string | undefined;
-  /** The device plugin's device-info file copied into deviceInfoFile. */
-  readonly deviceInfoSource?: string | undefined;
+export type Ctx = PluginContext<MetaConf>;
+
+export interface Attached {
+  readonly delegate: Delegate;
+  readonly ifname: string;
+  result: Result | undefined;
+  /** The message its ADD failed with (then its DEL failing the same way is no reason to retry). */
+  addError?: string | undefined;
 }
 
-type Raw = Record<string, unknown>;
+export function describe(d: Delegate): string {
+  const types = d.network.plugins.map((p) => String(p.type)).join(', ');
+  return `delegate ${JSON.stringify(d.network.name)} (${types})`;
+}
 
-function eachPlugin(raw: Readonly<Raw>, edit: (plugin: Raw) => Raw): Raw {
-  if (Array.isArray(raw.plugins)) {
-    return {
-      ...raw,
-      plugins: raw.plugins.map((p) => (p && typeof p === 'object' ? edit({ ...(p as Raw) }) : p)),
+function searchPath(ctx: Ctx): string[] {
+  return ctx.conf.binDir ? [ctx.conf.binDir, ...ctx.path] : [...ctx.path];
+}
+
+export function runtimeFor(
+  ctx: Ctx,
+  a: Attached,
+  netns = ctx.netns,
+  containerId = ctx.containerId,
+): RuntimeConf {
+  return {
+    containerId,
+    netns,
+    ifname: a.ifname,
+    args: cniArgsFor(ctx.cniArgs, a.delegate),
+    capabilityArgs: capabilityArgsFor(ctx.conf.runtimeConfig, a.delegate),
+    searchPath: searchPath(ctx),
+    env: ctx.env,
+  };
+}
+
+export function toCache(ctx: Ctx, attached: readonly Attached[]): CacheFile & { networkName: string } {
+  return {
+    kind: CACHE_KIND,
+    networkName: ctx.conf.name,
+    containerId: ctx.containerId,
+    ifname: ctx.ifname,
+    netns: ctx.netns,
+    cniVersion: ctx.cniVersion,
+    delegates: attached.map(
+      (a): CacheEntry => ({
+        source: a.delegate.source,
+        ifname: a.ifname,
+        master: a.delegate.master,
+        defaultRoute: a.delegate.defaultRoute,
+        network: { ...a.delegate.network.raw },
+        ...(a.delegate.k8s ? { k8s: a.delegate.k8s } : {}),
+        ...(a.result ? { result: encodeResult(a.result, a.delegate.network.cniVersion) } : {}),
+        ...(a.addError !== undefined ? { addError: a.addError } : {}),
+      }),
+    ),
+  };
+}
+
+/** The attachments a cache records; throws a CniError when its content does not parse. */
+export function fromCache(cache: CacheFile): Attached[] {
+  return cache.delegates.map((e, i) => {
+    const where = `delegates[${i}]`;
+    const network: Network = parseNetwork(e.network, `${where}.network`, cache.cniVersion);
+    const delegate: Delegate = {
+      network,
+      source: e.source,
+      master: e.master,
+      ifnameRequest: e.ifname,
+      defaultRoute: e.defaultRoute,
+      ...attachmentFromCache(e.k8s),
     };
-  }
-  return edit({ ...raw });
-}
-
-/** The network config with a device ID and `cni-args` put in the conf, or in every plugin of a conflist. */
-export function injectIntoNetwork(
-  raw: Readonly<Raw>,
-  deviceID: string | undefined,
-  cniArgs: Readonly<Record<string, unknown>> | undefined,
-): Raw {
-  return eachPlugin(raw, (p) => {
-    if (deviceID) {
-      p.deviceID = deviceID;
-      p.pciBusID = deviceID;
-    }
-    if (cniArgs) {
-      const args =
-        p.args && typeof p.args === 'object' && !Array.isArray(p.args) ? { ...(p.args as Raw) } : {};
-      const cni =
-        args.cni && typeof args.cni === 'object' && !Array.isArray(args.cni) ? (args.cni as Raw) : {};
-      args.cni = { ...cni, ...cniArgs };
-      p.args = args;
-    }
-    return p;
+    const result = e.result
+      ? decodeResult(parseWith(ResultSchema, e.result, `${where}.result`), network.cniVersion)
+      : undefined;
+    return { delegate, ifname: e.ifname, result, addError: e.addError };
   });
 }
 
-/** The runtime's capability arguments go to the master (as before); an attachment's own on top. */
-export function capabilityArgsFor(
-  runtimeConfig: Readonly<Record<string, unknown>> | undefined,
-  d: Delegate,
-): Readonly<Record<string, unknown>> {
-  const base = d.master ? (runtimeConfig ?? {}) : {};
-  return d.k8s ? { ...base, ...d.k8s.capabilityArgs } : base;
+/** `delegate "mv" (macvlan) failed DEL: <cause>`, keeping the cause's CNI code. */
+export function wrap(d: Delegate, verb: string, err: unknown): CniError {
+  const code = err instanceof CniError ? err.code : Code.Internal;
+  const details = err instanceof CniError ? err.details : '';
+  return new CniError(
+    code,
+    `${describe(d)} failed${verb ? ` ${verb}` : ''}: ${err instanceof CniError ? err.message : describeError(err)}`,
+    details,
+    { cause: err },
+  );
 }
 
-/** CNI_ARGS for a delegate: the call's, with the attachment's `IP=`/`MAC=` replacing any of the same key. */
-export function cniArgsFor(args: ReadonlyMap<string, string>, d: Delegate): [string, string][] {
-  if (!d.k8s?.cniArgs.length) return [...args.entries()];
-  const out = new Map(args);
-  if (!out.has('IgnoreUnknown')) out.set('IgnoreUnknown', '1');
-  for (const [k, v] of d.k8s.cniArgs) out.set(k, v);
-  return [...out.entries()];
-}
-
-const CachedSchema = z.looseObject({
-  statusName: z.string(),
-  capabilityArgs: z.record(z.string(), z.unknown()),
-  cniArgs: z.array(z.tuple([z.string(), z.string()])),
-  resourceName: z.string().optional(),
-  deviceID: z.string().optional(),
-  deviceInfoFile: z.string().optional(),
-  deviceInfoSource: z.string().optional(),
-});
-
-/** The `k8s` field of a cached delegate entry, back as a delegate field (nothing when absent or unreadable). */
-export function attachmentFromCache(value: unknown): { k8s?: PodAttachment } {
-  if (value === undefined) return {};
-  const r = CachedSchema.safeParse(value);
-  return r.success ? { k8s: r.data } : {};
+/** One error for several (`what`: "delegates failed DEL"): the first one's code, every message listed. */
+export function combine(errors: readonly CniError[], total: number, what: string): CniError {
+  const first = errors[0] as CniError;
+  if (errors.length === 1) return first;
+  return new CniError(
+    first.code,
+    `${errors.length} of ${total} ${what}: ${errors.map((e) => e.message).join('; ')}`,
+  );
 }

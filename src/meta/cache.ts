@@ -1,17 +1,23 @@
 /**
- * The delegate cache: `<cniDir>/<containerID>`, written before any delegate runs and updated
- * after each one's ADD, so DEL (and CHECK) know what was attached even when the config or
- * the cluster changed since. Every write is atomic (temp file + rename, 0600): a crash never
- * leaves a truncated cache (Multus #1087).
+ * The delegate cache, keyed as libcni keys its result cache: one file per attachment,
+ * `<cniDir>/<network>-<containerID>-<ifname>`, recording the manifold network's name, the
+ * container, CNI_IFNAME and the netns. Written before any delegate runs and after each one's
+ * ADD, so DEL, CHECK and GC know what was attached even when the config changed since; a
+ * container on two manifold networks has two caches, and GC of one network reads only its
+ * own. Writes are atomic (temp file + rename, 0600 in a 0700 dir): a crash leaves the old
+ * cache (Multus #1087). A file that cannot be read is reported as such, never thrown.
  */
-import { mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { describeError, failed } from '../cni/errors.ts';
+import { ensureDir } from '../util/dirs.ts';
 import { log } from '../util/log.ts';
 import { randomHex } from '../util/random.ts';
 
-export const CACHE_KIND = 'manifoldCacheV1';
+export const CACHE_KIND = 'manifoldCacheV2';
+/** Before issue 10: `<cniDir>/<containerID>`, no network name; read (for DEL) when no V2 cache exists. */
+const LEGACY_KIND = 'manifoldCacheV1';
 
 const EntrySchema = z.looseObject({
   source: z.string(),
@@ -22,29 +28,115 @@ const EntrySchema = z.looseObject({
   network: z.looseObject({}),
   /** Its ADD result, in the network's cniVersion, once it succeeded. */
   result: z.looseObject({}).optional(),
+  /** The message its ADD failed with, when it failed. */
+  addError: z.string().optional(),
 });
 export type CacheEntry = z.output<typeof EntrySchema>;
 
-const CacheSchema = z.looseObject({
-  kind: z.literal(CACHE_KIND),
+const Common = {
   containerId: z.string(),
   ifname: z.string(),
   netns: z.string(),
   cniVersion: z.string(),
   delegates: z.array(EntrySchema),
-});
-export type CacheFile = z.output<typeof CacheSchema>;
+};
+const CacheSchema = z.looseObject({ kind: z.literal(CACHE_KIND), networkName: z.string(), ...Common });
+const LegacySchema = z.looseObject({ kind: z.literal(LEGACY_KIND), ...Common });
 
-function path(cniDir: string, containerId: string): string {
-  return join(cniDir, containerId);
+/** A cache as read: `networkName` is undefined only for a legacy (V1) cache. */
+export interface CacheFile {
+  readonly kind: string;
+  readonly networkName: string | undefined;
+  readonly containerId: string;
+  readonly ifname: string;
+  readonly netns: string;
+  readonly cniVersion: string;
+  readonly delegates: readonly CacheEntry[];
 }
 
-export function writeCache(cniDir: string, data: CacheFile): void {
-  const file = path(cniDir, data.containerId);
-  const tmp = join(cniDir, `.${data.containerId}.${process.pid}.${randomHex(4)}.tmp`);
+/** Which attachment a cache belongs to. */
+export interface CacheKey {
+  readonly network: string;
+  readonly containerId: string;
+  readonly ifname: string;
+}
+
+export type Loaded =
+  | { readonly state: 'missing' }
+  | { readonly state: 'ok'; readonly cache: CacheFile; readonly file: string }
+  | { readonly state: 'unreadable'; readonly file: string; readonly reason: string };
+
+export function cachePath(cniDir: string, key: CacheKey): string {
+  return join(cniDir, `${key.network}-${key.containerId}-${key.ifname}`);
+}
+
+function parse(text: string): { cache: CacheFile } | { reason: string } {
+  let json: unknown;
   try {
-    mkdirSync(cniDir, { recursive: true, mode: 0o700 });
-    writeFileSync(tmp, JSON.stringify(data), { mode: 0o600 });
+    json = JSON.parse(text);
+  } catch (err) {
+    return { reason: `not JSON: ${describeError(err)}` };
+  }
+  const v2 = CacheSchema.safeParse(json);
+  if (v2.success) return { cache: v2.data };
+  const v1 = LegacySchema.safeParse(json);
+  if (v1.success) return { cache: { ...v1.data, networkName: undefined } };
+  const kind = (json as { kind?: unknown } | null)?.kind;
+  return {
+    reason:
+      typeof kind === 'string' && kind !== CACHE_KIND
+        ? `kind ${JSON.stringify(kind)} is not one this version reads (${CACHE_KIND})`
+        : `not a ${CACHE_KIND} cache: ${v2.error.issues[0]?.path.join('.') || 'the file'} is wrong`,
+  };
+}
+
+function load(file: string): Loaded {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { state: 'missing' };
+    return { state: 'unreadable', file, reason: describeError(err) };
+  }
+  const p = parse(text);
+  return 'cache' in p
+    ? { state: 'ok', cache: p.cache, file }
+    : { state: 'unreadable', file, reason: p.reason };
+}
+
+/**
+ * The cache of one attachment. A V2 file whose content names another attachment (names that
+ * collide in the file name) is not ours: missing. Without a V2 file, a legacy
+ * `<cniDir>/<containerID>` of the same CNI_IFNAME is used.
+ */
+export function readCache(cniDir: string, key: CacheKey): Loaded {
+  const file = cachePath(cniDir, key);
+  const got = load(file);
+  if (got.state === 'ok') {
+    const c = got.cache;
+    if (c.networkName === key.network && c.containerId === key.containerId && c.ifname === key.ifname)
+      return got;
+    log.error(`ignoring ${file}: it belongs to ${c.networkName}/${c.containerId}/${c.ifname}`);
+    return { state: 'missing' };
+  }
+  if (got.state === 'unreadable') return got;
+  const legacy = load(join(cniDir, key.containerId));
+  if (legacy.state === 'ok' && legacy.cache.networkName === undefined && legacy.cache.ifname === key.ifname) {
+    return legacy;
+  }
+  return { state: 'missing' };
+}
+
+export function writeCache(cniDir: string, data: CacheFile & { networkName: string }): void {
+  const key = { network: data.networkName, containerId: data.containerId, ifname: data.ifname };
+  const file = cachePath(cniDir, key);
+  const tmp = join(
+    cniDir,
+    `.${key.network}-${key.containerId}-${key.ifname}.${process.pid}.${randomHex(4)}.tmp`,
+  );
+  try {
+    ensureDir(cniDir, 0o700);
+    writeFileSync(tmp, JSON.stringify({ ...data, kind: CACHE_KIND }), { mode: 0o600 });
     renameSync(tmp, file);
   } catch (err) {
     try {
@@ -56,46 +148,52 @@ export function writeCache(cniDir: string, data: CacheFile): void {
   }
 }
 
-/** The cache of a container; undefined when there is none or it cannot be read (logged). */
-export function readCache(cniDir: string, containerId: string): CacheFile | undefined {
-  const file = path(cniDir, containerId);
-  let text: string;
+export function removeCache(file: string): void {
   try {
-    text = readFileSync(file, 'utf8');
+    unlinkSync(file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
-      log.error(`cannot read ${file}: ${describeError(err)}`);
-    return undefined;
-  }
-  try {
-    const r = CacheSchema.safeParse(JSON.parse(text));
-    if (r.success) return r.data;
-    log.error(`ignoring ${file}: not a ${CACHE_KIND} cache`);
-  } catch (err) {
-    log.error(`ignoring ${file}: ${describeError(err)}`);
-  }
-  return undefined;
-}
-
-export function removeCache(cniDir: string, containerId: string): void {
-  try {
-    unlinkSync(path(cniDir, containerId));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
-      throw failed(`remove the delegate cache of ${containerId}`, err);
+      throw failed(`remove the delegate cache ${JSON.stringify(file)}`, err);
   }
 }
 
-/** Every readable cache in cniDir (for GC). */
-export function listCaches(cniDir: string): CacheFile[] {
+export interface Listed {
+  readonly caches: { readonly cache: CacheFile; readonly file: string }[];
+  readonly unreadable: { readonly file: string; readonly reason: string }[];
+}
+
+/** Every cache in cniDir (for GC), the readable ones and the others apart. */
+export function listCaches(cniDir: string): Listed {
+  const out: Listed = { caches: [], unreadable: [] };
+  let names: string[];
+  try {
+    names = readdirSync(cniDir).sort();
+  } catch {
+    return out;
+  }
+  for (const n of names.filter((x) => !x.startsWith('.'))) {
+    const got = load(join(cniDir, n));
+    if (got.state === 'ok') out.caches.push(got);
+    else if (got.state === 'unreadable') out.unreadable.push(got);
+  }
+  return out;
+}
+
+/** Removes temp files a crashed write left (older than `ageMs`: never one being written). */
+export function removeStaleTemps(cniDir: string, ageMs = 60_000): void {
   let names: string[];
   try {
     names = readdirSync(cniDir);
   } catch {
-    return [];
+    return;
   }
-  return names
-    .filter((n) => !n.startsWith('.'))
-    .map((n) => readCache(cniDir, n))
-    .filter((c): c is CacheFile => c !== undefined);
+  const cutoff = Date.now() - ageMs;
+  for (const n of names.filter((x) => x.startsWith('.') && x.endsWith('.tmp'))) {
+    const file = join(cniDir, n);
+    try {
+      if (statSync(file).mtimeMs < cutoff) unlinkSync(file);
+    } catch {
+      // gone meanwhile
+    }
+  }
 }

@@ -8,7 +8,8 @@ import { z } from 'zod';
 import { invalidConfig } from '../cni/errors.ts';
 import { NetConfSchema } from '../cni/netconf.ts';
 import { parseWith } from '../cni/validate.ts';
-import { K8S_FIELDS } from './k8s-config.ts';
+import { IMPLICIT_VERSION } from '../cni/versions.ts';
+import { K8S_FIELDS } from './k8s/k8s-config.ts';
 
 export const DEFAULT_CONF_DIR = '/etc/cni/manifold/net.d';
 export const DEFAULT_CNI_DIR = '/var/lib/cni/manifold';
@@ -38,6 +39,8 @@ export const MetaConfSchema = NetConfSchema.extend({
 });
 
 export interface MetaConf extends z.output<typeof MetaConfSchema> {
+  /** The config's cniVersion; none (or "") is 0.1.0. Delegates without one inherit it. */
+  readonly effectiveVersion: string;
   readonly confDirOrDefault: string;
   readonly cniDirOrDefault: string;
 }
@@ -58,6 +61,7 @@ export function parseMetaConf(raw: Record<string, unknown>): MetaConf {
   }
   return {
     ...conf,
+    effectiveVersion: conf.cniVersion || IMPLICIT_VERSION,
     confDirOrDefault: conf.confDir || DEFAULT_CONF_DIR,
     cniDirOrDefault: conf.cniDir || DEFAULT_CNI_DIR,
   };

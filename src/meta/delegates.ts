@@ -9,9 +9,9 @@ import { CniError, Code, invalidConfig } from '../cni/errors.ts';
 import { interfaceNameProblem } from '../cni/names.ts';
 import { parseWith } from '../cni/validate.ts';
 import { type Network, parseNetwork } from '../invoke/network.ts';
-import type { PodAttachment } from './attachment.ts';
 import type { MetaConf } from './config.ts';
 import { findNetworkByName, readNetworkPath } from './files.ts';
+import type { PodAttachment } from './k8s/attachment.ts';
 
 export interface Delegate {
   readonly network: Network;
@@ -77,21 +77,54 @@ function resolveNamed(
   return { raw: f.raw, source: f.path };
 }
 
-export function delegatesFromConfig(conf: MetaConf): Delegate[] {
+/** The config field a delegate comes from: `delegates[1]`, `clusterNetwork`, `defaultNetworks[0]`. */
+export function delegateField(conf: MetaConf, i: number): string {
+  if (!conf.clusterNetwork) return `delegates[${i}]`;
+  return i === 0 ? 'clusterNetwork' : `defaultNetworks[${i - 1}]`;
+}
+
+/**
+ * Every delegate on its own: one that does not resolve is its error in its place, so DEL and
+ * GC can go on with the others (ADD takes delegatesFromConfig, which stops at the first).
+ */
+export function delegatesEach(conf: MetaConf): (Delegate | CniError)[] {
+  const one = (resolve: () => Delegate): Delegate | CniError => {
+    try {
+      return resolve();
+    } catch (err) {
+      if (err instanceof CniError) return err;
+      throw err;
+    }
+  };
   if (conf.clusterNetwork) {
     const named = [conf.clusterNetwork, ...(conf.defaultNetworks ?? [])];
-    return named.map((value, i) => {
-      const field = i === 0 ? 'clusterNetwork' : `defaultNetworks[${i - 1}]`;
-      const { raw, source } = resolveNamed(value, conf, field);
-      return toDelegate(raw, source, i === 0, conf.cniVersion);
-    });
+    return named.map((value, i) =>
+      one(() => {
+        const { raw, source } = resolveNamed(value, conf, delegateField(conf, i));
+        return toDelegate(raw, source, i === 0, conf.effectiveVersion);
+      }),
+    );
   }
-  return (conf.delegates ?? []).map((raw, i) => toDelegate(raw, `delegates[${i}]`, i === 0, conf.cniVersion));
+  return (conf.delegates ?? []).map((raw, i) =>
+    one(() => toDelegate(raw, delegateField(conf, i), i === 0, conf.effectiveVersion)),
+  );
+}
+
+export function delegatesFromConfig(conf: MetaConf): Delegate[] {
+  return delegatesEach(conf).map((d) => {
+    if (d instanceof CniError) throw d;
+    return d;
+  });
+}
+
+/** The interface name of delegate `i`: its request, else CNI_IFNAME for the master, else net<i>. */
+export function ifnameOf(d: Delegate, i: number, ifname: string): string {
+  return d.ifnameRequest ?? (d.master ? ifname : `net${i}`);
 }
 
 /** Interface names: the request, else CNI_IFNAME for the master, else net<i> (i: position in the list). */
 export function assignIfnames(delegates: readonly Delegate[], ifname: string): string[] {
-  const names = delegates.map((d, i) => d.ifnameRequest ?? (d.master ? ifname : `net${i}`));
+  const names = delegates.map((d, i) => ifnameOf(d, i, ifname));
   const seen = new Map<string, number>();
   names.forEach((n, i) => {
     const first = seen.get(n);

@@ -4,9 +4,22 @@
 //   manifold.jscache   V8 code cache for it, made at build time by the same Node binary
 //   natives/<path>     every native addon the bundle requires (netlink's, manifold's own)
 // The bundle runs inside a module wrapper whose `require` loads Node built-ins as usual and
-// native addons from a content-addressed directory: each addon is written there once (temp
-// file + rename, dir 0700, file 0600) under the hash recorded at build time, then dlopened.
-// Nothing is extracted for calls that load no addon (VERSION, host-local, static).
+// native addons from a content-addressed directory, `<root>/<hash>/<name>`: the first of
+// $MANIFOLD_NATIVE_DIR (default /var/lib/manifold/native) and $TMPDIR/manifold-native-<uid>
+// that passes the checks below. Nothing is extracted for calls that load no addon (VERSION).
+//
+// Nothing is ever loaded that manifold did not write or cannot verify, in any directory:
+//   - the root and <hash> directories are real directories (not symlinks) owned by this uid
+//     and writable by no one else; the root's parent is not writable by others unless sticky
+//     (/tmp); missing ones are made 0700, one mkdir per path component (bounded: Node's
+//     recursive mkdir spins forever where mkdir answers ENOENT, as under /proc);
+//   - the file is opened without following symlinks and must be a regular file owned by this
+//     uid, mode 0600, whose sha256 is the build manifest's; otherwise (and when missing) it is
+//     written again from the executable (temp file 0600 + rename) and checked again;
+//   - the verified open file is what is loaded (/proc/self/fd/N), so it cannot be swapped
+//     between the check and dlopen.
+// A directory that fails is skipped for the next; when none passes, the call fails with a
+// CNI error naming every directory and why.
 const sea = require('node:sea');
 const vm = require('node:vm');
 const fs = require('node:fs');
@@ -15,45 +28,125 @@ const { wrap } = require('node:module');
 
 const VDIR = '/manifold.sea';
 const manifest = JSON.parse(sea.getAsset('manifest.json', 'utf8'));
+const UID = typeof process.getuid === 'function' ? process.getuid() : 0;
 
-function nativeRoot() {
-  return process.env.MANIFOLD_NATIVE_DIR || '/var/lib/manifold/native';
+function roots() {
+  const primary = path.resolve(process.env.MANIFOLD_NATIVE_DIR || '/var/lib/manifold/native');
+  const fallback = path.join(require('node:os').tmpdir(), `manifold-native-${UID}`);
+  return primary === fallback ? [primary] : [primary, fallback];
 }
 
-function fallbackRoot() {
-  const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
-  return path.join(require('node:os').tmpdir(), `manifold-native-${uid}`);
+function fail(what) {
+  throw new Error(what);
 }
 
-// A directory we create or own, private to us (never follow a planted symlink in /tmp).
-function ensurePrivateDir(dir) {
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const st = fs.lstatSync(dir);
-  const uid = typeof process.getuid === 'function' ? process.getuid() : st.uid;
-  if (!st.isDirectory() || st.uid !== uid) throw new Error(`${dir} is not a directory owned by uid ${uid}`);
+function checkDir(dir, st) {
+  if (!st.isDirectory()) fail(`${dir} is not a directory`);
+  if (st.uid !== UID) fail(`${dir} is owned by uid ${st.uid}, not ${UID}`);
+  if (st.mode & 0o022) fail(`${dir} is writable by group or others (mode ${(st.mode & 0o7777).toString(8)})`);
 }
 
-function extract(rel, hash) {
-  const name = path.basename(rel);
-  let lastErr;
-  for (const root of [nativeRoot(), fallbackRoot()]) {
-    const dir = path.join(root, hash);
-    const file = path.join(dir, name);
+// `dir` and its missing parents, made 0700 one component at a time; the last one is checked.
+function privateDir(dir) {
+  const parts = path.resolve(dir).split(path.sep).filter(Boolean);
+  let cur = '';
+  for (const part of parts) {
+    cur += path.sep + part;
     try {
-      if (fs.existsSync(file)) return file;
-      ensurePrivateDir(root);
-      ensurePrivateDir(dir);
-      const tmp = `${file}.${process.pid}.tmp`;
-      fs.writeFileSync(tmp, new Uint8Array(sea.getRawAsset(`natives/${rel}`)), { mode: 0o600 });
-      fs.renameSync(tmp, file);
-      return file;
+      fs.mkdirSync(cur, { mode: 0o700 });
     } catch (err) {
-      lastErr = err;
+      if (err.code !== 'EEXIST') fail(`cannot create ${cur}: ${err.code || err.message}`);
     }
   }
-  throw new Error(
-    `cannot extract native addon ${rel} (set MANIFOLD_NATIVE_DIR to a writable directory): ${lastErr?.message}`,
+  checkDir(dir, fs.lstatSync(dir));
+  const parent = fs.statSync(path.dirname(dir));
+  if (parent.mode & 0o002 && !(parent.mode & 0o1000))
+    fail(`${path.dirname(dir)} is writable by others and not sticky`);
+}
+
+function sha256(fd) {
+  const hash = require('node:crypto').createHash('sha256');
+  const buf = Buffer.alloc(65536);
+  let off = 0;
+  for (;;) {
+    const n = fs.readSync(fd, buf, 0, buf.length, off);
+    if (n === 0) return hash.digest('hex');
+    hash.update(buf.subarray(0, n));
+    off += n;
+  }
+}
+
+// An fd of `file` when it is exactly what the manifest says; otherwise undefined and why.
+function openVerified(file, want) {
+  let fd;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  } catch (err) {
+    return { why: err.code === 'ENOENT' ? 'missing' : `cannot open (${err.code})` };
+  }
+  let why;
+  const st = fs.fstatSync(fd);
+  if (!st.isFile()) why = 'not a regular file';
+  else if (st.uid !== UID) why = `owned by uid ${st.uid}`;
+  else if ((st.mode & 0o777) !== 0o600) why = `mode ${(st.mode & 0o777).toString(8)}, not 600`;
+  else if (sha256(fd) !== want) why = 'its sha256 is not the one this executable carries';
+  if (!why) return { fd };
+  fs.closeSync(fd);
+  return { why };
+}
+
+function write(file, rel) {
+  const tmp = `${path.dirname(file)}/.${path.basename(file)}.${process.pid}.${Math.random().toString(16).slice(2, 10)}.tmp`;
+  try {
+    fs.writeFileSync(tmp, new Uint8Array(sea.getRawAsset(`natives/${rel}`)), { mode: 0o600, flag: 'wx' });
+    fs.chmodSync(tmp, 0o600); // whatever the umask
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    try {
+      fs.unlinkSync(tmp);
+    } catch {
+      // not written
+    }
+    fail(`cannot write ${file}: ${err.code || err.message}`);
+  }
+}
+
+// The verified addon `rel` (an open fd and its path), from the first directory that works.
+function extract(rel, hash, want) {
+  const name = path.basename(rel);
+  const problems = [];
+  for (const root of roots()) {
+    try {
+      privateDir(root);
+      const dir = path.join(root, hash);
+      privateDir(dir);
+      const file = path.join(dir, name);
+      let got = openVerified(file, want);
+      if (got.fd === undefined) {
+        write(file, rel);
+        got = openVerified(file, want);
+        if (got.fd === undefined) fail(`${file}: ${got.why} after writing it`);
+      }
+      return { fd: got.fd, file };
+    } catch (err) {
+      problems.push(`${root}: ${err.message}`);
+    }
+  }
+  return fail(
+    `cannot load native addon ${rel}: no usable directory (${problems.join('; ')}); set MANIFOLD_NATIVE_DIR to a directory only this user can write`,
   );
+}
+
+// Loads the verified open file itself; by path only where /proc is not mounted.
+function dlopenVerified({ fd, file }) {
+  const mod = { exports: {} };
+  const byFd = `/proc/self/fd/${fd}`;
+  try {
+    process.dlopen(mod, fs.existsSync(byFd) ? byFd : file);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return mod.exports;
 }
 
 const loaded = new Map();
@@ -61,12 +154,9 @@ function seaRequire(id) {
   if (typeof id === 'string' && id.startsWith(`${VDIR}/`) && id.endsWith('.node')) {
     const rel = id.slice(VDIR.length + 1);
     const hash = manifest.natives[rel];
-    if (!hash) throw new Error(`native addon ${rel} is not in this executable`);
-    if (!loaded.has(rel)) {
-      const mod = { exports: {} };
-      process.dlopen(mod, extract(rel, hash));
-      loaded.set(rel, mod.exports);
-    }
+    const want = manifest.sha256?.[rel];
+    if (!hash || !want) throw new Error(`native addon ${rel} is not in this executable`);
+    if (!loaded.has(rel)) loaded.set(rel, dlopenVerified(extract(rel, hash, want)));
     return loaded.get(rel);
   }
   return require(id);

@@ -64,11 +64,20 @@ describe('runSkel', () => {
     expect(loaded).toBe(false);
   });
 
-  it('prints the about text on stderr when CNI_COMMAND is missing', async () => {
-    const r = await runWith(plugin().load, {}, '');
-    expect(r.stderr).toContain('CNI protocol versions supported: 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0');
-    expect(r.json).toMatchObject({ code: 4 });
-  });
+  it.each([
+    ['missing', {}],
+    ['empty, other variables set', { ...ENV, CNI_COMMAND: '' }],
+  ])(
+    'CNI_COMMAND %s: the about text on stderr, nothing on stdout, exit 0 (as the reference skel)',
+    async (_, env) => {
+      const r = await runWith(plugin().load, env, '', 'macvlan');
+      expect(r.stderr).toBe(
+        'CNI macvlan plugin v0.0.0-test\nCNI protocol versions supported: 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0\n',
+      );
+      expect(r.stdout).toBe('');
+      expect(r.code).toBe(0);
+    },
+  );
 
   it('runs ADD and prints the result converted to the config version', async () => {
     const p = plugin();
@@ -137,16 +146,9 @@ describe('runSkel', () => {
       [
         'unsupported version',
         { ...ENV, CNI_COMMAND: 'ADD' },
-        conf({ cniVersion: '0.2.0' }),
+        conf({ cniVersion: '0.5.0' }),
         1,
         /incompatible CNI versions/,
-      ],
-      [
-        'missing version (0.1.0)',
-        { ...ENV, CNI_COMMAND: 'ADD' },
-        conf({ cniVersion: undefined }),
-        1,
-        /incompatible/,
       ],
       ['non-string version', { ...ENV, CNI_COMMAND: 'ADD' }, conf({ cniVersion: 1 }), 6, /cniVersion/],
       [

@@ -39,10 +39,12 @@ export async function runSkel(opts: SkelOptions, io: SkelIO): Promise<number> {
   let cniVersion: string = CURRENT_VERSION;
   try {
     if (!io.env.CNI_COMMAND) {
+      // As the reference skel: the about text on stderr, nothing on stdout, exit status 0.
       io.stderr(
-        `CNI plugin ${opts.name} (manifold ${opts.version})\n` +
+        `CNI ${opts.name} plugin v${opts.version}\n` +
           `CNI protocol versions supported: ${SUPPORTED_VERSIONS.join(', ')}\n`,
       );
+      return 0;
     }
     const cmd = parseEnv(io.env);
     if (cmd.command === 'VERSION') {

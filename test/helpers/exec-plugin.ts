@@ -8,6 +8,7 @@
  * The child starts in this process's network namespace (the test's isolated "host").
  */
 import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
 export interface PluginCall {
   readonly command: 'ADD' | 'DEL' | 'CHECK' | 'STATUS' | 'GC' | 'VERSION';
@@ -33,8 +34,25 @@ export interface PluginOutcome {
   readonly ms: number;
 }
 
+/** The source entry point: `node src/main.ts` run as a plugin (argv0 picks the type), no build needed. */
+const SOURCE_MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
+
+/**
+ * Runs built-in `type` once as a runtime would, as a real process made from the source
+ * (`node src/main.ts`, invoked under the name `type`): for the integration tier, which has no
+ * build, when an in-process call cannot show the behaviour (a hang, a crash, concurrency).
+ */
+export function execSource(type: string, call: PluginCall, stdin: string | object): Promise<PluginOutcome> {
+  return execCni(process.execPath, call, stdin, { argv0: type, args: [SOURCE_MAIN] });
+}
+
 /** Runs `file` once as a runtime would. */
-export function execCni(file: string, call: PluginCall, stdin: string | object): Promise<PluginOutcome> {
+export function execCni(
+  file: string,
+  call: PluginCall,
+  stdin: string | object,
+  how: { argv0?: string; args?: string[] } = {},
+): Promise<PluginOutcome> {
   const env: Record<string, string> = {
     CNI_COMMAND: call.command,
     PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
@@ -48,7 +66,11 @@ export function execCni(file: string, call: PluginCall, stdin: string | object):
   const input = typeof stdin === 'string' ? stdin : JSON.stringify(stdin);
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(file, [], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(file, how.args ?? [], {
+      env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      ...(how.argv0 ? { argv0: how.argv0 } : {}),
+    });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     const timer = setTimeout(() => child.kill('SIGKILL'), call.timeoutMs ?? 30_000);

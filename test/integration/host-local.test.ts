@@ -64,8 +64,8 @@ async function call(
 
 /**
  * Every file of a network's store with its bytes (and, with `modes`, its permission bits).
- * Modes differ on purpose: Debian's 1.1.1 writes reservations 0644 and the lock 0750;
- * manifold writes 0600 everywhere, as current upstream does for reservations.
+ * Modes differ on purpose: Debian's 1.1.1 writes reservations 0644, the lock 0750 and the
+ * directory 0755; manifold writes 0600 files in a 0700 directory (state files are private).
  */
 function snapshot(dataDir: string, network: string, modes = false): Record<string, string> {
   const dir = join(dataDir, network);
@@ -81,7 +81,7 @@ function snapshot(dataDir: string, network: string, modes = false): Record<strin
     const mode = modes ? `${(statSync(f).mode & 0o777).toString(8)} ` : '';
     out[n] = `${mode}${JSON.stringify(readFileSync(f, 'utf8'))}`;
   }
-  out['.'] = (statSync(dir).mode & 0o777).toString(8);
+  if (modes) out['.'] = (statSync(dir).mode & 0o777).toString(8);
   return out;
 }
 
@@ -140,7 +140,7 @@ describe('manifold host-local and the reference on one dataDir', () => {
           ),
         );
       expect([...modes(refDir, refConf.name)].sort()).toEqual(['. 755', 'file 644', 'lock 750']);
-      expect([...modes(mfDir, mfConf.name)].sort()).toEqual(['. 755', 'file 600', 'lock 600']);
+      expect([...modes(mfDir, mfConf.name)].sort()).toEqual(['. 700', 'file 600', 'lock 600']);
     }
   });
 
@@ -225,7 +225,6 @@ describe('manifold host-local and the reference on one dataDir', () => {
     );
     for (const d of dels) expect(d.ok).toBe(true);
     expect(Object.keys(snapshot(dataDir, conf.name)).sort()).toEqual([
-      '.',
       'last_reserved_ip.0',
       'last_reserved_ip.1',
       'lock',

@@ -116,7 +116,7 @@ describe('ADD', () => {
     expect(res.routes.filter((rt) => rt.dst === '0.0.0.0/0')).toHaveLength(1);
     expect(podLinks(a.pod.name)).toEqual(expect.arrayContaining(['eth0', 'net1', 'net2']));
     expect(ipJson<{ mtu: number }[]>('-n', a.pod.name, 'link', 'show', 'net2')[0]?.mtu).toBe(1400);
-    const cache = JSON.parse(readFileSync(join(cniDir, a.env.CNI_CONTAINERID), 'utf8'));
+    const cache = JSON.parse(readFileSync(join(cniDir, `pod-nets-${a.env.CNI_CONTAINERID}-eth0`), 'utf8'));
     expect(cache.delegates.map((d: { ifname: string }) => d.ifname)).toEqual(['eth0', 'net1', 'net2']);
 
     const check = await a.call('CHECK', conf, r.json);
@@ -126,7 +126,7 @@ describe('ADD', () => {
     expect(del.code, del.stdout).toBe(0);
     expect(podLinks(a.pod.name)).toEqual(['lo']);
     expect(reservations()).toEqual([]);
-    expect(existsSync(join(cniDir, a.env.CNI_CONTAINERID))).toBe(false);
+    expect(existsSync(join(cniDir, `pod-nets-${a.env.CNI_CONTAINERID}-eth0`))).toBe(false);
     expect((await a.call('DEL', conf)).code).toBe(0);
   });
 
@@ -160,7 +160,7 @@ describe('ADD', () => {
       expect(String(r.json?.msg)).toMatch(/^delegate "broken-/);
       expect(podLinks(a.pod.name)).toEqual(['lo']);
       expect(reservations()).toEqual([]);
-      expect(existsSync(join(cniDir, a.env.CNI_CONTAINERID))).toBe(false);
+      expect(existsSync(join(cniDir, `pod-nets-${a.env.CNI_CONTAINERID}-eth0`))).toBe(false);
       expect(ipJson<{ ifname: string }[]>('link', 'show').filter((l) => l.ifname.startsWith('veth'))).toEqual(
         [],
       );

@@ -143,6 +143,7 @@ export const RTA = {
   PRIORITY: 6,
   PREFSRC: 7,
   METRICS: 8,
+  MULTIPATH: 9,
   TABLE: 15,
 } as const;
 export const RTAX = { MTU: 2, ADVMSS: 8 } as const;

@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { cniErrorOf } from '../../test/helpers/skel.ts';
+import { cniErrorOf } from '../../../test/helpers/skel.ts';
 import { DEFAULT_NETWORK_ANNOTATION, NETWORKS_ANNOTATION, parseNetworksAnnotation } from './annotation.ts';
 
 const parse = (v: string) => parseNetworksAnnotation(v, 'team-a');

@@ -3,12 +3,12 @@
  * per-attachment helpers (config injection, CNI_ARGS, capability arguments, namespace rules).
  */
 import { describe, expect, it } from 'vitest';
-import { cniErrorOf } from '../../test/helpers/skel.ts';
-import type { Result } from '../cni/result.ts';
-import { parseNetwork } from '../invoke/network.ts';
+import { cniErrorOf } from '../../../test/helpers/skel.ts';
+import type { Result } from '../../cni/result.ts';
+import { parseNetwork } from '../../invoke/network.ts';
+import { parseMetaConf } from '../config.ts';
+import type { Delegate } from '../delegates.ts';
 import { capabilityArgsFor, cniArgsFor, injectIntoNetwork } from './attachment.ts';
-import { parseMetaConf } from './config.ts';
-import type { Delegate } from './delegates.ts';
 import { checkIsolation, globalNamespaces } from './isolation.ts';
 import { buildNetworkStatus, formatNetworkStatus } from './network-status.ts';
 

@@ -4,8 +4,8 @@
  * refused credentials or permissions are 7 (the kubeconfig or the RBAC needs fixing); any
  * other refusal is 999 with the API server's message.
  */
-import { CniError, Code } from '../cni/errors.ts';
-import { ApiError, UnreachableError } from '../k8s/errors.ts';
+import { CniError, Code } from '../../cni/errors.ts';
+import { ApiError, UnreachableError } from '../../k8s/errors.ts';
 
 export async function apiCall<T>(what: string, fn: () => Promise<T>): Promise<T> {
   try {

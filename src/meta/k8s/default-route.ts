@@ -4,10 +4,10 @@
  * is marked `defaultRoute` (its default routes are the pod's) and carries `gatewayRequest`
  * for the routing code; `default-route: []` keeps that attachment's own default route.
  */
-import { CniError, Code } from '../cni/errors.ts';
-import { parseIP } from '../ip/ip.ts';
+import { CniError, Code } from '../../cni/errors.ts';
+import { parseIP } from '../../ip/ip.ts';
+import type { Delegate } from '../delegates.ts';
 import { NETWORKS_ANNOTATION } from './annotation.ts';
-import type { Delegate } from './delegates.ts';
 
 export function checkDefaultRoutes(delegates: readonly Delegate[]): void {
   const seen = new Map<number, { gw: string; net: string }>();

@@ -3,9 +3,9 @@
  * or conflist as a JSON string; a missing `name` is filled with the NAD's name), or, when the
  * spec is empty, the config file in confDir whose `name` is the NAD's name.
  */
-import { CniError, Code, describeError } from '../cni/errors.ts';
-import type { Nad } from '../k8s/api.ts';
-import { findNetworkByName } from './files.ts';
+import { CniError, Code, describeError } from '../../cni/errors.ts';
+import type { Nad } from '../../k8s/api.ts';
+import { findNetworkByName } from '../files.ts';
 
 export interface NadNetwork {
   readonly raw: Record<string, unknown>;

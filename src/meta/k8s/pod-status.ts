@@ -4,11 +4,11 @@
  * none (as Multus); a pod deleted meanwhile is not an error.
  */
 
-import { type Pod, setPodAnnotation } from '../k8s/api.ts';
-import type { KubeClient } from '../k8s/client.ts';
-import { log } from '../util/log.ts';
+import { type Pod, setPodAnnotation } from '../../k8s/api.ts';
+import type { KubeClient } from '../../k8s/client.ts';
+import { log } from '../../util/log.ts';
+import type { MetaConf } from '../config.ts';
 import { apiCall } from './api-call.ts';
-import type { MetaConf } from './config.ts';
 import { readDeviceInfo } from './device-info.ts';
 import { isSystemNamespace } from './isolation.ts';
 import type { Attached, PodIdentity } from './kubernetes.ts';

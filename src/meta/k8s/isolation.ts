@@ -5,8 +5,8 @@
  * network-status; `clusterNetwork`/`defaultNetworks` names and the default-network
  * annotation are looked up in `multusNamespace` (default kube-system).
  */
-import { CniError, Code } from '../cni/errors.ts';
-import type { MetaConf } from './config.ts';
+import { CniError, Code } from '../../cni/errors.ts';
+import type { MetaConf } from '../config.ts';
 import {
   DEFAULT_GLOBAL_NAMESPACES,
   DEFAULT_MULTUS_NAMESPACE,

@@ -7,8 +7,8 @@
  */
 import { mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { describeError } from '../cni/errors.ts';
-import { log } from '../util/log.ts';
+import { describeError } from '../../cni/errors.ts';
+import { log } from '../../util/log.ts';
 import type { PodAttachment } from './attachment.ts';
 
 const flat = (s: string) => s.replaceAll('/', '-');

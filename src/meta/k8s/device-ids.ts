@@ -5,12 +5,12 @@
  * allocation is read once per call, from kubelet (src/k8s/devices.ts, loaded only then: it
  * brings node:http2).
  */
-import { CniError, Code } from '../cni/errors.ts';
-import type { Budget } from '../k8s/client.ts';
-import type { PodRef } from '../k8s/devices.ts';
-import type { DeviceMap } from '../k8s/podresources.ts';
-import { log } from '../util/log.ts';
-import type { MetaConf } from './config.ts';
+import { CniError, Code } from '../../cni/errors.ts';
+import type { Budget } from '../../k8s/client.ts';
+import type { PodRef } from '../../k8s/devices.ts';
+import type { DeviceMap } from '../../k8s/podresources.ts';
+import { log } from '../../util/log.ts';
+import type { MetaConf } from '../config.ts';
 import { DEFAULT_KUBELET_CHECKPOINT, DEFAULT_POD_RESOURCES_SOCKET } from './k8s-config.ts';
 
 const KUBELET_TIMEOUT_MS = 5000;
@@ -30,7 +30,7 @@ export class DeviceAllocator {
 
   /** The next device of `resource` for the attachment to network `network` (code 7 when none is left). */
   async take(resource: string, network: string): Promise<string> {
-    const { allocatedDevices } = await import(/* webpackMode: "eager" */ '../k8s/devices.ts');
+    const { allocatedDevices } = await import(/* webpackMode: "eager" */ '../../k8s/devices.ts');
     this.#loaded ??= await allocatedDevices(
       {
         socket: this.#conf.podResourcesSocket || DEFAULT_POD_RESOURCES_SOCKET,

@@ -5,11 +5,11 @@
  * pod, its annotations and NADs (pod-networks.ts: the API client, YAML, gRPC). Calls for
  * configs without Kubernetes load none of it.
  */
-import type { PluginContext } from '../cni/plugin.ts';
-import type { Result } from '../cni/result.ts';
-import { log } from '../util/log.ts';
-import type { MetaConf } from './config.ts';
-import type { Delegate } from './delegates.ts';
+import type { PluginContext } from '../../cni/plugin.ts';
+import type { Result } from '../../cni/result.ts';
+import { log } from '../../util/log.ts';
+import type { MetaConf } from '../config.ts';
+import type { Delegate } from '../delegates.ts';
 
 export interface PodIdentity {
   readonly namespace: string;

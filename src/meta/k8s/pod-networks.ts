@@ -6,14 +6,17 @@
  * NAD, namespace isolation, device-plugin device IDs and per-attachment arguments. Any
  * refusal happens here, so nothing is left behind.
  */
-import { CniError, Code } from '../cni/errors.ts';
-import type { PluginContext } from '../cni/plugin.ts';
-import { parseNetwork } from '../invoke/network.ts';
-import { getNad, getPod, isStaticPod, type Pod } from '../k8s/api.ts';
-import { Budget, KubeClient } from '../k8s/client.ts';
-import { inClusterSource } from '../k8s/incluster.ts';
-import { kubeconfigSource } from '../k8s/kubeconfig.ts';
-import { log } from '../util/log.ts';
+import { CniError, Code } from '../../cni/errors.ts';
+import type { PluginContext } from '../../cni/plugin.ts';
+import { parseNetwork } from '../../invoke/network.ts';
+import { getNad, getPod, isStaticPod, type Pod } from '../../k8s/api.ts';
+import { Budget, KubeClient } from '../../k8s/client.ts';
+import { inClusterSource } from '../../k8s/incluster.ts';
+import { kubeconfigSource } from '../../k8s/kubeconfig.ts';
+import { log } from '../../util/log.ts';
+import type { MetaConf } from '../config.ts';
+import { assignIfnames, type Delegate, delegatesFromConfig } from '../delegates.ts';
+import { findNetworkByName, readNetworkPath } from '../files.ts';
 import {
   DEFAULT_NETWORK_ANNOTATION,
   NETWORKS_ANNOTATION,
@@ -22,12 +25,9 @@ import {
 } from './annotation.ts';
 import { apiCall } from './api-call.ts';
 import { injectIntoNetwork, type PodAttachment } from './attachment.ts';
-import type { MetaConf } from './config.ts';
 import { checkDefaultRoutes } from './default-route.ts';
-import { assignIfnames, type Delegate, delegatesFromConfig } from './delegates.ts';
 import { DeviceAllocator } from './device-ids.ts';
 import { cniDeviceInfoPath, dpDeviceInfoPath } from './device-info.ts';
-import { findNetworkByName, readNetworkPath } from './files.ts';
 import { checkIsolation, isSystemNamespace, multusNamespace } from './isolation.ts';
 import { DEFAULT_DEVICE_INFO_DIR, DEFAULT_KUBE_API_TIMEOUT_S } from './k8s-config.ts';
 import type { PodIdentity, PodNetworks } from './kubernetes.ts';
@@ -76,7 +76,7 @@ class Resolver {
     const network = parseNetwork(
       injectIntoNetwork(raw, deviceID, sel.cniArgs),
       source,
-      this.#ctx.conf.cniVersion,
+      this.#ctx.conf.effectiveVersion,
     );
     const runtimeDevice = deviceID ?? sel.deviceID;
     const k8s: PodAttachment = {
@@ -111,7 +111,7 @@ class Resolver {
   async named(value: string, field: string, master: boolean): Promise<Delegate> {
     const conf = this.#ctx.conf;
     const plain = (raw: Record<string, unknown>, source: string): Delegate => ({
-      network: parseNetwork(raw, source, conf.cniVersion),
+      network: parseNetwork(raw, source, conf.effectiveVersion),
       source,
       master,
       ifnameRequest: undefined,

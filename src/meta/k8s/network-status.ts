@@ -6,9 +6,9 @@
  * dns, the gateways of the default routes the pod really gets, and the attachment's
  * device-info. Printed like Multus: a JSON list of 4-space-indented objects.
  */
-import type { Result, Route } from '../cni/result.ts';
-import { parseCIDR, parseIP } from '../ip/ip.ts';
-import type { Delegate } from './delegates.ts';
+import type { Result, Route } from '../../cni/result.ts';
+import { parseCIDR, parseIP } from '../../ip/ip.ts';
+import type { Delegate } from '../delegates.ts';
 
 export const NETWORK_STATUS_ANNOTATION = 'k8s.v1.cni.cncf.io/network-status';
 

@@ -7,10 +7,10 @@
  * Anything malformed is CNI error 7 naming the annotation and quoting the bad part.
  */
 import { z } from 'zod';
-import { CniError, Code } from '../cni/errors.ts';
-import { interfaceNameProblem } from '../cni/names.ts';
-import { ipOrCidrString, ipString, macString, uint } from '../cni/netconf.ts';
-import { parseWith } from '../cni/validate.ts';
+import { CniError, Code } from '../../cni/errors.ts';
+import { interfaceNameProblem } from '../../cni/names.ts';
+import { ipOrCidrString, ipString, macString, uint } from '../../cni/netconf.ts';
+import { parseWith } from '../../cni/validate.ts';
 
 export const NETWORKS_ANNOTATION = 'k8s.v1.cni.cncf.io/networks';
 export const DEFAULT_NETWORK_ANNOTATION = 'v1.multus-cni.io/default-network';

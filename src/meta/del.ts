@@ -1,0 +1,56 @@
+/**
+ * The meta-plugin's DEL. What to delete comes from this attachment's cache (so DEL works
+ * after the config changed or a NAD was deleted); without one — none was written, or it
+ * cannot be read (corrupt, truncated, written by a newer version) — from the config, each
+ * delegate resolved on its own. Every delegate is deleted in reverse (teardown.ts): transient
+ * failures are reported, all of them, and the cache stays for the next DEL; permanent ones
+ * are logged and worked around. The cache, readable or not, goes once nothing is left to
+ * retry. One pass, no loop: the runtime's retry is the retry.
+ */
+import type { CniError } from '../cni/errors.ts';
+import { log } from '../util/log.ts';
+import { type Attached, type Ctx, combine, fromCache } from './attachment.ts';
+import { type Loaded, readCache, removeCache } from './cache.ts';
+import { delegatesEach, ifnameOf } from './delegates.ts';
+import { deleteAll } from './teardown.ts';
+
+/** The attachments as the config says, each delegate resolved on its own; the ones that do not resolve apart. */
+export function fromConfig(ctx: Ctx): { attached: Attached[]; problems: CniError[] } {
+  const attached: Attached[] = [];
+  const problems: CniError[] = [];
+  delegatesEach(ctx.conf).forEach((d, i) => {
+    if (d instanceof Error) problems.push(d);
+    else attached.push({ delegate: d, ifname: ifnameOf(d, i, ctx.ifname), result: undefined });
+  });
+  return { attached, problems };
+}
+
+/** The attachments to delete and where they came from. */
+function plan(ctx: Ctx, loaded: Loaded): { attached: Attached[]; problems: CniError[]; from: string } {
+  if (loaded.state === 'ok') {
+    try {
+      return { attached: fromCache(loaded.cache), problems: [], from: `the cache ${loaded.file}` };
+    } catch (err) {
+      log.error(
+        `DEL ${ctx.containerId}: cannot use ${loaded.file}: ${(err as Error).message}; deleting from the config`,
+      );
+    }
+  } else if (loaded.state === 'unreadable') {
+    log.error(
+      `DEL ${ctx.containerId}: cannot read ${loaded.file}: ${loaded.reason}; deleting from the config`,
+    );
+  }
+  return { ...fromConfig(ctx), from: loaded.state === 'missing' ? 'the config (no cache)' : 'the config' };
+}
+
+export async function del(ctx: Ctx): Promise<void> {
+  const key = { network: ctx.conf.name, containerId: ctx.containerId, ifname: ctx.ifname };
+  const loaded = readCache(ctx.conf.cniDirOrDefault, key);
+  const { attached, problems, from } = plan(ctx, loaded);
+  for (const p of problems)
+    log.error(`DEL ${ctx.containerId}: ${p.message} (a delegate that does not resolve: skipped)`);
+  const t = await deleteAll(ctx, attached, ctx.netns, ctx.containerId);
+  if (t.transient.length > 0) throw combine(t.transient, attached.length, 'delegates failed DEL');
+  if (loaded.state !== 'missing') removeCache(loaded.file);
+  log.info(`DEL ${ctx.containerId}: ${attached.length} delegate(s) deleted, from ${from}`);
+}
