@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { invalidConfig } from '../cni/errors.ts';
 import { NetConfSchema } from '../cni/netconf.ts';
 import { parseWith } from '../cni/validate.ts';
+import { MultihomeShape } from './multihome/options.ts';
 
 export const DEFAULT_CONF_DIR = '/etc/cni/manifold/net.d';
 export const DEFAULT_CNI_DIR = '/var/lib/cni/manifold';
@@ -33,6 +34,8 @@ export const MetaConfSchema = NetConfSchema.extend({
   logFile: z.string().optional(),
   logLevel: z.enum(['panic', 'error', 'info', 'verbose', 'debug', '']).optional(),
   logToStderr: z.boolean().optional(),
+  /** manifold extension: multi-homing (docs/multihoming.md), every option off by default. */
+  ...MultihomeShape,
 });
 
 export interface MetaConf extends z.output<typeof MetaConfSchema> {

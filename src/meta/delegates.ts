@@ -2,7 +2,8 @@
  * The delegate list of a call: the inline `delegates`, or `clusterNetwork` and
  * `defaultNetworks` resolved from confDir (by network name) or from a path. The first is the
  * master (the pod's CNI_IFNAME). A delegate may carry a `manifold` object, which is ours and
- * is removed before the plugin sees the config: `{"ifname": "net5", "defaultRoute": true}`.
+ * is removed before the plugin sees the config: `{"ifname": "net5", "defaultRoute": true}`,
+ * and the multi-homing options for this network (`{"policyRouting": true}`, docs/multihoming.md).
  */
 import { z } from 'zod';
 import { CniError, Code, invalidConfig } from '../cni/errors.ts';
@@ -11,6 +12,7 @@ import { parseWith } from '../cni/validate.ts';
 import { type Network, parseNetwork } from '../invoke/network.ts';
 import type { MetaConf } from './config.ts';
 import { findNetworkByName, readNetworkPath } from './files.ts';
+import { MultihomeShape, type OptionFields } from './multihome/options.ts';
 
 export interface Delegate {
   readonly network: Network;
@@ -21,12 +23,15 @@ export interface Delegate {
   readonly ifnameRequest: string | undefined;
   /** This delegate's default route goes in the merged result (the master's otherwise). */
   readonly defaultRoute: boolean;
+  /** Multi-homing options of this network, over the meta config's. */
+  readonly multihome?: OptionFields | undefined;
 }
 
 const ManifoldKey = z
   .looseObject({
     ifname: z.string().optional(),
     defaultRoute: z.boolean().optional(),
+    ...MultihomeShape,
   })
   .optional();
 
@@ -49,6 +54,7 @@ function toDelegate(
     master,
     ifnameRequest: ours?.ifname,
     defaultRoute: ours?.defaultRoute === true,
+    multihome: ours,
   };
 }
 

@@ -27,6 +27,7 @@ import {
 import { DEFAULT_READINESS_TIMEOUT_S, type MetaConf, parseMetaConf } from './config.ts';
 import { assignIfnames, type Delegate, delegatesFromConfig } from './delegates.ts';
 import { mergeResults } from './merge.ts';
+import { multihomeAdd, multihomeCheck, multihomeDel } from './multihome/hooks.ts';
 import { waitForFile } from './readiness.ts';
 
 type Ctx = PluginContext<MetaConf>;
@@ -36,6 +37,8 @@ interface Attached {
   readonly delegate: Delegate;
   readonly ifname: string;
   result: Result | undefined;
+  /** What multi-homing did to it (multihome/state.ts), cached for DEL. */
+  multihome?: unknown;
 }
 
 function describe(d: Delegate): string {
@@ -74,6 +77,7 @@ function toCache(ctx: Ctx, attached: readonly Attached[]): CacheFile {
         defaultRoute: a.delegate.defaultRoute,
         network: { ...a.delegate.network.raw },
         ...(a.result ? { result: encodeResult(a.result, a.delegate.network.cniVersion) } : {}),
+        ...(a.multihome ? { multihome: a.multihome } : {}),
       }),
     ),
   };
@@ -90,7 +94,7 @@ function fromCache(cache: CacheFile): Attached[] {
       defaultRoute: e.defaultRoute,
     };
     const result = e.result ? decodeResult(parseWith(ResultSchema, e.result), network.cniVersion) : undefined;
-    return { delegate, ifname: e.ifname, result };
+    return { delegate, ifname: e.ifname, result, multihome: e.multihome };
   });
 }
 
@@ -119,6 +123,7 @@ async function delAll(
   netns: string,
   containerId: string,
 ): Promise<CniError[]> {
+  await multihomeDel(netns, attached);
   const errors: CniError[] = [];
   for (const a of [...attached].reverse()) {
     try {
@@ -139,6 +144,15 @@ function combine(errors: readonly CniError[], total: number): CniError {
     first.code,
     `${errors.length} of ${total} delegates failed DEL: ${errors.map((e) => e.message).join('; ')}`,
   );
+}
+
+/** Undoes a failed ADD: DEL of `attached` in reverse, the cache removed when that worked; returns `cause`. */
+async function rollBack(ctx: Ctx, attached: readonly Attached[], cause: CniError): Promise<CniError> {
+  log.error(`ADD ${ctx.containerId}: ${cause.message}; rolling back ${attached.length} delegate(s)`);
+  const errors = await delAll(ctx, attached, ctx.netns, ctx.containerId);
+  if (errors.length === 0) removeCache(ctx.conf.cniDirOrDefault, ctx.containerId);
+  else for (const e of errors) log.error(`rollback: ${e.message}`);
+  return cause;
 }
 
 async function add(ctx: Ctx): Promise<Result> {
@@ -179,14 +193,18 @@ async function add(ctx: Ctx): Promise<Result> {
         `ADD ${ctx.containerId}: ${describe(a.delegate)} attached as ${a.ifname} in ${(performance.now() - started).toFixed(1)} ms`,
       );
     } catch (err) {
-      const cause = wrap(a.delegate, '', err);
-      log.error(`ADD ${ctx.containerId}: ${cause.message}; rolling back ${k + 1} delegate(s)`);
-      const errors = await delAll(ctx, attached.slice(0, k + 1), ctx.netns, ctx.containerId);
-      if (errors.length === 0) removeCache(cniDir, ctx.containerId);
-      else for (const e of errors) log.error(`rollback: ${e.message}`);
-      throw cause;
+      throw await rollBack(ctx, attached.slice(0, k + 1), wrap(a.delegate, '', err));
     }
     writeCache(cniDir, toCache(ctx, attached));
+  }
+  try {
+    if (await multihomeAdd(ctx, attached)) writeCache(cniDir, toCache(ctx, attached));
+  } catch (err) {
+    throw await rollBack(
+      ctx,
+      attached,
+      err instanceof CniError ? err : new CniError(Code.Internal, describeError(err)),
+    );
   }
   return mergeResults(
     attached.map((a) => ({
@@ -237,7 +255,8 @@ async function check(ctx: CheckContext<MetaConf>): Promise<void> {
       `no delegate cache for container ${JSON.stringify(ctx.containerId)} in ${JSON.stringify(ctx.conf.cniDirOrDefault)}: was it added by manifold?`,
     );
   }
-  for (const a of fromCache(cache)) {
+  const attached = fromCache(cache);
+  for (const a of attached) {
     if (!a.result) throw wrap(a.delegate, ' CHECK', new CniError(Code.Internal, 'its ADD never completed'));
     try {
       const r = await net.checkNetwork(ctx.invoker, a.delegate.network, runtimeFor(ctx, a), a.result);
@@ -247,6 +266,7 @@ async function check(ctx: CheckContext<MetaConf>): Promise<void> {
       throw wrap(a.delegate, ' CHECK', err);
     }
   }
+  await multihomeCheck(ctx.netns, attached);
 }
 
 /** Can ADD be served: the default network is ready and every delegate says so. */
