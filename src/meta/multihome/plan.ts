@@ -70,10 +70,16 @@ function adjusted(
   mac: string | undefined,
 ): Result | undefined {
   if (!r) return r;
-  const routes = (r.routes ?? []).filter((rt) => {
-    const fam = familyOf(rt.dst);
-    return !isDefaultRoute(rt) || (fam !== undefined && owns[fam]);
-  });
+  // a moved default route names its gateway: in the merged result "via the family's gateway" is ambiguous
+  const routes = (r.routes ?? [])
+    .filter((rt) => {
+      const fam = familyOf(rt.dst);
+      return !isDefaultRoute(rt) || (fam !== undefined && owns[fam]);
+    })
+    .map((rt) => {
+      const fam = familyOf(rt.dst);
+      return !master && isDefaultRoute(rt) && !rt.gw && fam ? { ...rt, gw: gatewayOf(r, fam) } : rt;
+    });
   for (const fam of FAMILIES) {
     const gw = gatewayOf(r, fam);
     if (owns[fam] && !master && gw && !routes.some((rt) => isDefaultRoute(rt, fam)))
