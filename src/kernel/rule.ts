@@ -36,7 +36,7 @@ export async function list(h: Rtnl, family: 4 | 6): Promise<Rule[]> {
       family,
       src: srcRaw ? `${formatIP({ family, bytes: new Uint8Array(srcRaw) })}/${hdr.srcLen}` : undefined,
       table: readU32(attrs.get(FRA.TABLE)) ?? hdr.table,
-      priority: readU32(attrs.get(FRA.PRIORITY)),
+      priority: readU32(attrs.get(FRA.PRIORITY)) ?? 0, // the kernel leaves out priority 0
       protocol: readU8(attrs.get(FRA.PROTOCOL)),
       action: hdr.action,
     });
