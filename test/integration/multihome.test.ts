@@ -243,6 +243,22 @@ describe('addressConflictCheck', () => {
     ip('netns', 'del', holder.ns);
   });
 
+  it('is not fooled by the pod itself answering on another interface of the same segment (ARP flux)', async () => {
+    const p = pod();
+    const upper = hostLocal('net-b2', [
+      [{ subnet: '10.41.0.0/24', rangeStart: '10.41.0.200' }],
+      [{ subnet: '2001:db8:41::/64', rangeStart: '2001:db8:41::200' }],
+    ]);
+    const second = {
+      ...(net1({}, upper) as Record<string, unknown>),
+      name: 'net-b2',
+      master: uplink(brB, 'ub2'),
+    };
+    const conf = metaConf([net1(), second], { addressConflictCheck: true });
+    await p.add(conf);
+    await p.del(conf);
+  });
+
   it('passes addresses nobody holds (IPv4 and IPv6) and keeps them', async () => {
     const p = pod();
     const conf = metaConf([eth0(), net1()], { addressConflictCheck: true });

@@ -11,6 +11,7 @@ import type { Pod } from '../../attach/pod.ts';
 import { CniError, Code } from '../../cni/errors.ts';
 import { contains, type Family, familyOf, parseCIDR, parseIP } from '../../ip/ip.ts';
 import * as arp from '../../kernel/arp.ts';
+import * as link from '../../kernel/link.ts';
 import * as ndp from '../../kernel/ndp.ts';
 import { BROADCAST, ETH_P_ARP, ETH_P_IPV6, type Frame, PacketSocket } from '../../kernel/packet.ts';
 import { type Probe, runProbes } from '../../kernel/probe.ts';
@@ -40,9 +41,16 @@ export class Sockets {
   }
 }
 
-/** A probe for `ip` as RFC 5227 (IPv4) or RFC 4862 DAD (IPv6) does it: the answer is the holder's MAC. */
-function conflictProbe(socks: Sockets, v: View, ip: string): Probe<string> {
+/**
+ * A probe for `ip` as RFC 5227 (IPv4) or RFC 4862 DAD (IPv6) does it: the answer is the
+ * holder's MAC. Answers from the pod's other interfaces do not count: with two of them on one
+ * segment, Linux answers ARP for an address of one on the other (arp_ignore=0, "ARP flux").
+ * One with this interface's own MAC does (our own frames are never received): an ipvlan
+ * sibling in another pod shares it.
+ */
+function conflictProbe(socks: Sockets, v: View, ip: string, pod: ReadonlySet<string>): Probe<string> {
   const mac = v.link.mac ?? '';
+  const own = new Set([...pod].filter((m) => m !== mac));
   const budget = v.plan.options.budget;
   if (familyOf(ip) === 4) {
     const socket = socks.get(v, ETH_P_ARP);
@@ -53,7 +61,7 @@ function conflictProbe(socks: Sockets, v: View, ip: string): Probe<string> {
       send: () => socket.send(BROADCAST, frame),
       match: (f: Frame) => {
         const a = arp.decodeArp(f.data);
-        if (!a || a.senderMac === mac) return undefined;
+        if (!a || own.has(a.senderMac) || own.has(f.from)) return undefined;
         if (a.senderIP === ip) return a.senderMac; // the holder answered (or announced it)
         if (a.senderIP === '0.0.0.0' && a.targetIP === ip && a.op === arp.ARPOP.REQUEST) return a.senderMac; // probing for it too
         return undefined;
@@ -69,7 +77,7 @@ function conflictProbe(socks: Sockets, v: View, ip: string): Probe<string> {
     match: (f: Frame) => {
       const m = ndp.decodeNdp(f.data);
       const who = m?.lladdr ?? f.from;
-      if (!m || m.target !== ip || who === mac) return undefined;
+      if (!m || m.target !== ip || own.has(who) || own.has(f.from)) return undefined;
       if (m.type === ndp.ICMPV6.NA) return who;
       if (m.type === ndp.ICMPV6.NS && m.src === '::') return who; // doing DAD for it too
       return undefined;
@@ -89,6 +97,8 @@ function conflictError(v: View, ip: string, mac: string | undefined): CniError {
 /** Throws, naming the address and the MAC holding it, when an address of a checked view is in use. */
 export async function checkConflicts(pod: Pod, views: readonly View[]): Promise<void> {
   const checked = views.filter((v) => v.plan.options.addressConflictCheck);
+  if (checked.length === 0) return;
+  const own = new Set((await link.list(pod.rtnl)).flatMap((l) => (l.mac ? [l.mac] : [])));
   const socks = new Sockets(pod);
   try {
     // IPv4, and IPv6 where the kernel does no DAD: probes of our own, all at once
@@ -99,9 +109,9 @@ export async function checkConflicts(pod: Pod, views: readonly View[]): Promise<
         log.info(`addressConflictCheck: ${where(v)} does no ARP/NDP: not checked`);
         continue;
       }
-      for (const ip of addresses(v, 4)) probes.push({ v, ip, p: conflictProbe(socks, v, ip) });
+      for (const ip of addresses(v, 4)) probes.push({ v, ip, p: conflictProbe(socks, v, ip, own) });
       for (const ip of addresses(v, 6)) {
-        if (await dadSkipped(pod, v, ip)) probes.push({ v, ip, p: conflictProbe(socks, v, ip) });
+        if (await dadSkipped(pod, v, ip)) probes.push({ v, ip, p: conflictProbe(socks, v, ip, own) });
         else kernelDad.push({ v, ip });
       }
     }
@@ -114,7 +124,7 @@ export async function checkConflicts(pod: Pod, views: readonly View[]): Promise<
     // IPv6 with the kernel's DAD: wait for its verdict; on failure ask once more who holds it
     for (const { v, ip } of kernelDad) {
       if ((await mustPassDad(pod, v, ip)) === 'failed') {
-        const [who] = runProbes([conflictProbe(socks, v, ip)]);
+        const [who] = runProbes([conflictProbe(socks, v, ip, own)]);
         throw conflictError(v, ip, who);
       }
     }
