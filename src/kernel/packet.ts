@@ -1,8 +1,9 @@
 /**
- * Packet sockets (AF_PACKET, SOCK_DGRAM) on one interface of a namespace, for ARP and NDP:
- * opened inside the namespace through NetNS.run (the socket stays bound to it), frames sent
- * to a link-layer address, received without blocking, and a bounded wait over several
- * sockets at once. The native addon does the system calls; nothing here spawns a tool.
+ * Packet sockets (AF_PACKET, SOCK_DGRAM) in a namespace, for ARP and NDP: opened inside the
+ * namespace through NetNS.run (the socket stays bound to it), frames sent out of a given
+ * interface to a link-layer address, received without blocking with the interface and
+ * ethertype they came with, and a bounded wait. Closing one costs the kernel an RCU grace
+ * period (~10 ms), so one socket on every interface and ethertype serves a whole call.
  */
 import { closeSync } from 'node:fs';
 import { packetOpen, packetRecv, packetSend, packetWait } from '../native/index.cjs';
@@ -10,54 +11,51 @@ import { kernelFailure, toKernelError } from './errors.ts';
 import type { NetNS } from './netns.ts';
 import { formatMac, parseMac } from './nl/attrs.ts';
 
+export const ETH_P_ALL = 0x0003;
 export const ETH_P_ARP = 0x0806;
 export const ETH_P_IPV6 = 0x86dd;
 export const BROADCAST = 'ff:ff:ff:ff:ff:ff';
-/** PACKET_* types of a received frame. */
-export const PACKET = { HOST: 0, BROADCAST: 1, MULTICAST: 2, OTHERHOST: 3 } as const;
 
 export interface Frame {
   /** From the ARP or IPv6 header on (the link-layer header is stripped). */
   readonly data: Buffer;
   /** The sender's link-layer address. */
   readonly from: string;
+  /** PACKET_HOST, PACKET_BROADCAST, PACKET_MULTICAST… */
   readonly type: number;
+  readonly ifindex: number;
+  readonly protocol: number;
 }
 
 export class PacketSocket {
   readonly fd: number;
-  readonly ifindex: number;
-  readonly protocol: number;
-  /** For messages: `interface "net1"`. */
+  /** For messages: `netns "/run/netns/p1"`. */
   readonly where: string;
   #closed = false;
 
-  private constructor(fd: number, ifindex: number, protocol: number, where: string) {
+  private constructor(fd: number, where: string) {
     this.fd = fd;
-    this.ifindex = ifindex;
-    this.protocol = protocol;
     this.where = where;
   }
 
-  /** A socket on interface `ifindex` of `ns` for ethertype `protocol`. */
-  static open(ns: NetNS, ifindex: number, protocol: number, where: string): PacketSocket {
+  /** A socket in `ns` on interface `ifindex` (0: every interface) for `protocol` (default: every ethertype). */
+  static open(ns: NetNS, where: string, ifindex = 0, protocol = ETH_P_ALL): PacketSocket {
     try {
       return new PacketSocket(
         ns.run(() => packetOpen(ifindex, protocol)),
-        ifindex,
-        protocol,
         where,
       );
     } catch (err) {
-      throw kernelFailure(`open a packet socket on ${where}`, err);
+      throw kernelFailure(`open a packet socket in ${where}`, err);
     }
   }
 
-  send(dst: string, payload: Buffer): void {
+  /** Sends `payload` (from the ARP/IPv6 header on) out of `ifindex` to `dst`. */
+  send(ifindex: number, protocol: number, dst: string, payload: Buffer, link = `interface ${ifindex}`): void {
     try {
-      packetSend(this.fd, this.ifindex, this.protocol, parseMac(dst), payload);
+      packetSend(this.fd, ifindex, protocol, parseMac(dst), payload);
     } catch (err) {
-      throw kernelFailure(`send on ${this.where}`, err);
+      throw kernelFailure(`send on ${link} in ${this.where}`, err);
     }
   }
 
@@ -67,9 +65,9 @@ export class PacketSocket {
     try {
       f = packetRecv(this.fd);
     } catch (err) {
-      throw kernelFailure(`receive on ${this.where}`, err);
+      throw kernelFailure(`receive in ${this.where}`, err);
     }
-    return f ? { data: f.data, from: formatMac(f.from) ?? '', type: f.type } : undefined;
+    return f ? { ...f, from: formatMac(f.from) ?? '' } : undefined;
   }
 
   close(): void {

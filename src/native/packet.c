@@ -2,13 +2,15 @@
  * AF_PACKET sockets for ARP and NDP (address conflict probes, gateway checks, gratuitous
  * announcements), exposed through Node-API:
  *   packetOpen(ifindex, protocol) -> fd   SOCK_DGRAM, non-blocking, close-on-exec, bound to
- *                                         one interface and one ethertype; the socket's own
- *                                         frames are not received
+ *                                         an interface (0: all) and an ethertype (ETH_P_ALL:
+ *                                         all); the socket's own frames are not received
  *   packetSend(fd, ifindex, protocol, dst, payload)   one frame to link-layer address dst
- *   packetRecv(fd) -> {data, from, type} | null       one queued frame; never blocks
+ *   packetRecv(fd) -> {data, from, type, ifindex, protocol} | null   one queued frame; never
+ *                                         blocks
  *   packetWait(fds, timeoutMs) -> index | -1          poll(2): the first readable socket
  * SOCK_DGRAM: the kernel writes the link-layer header, so payloads start at the ARP or IPv6
- * header. packetOpen is called by src/kernel/packet.ts inside the pod's namespace
+ * header. Closing a packet socket waits for an RCU grace period (synchronize_net in
+ * packet_release, ~10 ms): callers open one per namespace and use it for every interface. packetOpen is called by src/kernel/packet.ts inside the pod's namespace
  * (NetNS.run): the socket, and the ifindex it binds to, belong to that namespace.
  */
 #define _GNU_SOURCE
@@ -126,15 +128,19 @@ static napi_value js_packet_recv(napi_env env, napi_callback_info info) {
       return throw_errno(env, "recvfrom", errno);
     }
     if (from.sll_pkttype == PACKET_OUTGOING) continue;
-    napi_value obj, data, addr, type;
+    napi_value obj, data, addr, type, ifindex, protocol;
     size_t halen = from.sll_halen <= sizeof from.sll_addr ? from.sll_halen : sizeof from.sll_addr;
     napi_create_object(env, &obj);
     napi_create_buffer_copy(env, (size_t)n, buf, NULL, &data);
     napi_create_buffer_copy(env, halen, from.sll_addr, NULL, &addr);
     napi_create_int32(env, from.sll_pkttype, &type);
+    napi_create_int32(env, from.sll_ifindex, &ifindex);
+    napi_create_int32(env, ntohs(from.sll_protocol), &protocol);
     napi_set_named_property(env, obj, "data", data);
     napi_set_named_property(env, obj, "from", addr);
     napi_set_named_property(env, obj, "type", type);
+    napi_set_named_property(env, obj, "ifindex", ifindex);
+    napi_set_named_property(env, obj, "protocol", protocol);
     return obj;
   }
 }

@@ -43,9 +43,9 @@ function arpProbe(s: PacketSocket, frame: Buffer, from: string): Probe<string> {
   return {
     socket: s,
     budget,
-    send: () => s.send(BROADCAST, frame),
+    send: () => s.send(index, ETH_P_ARP, BROADCAST, frame),
     match: (f) => {
-      const p = arp.decodeArp(f.data);
+      const p = f.protocol === ETH_P_ARP && f.ifindex === index ? arp.decodeArp(f.data) : undefined;
       return p && p.senderIP === from ? p.senderMac : undefined;
     },
   };
@@ -56,9 +56,9 @@ function naProbe(s: PacketSocket, src: string, target: string): Probe<string> {
   return {
     socket: s,
     budget,
-    send: () => s.send(dst, packet),
+    send: () => s.send(index, ETH_P_IPV6, dst, packet),
     match: (f) => {
-      const m = ndp.decodeNdp(f.data);
+      const m = f.protocol === ETH_P_IPV6 ? ndp.decodeNdp(f.data) : undefined;
       return m?.type === ndp.ICMPV6.NA && m.target === target ? m.lladdr : undefined;
     },
   };
@@ -66,7 +66,7 @@ function naProbe(s: PacketSocket, src: string, target: string): Probe<string> {
 
 describe('packet sockets in a namespace', () => {
   it('get the peer kernel to answer an ARP request, an RFC 5227 probe, and nobody for a free address', () => {
-    const s = PacketSocket.open(ns, index, ETH_P_ARP, 'va');
+    const s = PacketSocket.open(ns, 'a');
     try {
       const answers = runProbes([
         arpProbe(s, arp.request(mac, '10.5.0.1', '10.5.0.2'), '10.5.0.2'),
@@ -80,7 +80,7 @@ describe('packet sockets in a namespace', () => {
   });
 
   it('get the peer kernel to answer a neighbour solicitation and a DAD probe from :: (checksums it accepts)', () => {
-    const s = PacketSocket.open(ns, index, ETH_P_IPV6, 'va');
+    const s = PacketSocket.open(ns, 'a', index, ETH_P_IPV6);
     try {
       expect(runProbes([naProbe(s, 'fd00:5::1', 'fd00:5::2'), naProbe(s, '::', 'fd00:5::2')])).toEqual([
         peerMac,
@@ -92,9 +92,9 @@ describe('packet sockets in a namespace', () => {
   });
 
   it('do not receive their own frames, and a wait without traffic ends empty', () => {
-    const s = PacketSocket.open(ns, index, ETH_P_ARP, 'va');
+    const s = PacketSocket.open(ns, 'a', index, ETH_P_ARP);
     try {
-      s.send(BROADCAST, arp.probe(mac, '10.5.0.99'));
+      s.send(index, ETH_P_ARP, BROADCAST, arp.probe(mac, '10.5.0.99'));
       expect(waitReadable([s], 100)).toBeUndefined();
       expect(s.recv()).toBeUndefined();
     } finally {
@@ -102,10 +102,18 @@ describe('packet sockets in a namespace', () => {
     }
   });
 
-  it('fails with a CNI error naming the interface when the index does not exist', () => {
-    expect(() => PacketSocket.open(ns, 9999, ETH_P_ARP, 'interface "gone0"')).toThrow(
-      /^failed to open a packet socket on interface "gone0": no such device/,
+  it('fails with a CNI error naming the namespace when the interface does not exist', () => {
+    expect(() => PacketSocket.open(ns, 'netns "a"', 9999, ETH_P_ARP)).toThrow(
+      /^failed to open a packet socket in netns "a": no such device/,
     );
+    const s = PacketSocket.open(ns, 'netns "a"');
+    try {
+      expect(() =>
+        s.send(9999, ETH_P_ARP, BROADCAST, arp.probe(mac, '10.5.0.99'), 'interface "gone0"'),
+      ).toThrow(/^failed to send on interface "gone0" in netns "a": no such device/);
+    } finally {
+      s.close();
+    }
   });
 });
 

@@ -14,19 +14,23 @@ import { type Pod, withPod } from '../../attach/pod.ts';
 import { transaction, type Undo } from '../../attach/undo.ts';
 import * as link from '../../kernel/link.ts';
 import * as sysctl from '../../kernel/sysctl.ts';
+import { log } from '../../util/log.ts';
 import { announce } from './announce.ts';
 import { checkConflicts, checkGateways } from './checks.ts';
 import type { Plan } from './plan.ts';
+import { Port } from './port.ts';
 import { addPolicyRouting, fixDefaultRoutes } from './routes.ts';
 import type { AttachmentState } from './state.ts';
 import { type View, viewsOf, where } from './views.ts';
 
+/** True when a MAC changed. */
 async function deriveMacs(
   pod: Pod,
   views: readonly View[],
   states: AttachmentState[],
   undo: Undo,
-): Promise<void> {
+): Promise<boolean> {
+  let changed = false;
   for (const v of views) {
     const mac = v.plan.mac;
     const old = v.link.mac;
@@ -36,7 +40,9 @@ async function deriveMacs(
       link.set(pod.rtnl, v.link.index, { mac: old }, where(v)),
     );
     (states[v.index] as AttachmentState).mac = old;
+    changed = true;
   }
+  return changed;
 }
 
 /** The multi-homing sysctls of one interface: ARP answered and asked only for its own addresses; loose rp_filter and no RA default route where it does not own the default route. */
@@ -69,21 +75,44 @@ function applySysctls(pod: Pod, views: readonly View[], states: AttachmentState[
 
 /** Everything the plan asks for, in the pod; on failure every step is undone and the error thrown. */
 export async function applyPlan(netns: string, containerId: string, plan: Plan): Promise<AttachmentState[]> {
-  return withPod(netns, (pod) =>
-    transaction(async (undo) => {
-      const states: AttachmentState[] = plan.attachments.map(() => ({}));
-      await deriveMacs(pod, await viewsOf(pod, plan), states, undo);
-      const views = await viewsOf(pod, plan); // with the MACs as they are now
-      applySysctls(pod, views, states, undo);
-      await checkConflicts(pod, views);
-      checkGateways(pod, views, containerId);
-      await fixDefaultRoutes(pod, plan.defaultRoutes, views, undo);
-      for (const v of views) {
-        if (v.plan.options.policyRouting)
-          await addPolicyRouting(pod, v, states[v.index] as AttachmentState, undo);
-      }
-      await announce(pod, views);
-      return states;
-    }),
-  );
+  const laps: string[] = [];
+  let t = performance.now();
+  const lap = (step: string) => {
+    const now = performance.now();
+    laps.push(`${step} ${(now - t).toFixed(1)} ms`);
+    t = now;
+  };
+  const states = await withPod(netns, async (pod) => {
+    const port = new Port(pod);
+    try {
+      return await transaction(async (undo) => {
+        const states: AttachmentState[] = plan.attachments.map(() => ({}));
+        lap('open');
+        let views = await viewsOf(pod, plan);
+        if (await deriveMacs(pod, views, states, undo)) views = await viewsOf(pod, plan); // the new MACs
+        lap('macFromIPv4');
+        applySysctls(pod, views, states, undo);
+        lap('sysctls');
+        await checkConflicts(pod, port, views);
+        lap('addressConflictCheck');
+        checkGateways(port, views, containerId);
+        lap('gatewayCheck');
+        await fixDefaultRoutes(pod, plan.defaultRoutes, views, undo);
+        lap('default routes');
+        for (const v of views) {
+          if (v.plan.options.policyRouting)
+            await addPolicyRouting(pod, v, states[v.index] as AttachmentState, undo);
+        }
+        lap('policyRouting');
+        await announce(pod, port, views);
+        lap('announce');
+        return states;
+      });
+    } finally {
+      port.close();
+      lap('close');
+    }
+  });
+  log.verbose(`ADD ${containerId}: multi-homing steps: ${laps.join(', ')}`);
+  return states;
 }

@@ -13,33 +13,12 @@ import { contains, type Family, familyOf, parseCIDR, parseIP } from '../../ip/ip
 import * as arp from '../../kernel/arp.ts';
 import * as link from '../../kernel/link.ts';
 import * as ndp from '../../kernel/ndp.ts';
-import { BROADCAST, ETH_P_ARP, ETH_P_IPV6, type Frame, PacketSocket } from '../../kernel/packet.ts';
+import { BROADCAST, ETH_P_ARP, ETH_P_IPV6, type Frame } from '../../kernel/packet.ts';
 import { type Probe, runProbes } from '../../kernel/probe.ts';
 import { log } from '../../util/log.ts';
 import { dadSkipped, mustPassDad } from './dad.ts';
+import { on, type Port } from './port.ts';
 import { addresses, noArp, type View, where } from './views.ts';
-
-/** One socket per interface and ethertype, closed together. */
-export class Sockets {
-  readonly #open = new Map<string, PacketSocket>();
-  readonly #pod: Pod;
-  constructor(pod: Pod) {
-    this.#pod = pod;
-  }
-  get(v: View, protocol: number): PacketSocket {
-    const key = `${v.link.index}/${protocol}`;
-    let s = this.#open.get(key);
-    if (!s) {
-      s = PacketSocket.open(this.#pod.ns, v.link.index, protocol, where(v));
-      this.#open.set(key, s);
-    }
-    return s;
-  }
-  close(): void {
-    for (const s of this.#open.values()) s.close();
-    this.#open.clear();
-  }
-}
 
 /**
  * A probe for `ip` as RFC 5227 (IPv4) or RFC 4862 DAD (IPv6) does it: the answer is the
@@ -48,19 +27,18 @@ export class Sockets {
  * One with this interface's own MAC does (our own frames are never received): an ipvlan
  * sibling in another pod shares it.
  */
-function conflictProbe(socks: Sockets, v: View, ip: string, pod: ReadonlySet<string>): Probe<string> {
+function conflictProbe(port: Port, v: View, ip: string, pod: ReadonlySet<string>): Probe<string> {
   const mac = v.link.mac ?? '';
   const own = new Set([...pod].filter((m) => m !== mac));
   const budget = v.plan.options.budget;
   if (familyOf(ip) === 4) {
-    const socket = socks.get(v, ETH_P_ARP);
     const frame = arp.probe(mac, ip);
     return {
-      socket,
+      socket: port.socket,
       budget,
-      send: () => socket.send(BROADCAST, frame),
+      send: () => port.send(v, ETH_P_ARP, BROADCAST, frame),
       match: (f: Frame) => {
-        const a = arp.decodeArp(f.data);
+        const a = on(f, v, ETH_P_ARP) ? arp.decodeArp(f.data) : undefined;
         if (!a || own.has(a.senderMac) || own.has(f.from)) return undefined;
         if (a.senderIP === ip) return a.senderMac; // the holder answered (or announced it)
         if (a.senderIP === '0.0.0.0' && a.targetIP === ip && a.op === arp.ARPOP.REQUEST) return a.senderMac; // probing for it too
@@ -68,14 +46,13 @@ function conflictProbe(socks: Sockets, v: View, ip: string, pod: ReadonlySet<str
       },
     };
   }
-  const socket = socks.get(v, ETH_P_IPV6);
   const ns = ndp.solicitation(mac, '::', ip);
   return {
-    socket,
+    socket: port.socket,
     budget,
-    send: () => socket.send(ns.dst, ns.packet),
+    send: () => port.send(v, ETH_P_IPV6, ns.dst, ns.packet),
     match: (f: Frame) => {
-      const m = ndp.decodeNdp(f.data);
+      const m = on(f, v, ETH_P_IPV6) ? ndp.decodeNdp(f.data) : undefined;
       const who = m?.lladdr ?? f.from;
       if (!m || m.target !== ip || own.has(who) || own.has(f.from)) return undefined;
       if (m.type === ndp.ICMPV6.NA) return who;
@@ -95,41 +72,36 @@ function conflictError(v: View, ip: string, mac: string | undefined): CniError {
 }
 
 /** Throws, naming the address and the MAC holding it, when an address of a checked view is in use. */
-export async function checkConflicts(pod: Pod, views: readonly View[]): Promise<void> {
+export async function checkConflicts(pod: Pod, port: Port, views: readonly View[]): Promise<void> {
   const checked = views.filter((v) => v.plan.options.addressConflictCheck);
   if (checked.length === 0) return;
   const own = new Set((await link.list(pod.rtnl)).flatMap((l) => (l.mac ? [l.mac] : [])));
-  const socks = new Sockets(pod);
-  try {
-    // IPv4, and IPv6 where the kernel does no DAD: probes of our own, all at once
-    const probes: { v: View; ip: string; p: Probe<string> }[] = [];
-    const kernelDad: { v: View; ip: string }[] = [];
-    for (const v of checked) {
-      if (noArp(v)) {
-        log.info(`addressConflictCheck: ${where(v)} does no ARP/NDP: not checked`);
-        continue;
-      }
-      for (const ip of addresses(v, 4)) probes.push({ v, ip, p: conflictProbe(socks, v, ip, own) });
-      for (const ip of addresses(v, 6)) {
-        if (await dadSkipped(pod, v, ip)) probes.push({ v, ip, p: conflictProbe(socks, v, ip, own) });
-        else kernelDad.push({ v, ip });
-      }
+  // IPv4, and IPv6 where the kernel does no DAD: probes of our own, all at once
+  const probes: { v: View; ip: string; p: Probe<string> }[] = [];
+  const kernelDad: { v: View; ip: string }[] = [];
+  for (const v of checked) {
+    if (noArp(v)) {
+      log.info(`addressConflictCheck: ${where(v)} does no ARP/NDP: not checked`);
+      continue;
     }
-    const answers = runProbes(probes.map((x) => x.p));
-    const hit = probes.findIndex((_, i) => answers[i] !== undefined);
-    if (hit >= 0) {
-      const { v, ip } = probes[hit] as { v: View; ip: string };
-      throw conflictError(v, ip, answers[hit]);
+    for (const ip of addresses(v, 4)) probes.push({ v, ip, p: conflictProbe(port, v, ip, own) });
+    for (const ip of addresses(v, 6)) {
+      if (await dadSkipped(pod, v, ip)) probes.push({ v, ip, p: conflictProbe(port, v, ip, own) });
+      else kernelDad.push({ v, ip });
     }
-    // IPv6 with the kernel's DAD: wait for its verdict; on failure ask once more who holds it
-    for (const { v, ip } of kernelDad) {
-      if ((await mustPassDad(pod, v, ip)) === 'failed') {
-        const [who] = runProbes([conflictProbe(socks, v, ip, own)]);
-        throw conflictError(v, ip, who);
-      }
+  }
+  const answers = runProbes(probes.map((x) => x.p));
+  const hit = probes.findIndex((_, i) => answers[i] !== undefined);
+  if (hit >= 0) {
+    const { v, ip } = probes[hit] as { v: View; ip: string };
+    throw conflictError(v, ip, answers[hit]);
+  }
+  // IPv6 with the kernel's DAD: wait for its verdict; on failure ask once more who holds it
+  for (const { v, ip } of kernelDad) {
+    if ((await mustPassDad(pod, v, ip)) === 'failed') {
+      const [who] = runProbes([conflictProbe(port, v, ip, own)]);
+      throw conflictError(v, ip, who);
     }
-  } finally {
-    socks.close();
   }
 }
 
@@ -149,32 +121,30 @@ function sourceFor(v: View, gw: string, family: Family): string | undefined {
   return n ? addresses(v, family)[nets.indexOf(n)] : undefined;
 }
 
-function gatewayProbe(socks: Sockets, v: View, gw: string, family: Family): Probe<string> | undefined {
+function gatewayProbe(port: Port, v: View, gw: string, family: Family): Probe<string> | undefined {
   const mac = v.link.mac ?? '';
   const src = sourceFor(v, gw, family);
   if (!src) return undefined;
   const budget = v.plan.options.budget;
   if (family === 4) {
-    const socket = socks.get(v, ETH_P_ARP);
     const frame = arp.request(mac, src, gw);
     return {
-      socket,
+      socket: port.socket,
       budget,
-      send: () => socket.send(BROADCAST, frame),
+      send: () => port.send(v, ETH_P_ARP, BROADCAST, frame),
       match: (f) => {
-        const a = arp.decodeArp(f.data);
+        const a = on(f, v, ETH_P_ARP) ? arp.decodeArp(f.data) : undefined;
         return a && a.senderIP === gw ? a.senderMac : undefined;
       },
     };
   }
-  const socket = socks.get(v, ETH_P_IPV6);
   const ns = ndp.solicitation(mac, src, gw);
   return {
-    socket,
+    socket: port.socket,
     budget,
-    send: () => socket.send(ns.dst, ns.packet),
+    send: () => port.send(v, ETH_P_IPV6, ns.dst, ns.packet),
     match: (f) => {
-      const m = ndp.decodeNdp(f.data);
+      const m = on(f, v, ETH_P_IPV6) ? ndp.decodeNdp(f.data) : undefined;
       return m && m.type === ndp.ICMPV6.NA && m.target === gw ? (m.lladdr ?? f.from) : undefined;
     },
   };
@@ -184,44 +154,39 @@ function gatewayProbe(socks: Sockets, v: View, gw: string, family: Family): Prob
  * Asks every gateway of the checked views; those that did not answer are logged (`warn`) or
  * fail ADD (`fail`, the error names them).
  */
-export function checkGateways(pod: Pod, views: readonly View[], containerId: string): void {
-  const socks = new Sockets(pod);
-  try {
-    const targets: GatewayTarget[] = [];
-    for (const v of views) {
-      if (v.plan.options.gatewayCheck === 'off') continue;
-      if (noArp(v)) {
-        log.info(`gatewayCheck: ${where(v)} does no ARP/NDP: not checked`);
-        continue;
-      }
-      for (const family of [4, 6] as const) {
-        const gw = v.plan.gateways[family];
-        const p = gw ? gatewayProbe(socks, v, gw, family) : undefined;
-        if (gw && p) targets.push({ v, gw, family, p });
-      }
+export function checkGateways(port: Port, views: readonly View[], containerId: string): void {
+  const targets: GatewayTarget[] = [];
+  for (const v of views) {
+    if (v.plan.options.gatewayCheck === 'off') continue;
+    if (noArp(v)) {
+      log.info(`gatewayCheck: ${where(v)} does no ARP/NDP: not checked`);
+      continue;
     }
-    const answers = runProbes(targets.map((t) => t.p));
-    const dead: string[] = [];
-    targets.forEach((t, i) => {
-      const { rounds, intervalMs } = t.v.plan.options.budget;
-      const asked = `${rounds} ${t.family === 4 ? 'ARP request' : 'neighbour solicitation'}${rounds > 1 ? 's' : ''} in ${rounds * intervalMs} ms`;
-      const answer = answers[i];
-      if (answer !== undefined) {
-        log.verbose(`gatewayCheck: gateway ${t.gw} of ${where(t.v)} answered from ${answer}`);
-        return;
-      }
-      const what = `gateway ${JSON.stringify(t.gw)} of ${where(t.v)} did not answer ${asked}`;
-      if (t.v.plan.options.gatewayCheck === 'fail') dead.push(what);
-      else log.error(`ADD ${containerId}: warning: ${what} (gatewayCheck "warn": attached anyway)`);
-    });
-    if (dead.length > 0) {
-      throw new CniError(
-        Code.Internal,
-        `failed to reach the gateway: ${dead.join('; ')}`,
-        'gatewayCheck "fail"',
-      );
+    for (const family of [4, 6] as const) {
+      const gw = v.plan.gateways[family];
+      const p = gw ? gatewayProbe(port, v, gw, family) : undefined;
+      if (gw && p) targets.push({ v, gw, family, p });
     }
-  } finally {
-    socks.close();
+  }
+  const answers = runProbes(targets.map((t) => t.p));
+  const dead: string[] = [];
+  targets.forEach((t, i) => {
+    const { rounds, intervalMs } = t.v.plan.options.budget;
+    const asked = `${rounds} ${t.family === 4 ? 'ARP request' : 'neighbour solicitation'}${rounds > 1 ? 's' : ''} in ${rounds * intervalMs} ms`;
+    const answer = answers[i];
+    if (answer !== undefined) {
+      log.verbose(`gatewayCheck: gateway ${t.gw} of ${where(t.v)} answered from ${answer}`);
+      return;
+    }
+    const what = `gateway ${JSON.stringify(t.gw)} of ${where(t.v)} did not answer ${asked}`;
+    if (t.v.plan.options.gatewayCheck === 'fail') dead.push(what);
+    else log.error(`ADD ${containerId}: warning: ${what} (gatewayCheck "warn": attached anyway)`);
+  });
+  if (dead.length > 0) {
+    throw new CniError(
+      Code.Internal,
+      `failed to reach the gateway: ${dead.join('; ')}`,
+      'gatewayCheck "fail"',
+    );
   }
 }
