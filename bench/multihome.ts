@@ -3,7 +3,7 @@
  * of a pod on two macvlan networks, measured on the built executable. See
  * docs/multihoming.md ("What it costs") for the figures and how they were taken.
  *
- *   node bench/multihome.ts [--n 20] [--baseline <dist/bin of another build>] [--json]
+ *   node bench/multihome.ts [--n 20] [--baseline <dist/bin of another build>] [--only <row>] [--json]
  *
  * Each row runs N ADD+DEL pairs, the rows interleaved round by round so that load from other
  * users of the machine hits them alike. Two figures per row: the ADD wall time (spawn to exit)
@@ -30,6 +30,8 @@ const N = Number(arg('n') ?? process.env.BENCH_N ?? 20);
 const BIN = join(ROOT, 'dist/bin');
 const BASELINE = arg('baseline');
 const JSON_OUT = process.argv.includes('--json');
+/** Only the rows whose name contains this (e.g. --only "off" for the baseline comparison). */
+const ONLY = arg('only');
 
 function die(msg: string): never {
   process.stderr.write(`bench: ${msg}\n`);
@@ -127,6 +129,8 @@ const ROWS: Row[] = [
   { name: 'dual stack, addressConflictCheck', bin: BIN, options: { addressConflictCheck: true }, dual: true },
 ];
 
+const rows = ROWS.filter((r) => !ONLY || r.name.includes(ONLY) || r.bin === BASELINE);
+
 function network(i: number, dual: boolean): Record<string, unknown> {
   const ranges: object[][] = [[{ subnet: `10.${130 + i}.0.0/24`, rangeStart: `10.${130 + i}.0.10` }]];
   if (dual) ranges.push([{ subnet: `2001:db8:${130 + i}::/64`, rangeStart: `2001:db8:${130 + i}::10` }]);
@@ -195,7 +199,8 @@ async function once(row: Row): Promise<[number, number, number]> {
   if (add.status !== 0) die(`${row.name}: ADD failed: ${add.stdout}`);
   const logged = readFileSync(LOG, 'utf8');
   const m = /multi-homing done in ([\d.]+) ms/.exec(logged);
-  if (process.env.BENCH_STEPS) process.stderr.write(`${row.name}: ${/multi-homing steps: (.*)/.exec(logged)?.[1] ?? '-'}\n`);
+  if (process.env.BENCH_STEPS)
+    process.stderr.write(`${row.name}: ${/multi-homing steps: (.*)/.exec(logged)?.[1] ?? '-'}\n`);
   const del = await runPlugin(file, { ...env, CNI_COMMAND: 'DEL' }, conf);
   if (del.status !== 0) die(`${row.name}: DEL failed: ${del.stdout}`);
   return [add.ms, del.ms, m ? Number(m[1]) : 0];
@@ -210,18 +215,18 @@ function median(xs: number[]): number {
 async function main(): Promise<void> {
   setup();
   try {
-    for (const row of ROWS) await once(row); // warm-up: page cache, addon extraction
-    const samples = ROWS.map(() => ({ add: [] as number[], del: [] as number[], mh: [] as number[] }));
+    for (const row of rows) await once(row); // warm-up: page cache, addon extraction
+    const samples = rows.map(() => ({ add: [] as number[], del: [] as number[], mh: [] as number[] }));
     for (let i = 0; i < N; i++) {
-      const order = i % 2 === 0 ? ROWS.map((_, k) => k) : ROWS.map((_, k) => ROWS.length - 1 - k);
+      const order = i % 2 === 0 ? rows.map((_, k) => k) : rows.map((_, k) => rows.length - 1 - k);
       for (const k of order) {
-        const [a, d, mh] = await once(ROWS[k] as Row);
+        const [a, d, mh] = await once(rows[k] as Row);
         samples[k]?.add.push(a);
         samples[k]?.del.push(d);
         samples[k]?.mh.push(mh);
       }
     }
-    const out = ROWS.map((row, k) => ({
+    const out = rows.map((row, k) => ({
       row: row.name,
       add: median(samples[k]?.add ?? []),
       del: median(samples[k]?.del ?? []),
