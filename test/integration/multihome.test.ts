@@ -226,7 +226,7 @@ describe('addressConflictCheck', () => {
     ip('netns', 'del', holder.ns);
   });
 
-  it('fails ADD on an IPv6 address the kernel found duplicate, naming the MAC holding it', async () => {
+  it('fails ADD on a duplicate IPv6 address (kernel DAD, or own probes without DAD), naming the MAC', async () => {
     const holder = lanHost(brB, ['2001:db8:41::77/64'], { mac: '02:00:00:00:77:02' });
     // static IPAM without a gateway: the delegate does not wait for DAD, so only the check sees it
     const ipam = { type: 'static', addresses: [{ address: '2001:db8:41::77/64' }] };
@@ -240,6 +240,14 @@ describe('addressConflictCheck', () => {
     const q = pod();
     await q.add(metaConf([eth0(), net1({}, ipam)]));
     await q.del(metaConf([eth0(), net1({}, ipam)]));
+    // where the kernel does no DAD (accept_dad=0, as the bridge plugin sets), manifold probes itself
+    const o = pod();
+    ip('netns', 'exec', o.ns.name, 'sysctl', '-qw', 'net.ipv6.conf.default.accept_dad=0');
+    const noDad = await o.call('ADD', metaConf([eth0(), net1({}, ipam)], { addressConflictCheck: true }));
+    expect(noDad.json?.msg).toBe(
+      'failed to claim address "2001:db8:41::77" on interface "net1": already in use by 02:00:00:00:77:02',
+    );
+    nothingLeft(o);
     ip('netns', 'del', holder.ns);
   });
 
