@@ -145,7 +145,8 @@ beforeAll(() => {
   upA = uplink(brA, 'ua');
   upB = uplink(brB, 'ub');
   lanHost(brA, ['10.40.0.1/24', '2001:db8:40::1/64']); // eth0's gateway: routes nowhere else
-  router(brB, ['10.41.0.1/24', '2001:db8:41::1/64'], brC, ['10.49.0.1/24', '2001:db8:49::1/64']);
+  const rtr = router(brB, ['10.41.0.1/24', '2001:db8:41::1/64'], brC, ['10.49.0.1/24', '2001:db8:49::1/64']);
+  ip('-n', rtr, 'addr', 'add', 'fe80::1/64', 'dev', 'eth0', 'nodad'); // a router known by its link-local address
   peerNs = lanHost(brC, ['10.49.0.7/24', '2001:db8:49::7/64'], {
     gateways: ['10.49.0.1', '2001:db8:49::1'],
   }).ns;
@@ -280,8 +281,8 @@ describe('addressConflictCheck', () => {
 
 describe('gatewayCheck', () => {
   const deadGw = hostLocal('net-b', [
-    [{ subnet: '10.41.0.0/24', gateway: '10.41.0.254' }],
-    [{ subnet: '2001:db8:41::/64', gateway: '2001:db8:41::fe' }],
+    [{ subnet: '10.41.0.0/24', rangeStart: '10.41.0.10', gateway: '10.41.0.254' }],
+    [{ subnet: '2001:db8:41::/64', rangeStart: '2001:db8:41::10', gateway: '2001:db8:41::fe' }],
   ]);
 
   it('warn: logs a gateway that does not answer, and attaches anyway', async () => {
@@ -319,6 +320,22 @@ describe('gatewayCheck', () => {
     const conf = metaConf([eth0(), net1()], { gatewayCheck: 'fail' });
     await p.add(conf);
     await p.del(conf);
+    nothingLeft(p);
+  });
+
+  it('asks a link-local IPv6 gateway from the link-local address, and refuses a dead one', async () => {
+    const ll = (gateway: string) => ({
+      type: 'static',
+      addresses: [{ address: '2001:db8:41::50/64', gateway }],
+    });
+    const p = pod();
+    const live = metaConf([eth0(), net1({}, ll('fe80::1'))], { gatewayCheck: 'fail' });
+    await p.add(live);
+    await p.del(live);
+    const r = await p.call('ADD', metaConf([eth0(), net1({}, ll('fe80::99'))], { gatewayCheck: 'fail' }));
+    expect(r.json?.msg).toBe(
+      'failed to reach the gateway: gateway "fe80::99" of interface "net1" did not answer 3 neighbour solicitations in 300 ms',
+    );
     nothingLeft(p);
   });
 

@@ -95,7 +95,7 @@ export async function applyPlan(netns: string, containerId: string, plan: Plan):
         lap('sysctls');
         await checkConflicts(pod, port, views);
         lap('addressConflictCheck');
-        checkGateways(port, views, containerId);
+        await checkGateways(pod, port, views, containerId);
         lap('gatewayCheck');
         await fixDefaultRoutes(pod, plan.defaultRoutes, views, undo);
         lap('default routes');

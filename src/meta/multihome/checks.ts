@@ -9,7 +9,8 @@
 
 import type { Pod } from '../../attach/pod.ts';
 import { CniError, Code } from '../../cni/errors.ts';
-import { contains, type Family, familyOf, parseCIDR, parseIP } from '../../ip/ip.ts';
+import { contains, type Family, familyOf, formatIP, type IPNet, parseCIDR, parseIP } from '../../ip/ip.ts';
+import * as addr from '../../kernel/addr.ts';
 import * as arp from '../../kernel/arp.ts';
 import * as link from '../../kernel/link.ts';
 import * as ndp from '../../kernel/ndp.ts';
@@ -112,18 +113,36 @@ interface GatewayTarget {
   readonly p: Probe<string>;
 }
 
-/** Our address to ask from: the one whose subnet holds the gateway, else the first of its family. */
-function sourceFor(v: View, gw: string, family: Family): string | undefined {
+const LINK_LOCAL = parseCIDR('fe80::/10') as IPNet;
+
+/**
+ * Our address to ask from: the one whose subnet holds the gateway, else the first of its
+ * family; for a link-local IPv6 gateway (a router known by its fe80:: address), the
+ * interface's own link-local address.
+ */
+async function sourceFor(pod: Pod, v: View, gw: string, family: Family): Promise<string | undefined> {
   const g = parseIP(gw);
+  if (family === 6 && g && contains(LINK_LOCAL, g)) {
+    const ll = (await addr.list(pod.rtnl, { index: v.link.index, family: 6 }))
+      .map((a) => parseCIDR(a.cidr))
+      .find((n) => n && contains(LINK_LOCAL, n.ip));
+    if (ll) return formatIP(ll.ip);
+  }
   const nets = v.plan.ips.map((ip) => parseCIDR(ip.address)).filter((n) => n?.ip.family === family);
   const inSubnet = nets.find((n) => n && g && contains(n, g));
   const n = inSubnet ?? nets[0];
   return n ? addresses(v, family)[nets.indexOf(n)] : undefined;
 }
 
-function gatewayProbe(port: Port, v: View, gw: string, family: Family): Probe<string> | undefined {
+async function gatewayProbe(
+  pod: Pod,
+  port: Port,
+  v: View,
+  gw: string,
+  family: Family,
+): Promise<Probe<string> | undefined> {
   const mac = v.link.mac ?? '';
-  const src = sourceFor(v, gw, family);
+  const src = await sourceFor(pod, v, gw, family);
   if (!src) return undefined;
   const budget = v.plan.options.budget;
   if (family === 4) {
@@ -154,7 +173,12 @@ function gatewayProbe(port: Port, v: View, gw: string, family: Family): Probe<st
  * Asks every gateway of the checked views; those that did not answer are logged (`warn`) or
  * fail ADD (`fail`, the error names them).
  */
-export function checkGateways(port: Port, views: readonly View[], containerId: string): void {
+export async function checkGateways(
+  pod: Pod,
+  port: Port,
+  views: readonly View[],
+  containerId: string,
+): Promise<void> {
   const targets: GatewayTarget[] = [];
   for (const v of views) {
     if (v.plan.options.gatewayCheck === 'off') continue;
@@ -164,7 +188,7 @@ export function checkGateways(port: Port, views: readonly View[], containerId: s
     }
     for (const family of [4, 6] as const) {
       const gw = v.plan.gateways[family];
-      const p = gw ? gatewayProbe(port, v, gw, family) : undefined;
+      const p = gw ? await gatewayProbe(pod, port, v, gw, family) : undefined;
       if (gw && p) targets.push({ v, gw, family, p });
     }
   }
