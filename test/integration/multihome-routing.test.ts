@@ -255,6 +255,22 @@ describe('DEL', () => {
     nothingLeft(p);
   });
 
+  it('GC of an attachment the runtime no longer has removes its rules too (netns still there)', async () => {
+    const p = pod();
+    const conf = metaConf([eth0(), net1()], { policyRouting: true, cniDir: join(tmp, 'cache-gc') });
+    await p.add(conf);
+    expect(rules(p.ns.name, '-4')).toHaveLength(1);
+    const gc = await runWith(
+      meta,
+      { CNI_COMMAND: 'GC', CNI_PATH: p.env.CNI_PATH },
+      JSON.stringify({ ...conf, 'cni.dev/valid-attachments': [] }),
+    );
+    expect(gc.code, gc.stdout).toBe(0);
+    expect(rules(p.ns.name, '-4')).toEqual([]);
+    expect(rules(p.ns.name, '-6')).toEqual([]);
+    expect(podLinks(p.ns.name)).toEqual([]);
+  });
+
   it('keeps two manifold calls on one pod apart (two networks, their own CNI_IFNAME)', async () => {
     const a = pod('eth0');
     const bDir = join(tmp, 'cache-b');
