@@ -2,7 +2,8 @@
  * The delegate list of a call: the inline `delegates`, or `clusterNetwork` and
  * `defaultNetworks` resolved from confDir (by network name) or from a path. The first is the
  * master (the pod's CNI_IFNAME). A delegate may carry a `manifold` object, which is ours and
- * is removed before the plugin sees the config: `{"ifname": "net5", "defaultRoute": true}`.
+ * is removed before the plugin sees the config: `{"ifname": "net5", "defaultRoute": true}`,
+ * and the multi-homing options for this network (`{"policyRouting": true}`, docs/multihoming.md).
  */
 import { z } from 'zod';
 import { CniError, Code, invalidConfig } from '../cni/errors.ts';
@@ -12,6 +13,7 @@ import { type Network, parseNetwork } from '../invoke/network.ts';
 import type { MetaConf } from './config.ts';
 import { findNetworkByName, readNetworkPath } from './files.ts';
 import type { PodAttachment } from './k8s/attachment.ts';
+import { MultihomeShape, type OptionFields } from './multihome/options.ts';
 
 export interface Delegate {
   readonly network: Network;
@@ -26,12 +28,15 @@ export interface Delegate {
   readonly gatewayRequest?: readonly string[];
   /** A Kubernetes pod's attachment: per-attachment arguments, device, network-status name. */
   readonly k8s?: PodAttachment;
+  /** Multi-homing options of this network, over the meta config's. */
+  readonly multihome?: OptionFields | undefined;
 }
 
 const ManifoldKey = z
   .looseObject({
     ifname: z.string().optional(),
     defaultRoute: z.boolean().optional(),
+    ...MultihomeShape,
   })
   .optional();
 
@@ -54,6 +59,7 @@ function toDelegate(
     master,
     ifnameRequest: ours?.ifname,
     defaultRoute: ours?.defaultRoute === true,
+    multihome: ours,
   };
 }
 
