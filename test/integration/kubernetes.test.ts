@@ -298,6 +298,26 @@ describe('pods described by their annotations', () => {
     expectNothingLeft(p);
   });
 
+  it('default-route via a gateway other than the IPAM one: that route, in the result and the kernel', async () => {
+    const p = pod({ 'k8s.v1.cni.cncf.io/networks': '[{"name":"gw-net","default-route":["10.70.6.254"]}]' });
+    const r = await p.call('ADD');
+    expect(r.code, r.stdout).toBe(0);
+    const routes = (r.json as { routes: { dst: string; gw?: string }[] }).routes;
+    expect(routes.filter((rt) => rt.dst === '0.0.0.0/0')).toEqual([{ dst: '0.0.0.0/0', gw: '10.70.6.254' }]);
+    const kernel = ipJson<{ dev: string; gateway?: string }[]>(
+      '-n',
+      p.ns.name,
+      '-4',
+      'route',
+      'show',
+      'default',
+    );
+    expect(kernel.map((k) => [k.dev, k.gateway])).toEqual([['net1', '10.70.6.254']]);
+    expect((await p.call('CHECK', metaConf(), r.json)).code).toBe(0);
+    expect((await p.call('DEL')).code).toBe(0);
+    expectNothingLeft(p);
+  });
+
   it('default-route: the chosen attachment owns the default route; two IPv4 gateways are refused', async () => {
     const p = pod({ 'k8s.v1.cni.cncf.io/networks': '[{"name":"gw-net","default-route":["10.70.6.1"]}]' });
     const r = await p.call('ADD');

@@ -126,3 +126,21 @@ describe('the plan', () => {
     expect(macFromIPv4('0a:58', [{ address: '2001:db8::5/64' }])).toBeUndefined();
   });
 });
+
+describe('a requested default-route gateway (the pod annotation)', () => {
+  it('makes the marked attachment own that family, via the gateway asked for', () => {
+    const a = attached([eth0, net1], { defaultRoute: 1 });
+    const marked = { ...a[1], delegate: { ...a[1]?.delegate, gatewayRequest: ['10.1.0.254'] } };
+    const plan = planFor({}, [a[0], marked] as typeof a);
+    expect(plan.attachments.map((p) => p.owns)).toEqual([
+      { 4: false, 6: true },
+      { 4: true, 6: false },
+    ]);
+    expect(plan.attachments[1]?.result?.routes).toEqual([
+      { dst: '10.9.0.0/16' },
+      { dst: '0.0.0.0/0', gw: '10.1.0.254' },
+    ]);
+    expect(plan.attachments[0]?.result?.routes).toEqual([{ dst: '::/0' }]);
+    expect(plan.defaultRoutes).toContain(4);
+  });
+});

@@ -16,6 +16,8 @@ export interface Attachment {
     readonly master: boolean;
     readonly defaultRoute: boolean;
     readonly multihome?: OptionFields | undefined;
+    /** Gateways the pod asked for (the annotation's `default-route`): its default routes go via them. */
+    readonly gatewayRequest?: readonly string[] | undefined;
   };
   readonly ifname: string;
   readonly result: Result | undefined;
@@ -90,7 +92,25 @@ function adjusted(
   return { ...r, interfaces, routes };
 }
 
-export function planFor(meta: OptionFields, attached: readonly Attachment[]): Plan {
+/**
+ * The delegate's result with the default routes the pod asked for (Multus's `default-route`):
+ * per family with a requested gateway, one default route via it instead of the delegate's own.
+ */
+export function withRequestedGateways(a: Attachment): Result | undefined {
+  const asked = a.delegate.gatewayRequest ?? [];
+  if (!a.result || asked.length === 0) return a.result;
+  let routes = [...(a.result.routes ?? [])];
+  for (const gw of asked) {
+    const fam = familyOf(gw);
+    if (fam === undefined) continue;
+    routes = routes.filter((r) => !isDefaultRoute(r, fam));
+    routes.push({ dst: fam === 4 ? '0.0.0.0/0' : '::/0', gw });
+  }
+  return { ...a.result, routes };
+}
+
+export function planFor(meta: OptionFields, given: readonly Attachment[]): Plan {
+  const attached = given.map((a) => ({ ...a, result: withRequestedGateways(a) }));
   const owners = defaultRouteOwners(
     attached.map((a) => ({
       master: a.delegate.master,
@@ -105,7 +125,8 @@ export function planFor(meta: OptionFields, attached: readonly Attachment[]): Pl
     const ownDefaults = (a.result?.routes ?? []).filter((r) => isDefaultRoute(r));
     for (const fam of FAMILIES) {
       const has = ownDefaults.some((r) => isDefaultRoute(r, fam));
-      if ((owns[fam] && !a.delegate.master) || (!owns[fam] && has)) defaultRoutes.add(fam);
+      const asked = a.delegate.gatewayRequest?.some((g) => familyOf(g) === fam) === true;
+      if ((owns[fam] && (!a.delegate.master || asked)) || (!owns[fam] && has)) defaultRoutes.add(fam);
     }
     const ips = podIPs(a.result, a.ifname);
     const mac = options.macPrefix ? macFromIPv4(options.macPrefix, ips) : undefined;

@@ -72,8 +72,19 @@ export async function fixDefaultRoutes(
         );
       }
     }
-    for (const v of views.filter((x) => x.plan.owns[family] && on(x).length === 0)) {
+    for (const v of views.filter((x) => x.plan.owns[family])) {
       const wanted = (v.plan.result?.routes ?? []).filter((r) => isDefaultRoute(r, family) && inMain(r));
+      const gateways = new Set(wanted.map((r) => r.gw ?? v.plan.gateways[family]));
+      const present = on(v);
+      // the owner keeps its own default route when it goes where the result says (the usual
+      // case); one via another gateway (a requested `default-route`) is replaced
+      if (present.length > 0 && present.every((r) => gateways.has(r.gw))) continue;
+      for (const r of present.filter((p) => !gateways.has(p.gw))) {
+        await route.remove(pod.rtnl, undoable(r), where(v));
+        undo.push(`restore ${route.describeRoute(r)} on ${where(v)}`, () =>
+          route.add(pod.rtnl, undoable(r), where(v)),
+        );
+      }
       for (const r of wanted) {
         const add: route.Route = {
           dst: defaultDst(family),
