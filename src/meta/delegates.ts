@@ -40,12 +40,13 @@ const ManifoldKey = z
   })
   .optional();
 
-function toDelegate(
+export type ManifoldKeyFields = NonNullable<z.output<typeof ManifoldKey>>;
+
+/** A network config without its `manifold` object, and that object checked (field paths under `source`). */
+export function splitManifoldKey(
   raw: Record<string, unknown>,
   source: string,
-  master: boolean,
-  fallbackVersion: string,
-): Delegate {
+): { rest: Record<string, unknown>; ours: ManifoldKeyFields | undefined } {
   const { manifold, ...rest } = raw;
   const ours = parseWith(ManifoldKey, manifold, `${source}.manifold`);
   if (ours?.ifname !== undefined) {
@@ -53,6 +54,16 @@ function toDelegate(
     if (problem)
       throw invalidConfig(`${source}.manifold.ifname`, `${JSON.stringify(ours.ifname)} ${problem}`);
   }
+  return { rest, ours };
+}
+
+function toDelegate(
+  raw: Record<string, unknown>,
+  source: string,
+  master: boolean,
+  fallbackVersion: string,
+): Delegate {
+  const { rest, ours } = splitManifoldKey(raw, source);
   return {
     network: parseNetwork(rest, source, fallbackVersion),
     source,

@@ -298,6 +298,26 @@ describe('pods described by their annotations', () => {
     expectNothingLeft(p);
   });
 
+  it("takes an attachment's multi-homing options from the annotation's manifold object", async () => {
+    const p = pod({ 'k8s.v1.cni.cncf.io/networks': '[{"name":"mv-a","manifold":{"policyRouting":true}}]' });
+    const r = await p.call('ADD');
+    expect(r.code, r.stdout).toBe(0);
+    const rules = () =>
+      ipJson<{ priority: number; src?: string; table?: string }[]>(
+        '-n',
+        p.ns.name,
+        '-4',
+        'rule',
+        'show',
+      ).filter((x) => x.priority === 30000);
+    const net1 = addrs(p.ns.name, 'net1')[0]?.split('/')[0];
+    expect(net1).toMatch(/^10\.70\.1\./);
+    expect(rules().map((x) => x.src)).toEqual([net1]);
+    expect((await p.call('DEL')).code).toBe(0);
+    expect(rules()).toEqual([]);
+    expectNothingLeft(p);
+  });
+
   it('default-route via a gateway other than the IPAM one: that route, in the result and the kernel', async () => {
     const p = pod({ 'k8s.v1.cni.cncf.io/networks': '[{"name":"gw-net","default-route":["10.70.6.254"]}]' });
     const r = await p.call('ADD');
