@@ -107,7 +107,9 @@ describe('JSON form', () => {
     ]);
     const bad = cniErrorOf(() => parse('[{"name":"a","manifold":{"gatewayCheck":"loud"}}]'));
     expect(bad.code).toBe(7);
-    expect(bad.message).toMatch(/\[0\]\.manifold\.gatewayCheck: expected one of "off", "warn", "fail"; got "loud"/);
+    expect(bad.message).toMatch(
+      /\[0\]\.manifold\.gatewayCheck: expected one of "off", "warn", "fail"; got "loud"/,
+    );
     const typo = cniErrorOf(() => parse('[{"name":"a","manifold":{"policyRoutng":true}}]'));
     expect(typo.message).toMatch(/\[0\]\.manifold: .*policyRoutng/);
   });
