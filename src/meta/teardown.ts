@@ -21,7 +21,7 @@ import { delNetwork, ipamDelNetwork } from '../invoke/network.ts';
 import * as link from '../kernel/link.ts';
 import { log } from '../util/log.ts';
 import { type Attached, type Ctx, describe, runtimeFor, wrap } from './attachment.ts';
-import { isNested } from './nested.ts';
+import { isNested } from './guard.ts';
 
 export interface Teardown {
   /** Retrying may help: report them. */
