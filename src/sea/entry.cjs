@@ -137,15 +137,13 @@ function extract(rel, hash, want) {
   );
 }
 
-// Loads the verified open file itself; by path only where /proc is not mounted.
+// Loads the verified open file itself; by path only where /proc is not mounted. The fd stays
+// open for the life of the process: the dynamic loader knows a library by the name it was
+// opened under, and a reused fd number would make it hand back the first one.
 function dlopenVerified({ fd, file }) {
   const mod = { exports: {} };
   const byFd = `/proc/self/fd/${fd}`;
-  try {
-    process.dlopen(mod, fs.existsSync(byFd) ? byFd : file);
-  } finally {
-    fs.closeSync(fd);
-  }
+  process.dlopen(mod, fs.existsSync(byFd) ? byFd : file);
   return mod.exports;
 }
 
