@@ -113,7 +113,7 @@ export function parseBridgeConf(
   cniArgs: ReadonlyMap<string, string>,
 ): BridgeConf {
   const conf = parseWith(BridgeConfSchema, raw);
-  const argMac = cniArgs.get('MAC');
+  const argMac = cniArgs.get('MAC') || undefined; // "" is not set, as in macvlan and the reference
   if (argMac !== undefined) parseWith(macString, argMac, 'CNI_ARGS MAC');
   const trunk = collectTrunk(conf.vlanTrunk ?? []);
   const brName = conf.bridge || DEFAULT_BRIDGE;

@@ -150,7 +150,7 @@ export function parseVxlanConf(
 ): VxlanConf {
   const conf = parseWith(VxlanConfSchema, raw);
   const family = crossCheck(conf);
-  const argMac = cniArgs.get('MAC');
+  const argMac = cniArgs.get('MAC') || undefined; // "" is not set, as in macvlan and the reference
   if (argMac !== undefined) parseWith(macString, argMac, 'CNI_ARGS MAC');
   return {
     ...conf,

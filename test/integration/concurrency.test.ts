@@ -87,7 +87,7 @@ describe('16 pods at once', () => {
       expect(s.size, net).toBe(16);
       expect(new Set(s.values())).toEqual(new Set(pods.map((p) => p.id)));
     }
-    const got = adds.map((r) => (r.json?.ips as { address: string }[]).map((x) => x.address));
+    const got = adds.map((r) => ((r.json?.ips ?? []) as { address: string }[]).map((x) => x.address));
     expect(new Set(got.map((g) => g[0])).size).toBe(16);
     expect(new Set(got.map((g) => g[1])).size).toBe(16);
     expect(hostLinks().filter((l) => l.ifname === `vxlan${VNI}`)).toHaveLength(1);
@@ -108,7 +108,7 @@ describe('a minute of random interleaving', () => {
     const SLOTS = 8;
     const WORKERS = 4;
     type Slot = { ns: { name: string; path: string }; id: string; vf: number | undefined; busy: boolean };
-    const slots: Slot[] = Array.from({ length: SLOTS }, (_, i) => ({
+    const slots: Slot[] = Array.from({ length: SLOTS }, () => ({
       ns: newNetns(),
       id: '',
       vf: undefined,
