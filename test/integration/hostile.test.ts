@@ -13,6 +13,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -267,5 +268,59 @@ describe('no secret reaches a log', () => {
       for (const o of outputs) expect(o, `${s} on stderr`).not.toContain(s);
     }
     expect(readdirSync(join(work, 'cache'))).toEqual([]);
+  });
+});
+
+describe('state files are 0600 in 0700 directories', () => {
+  it('the delegate cache, host-local stores, VF records and locks, made fresh by one ADD', async () => {
+    const root = join(work, 'modes');
+    const conf = metaConf({
+      cniDir: join(root, 'cache'),
+      delegates: [
+        mv({
+          name: 'modes-mv',
+          ipam: { type: 'host-local', dataDir: join(root, 'ipam'), subnet: '10.79.9.0/24' },
+        }),
+        {
+          cniVersion: '1.1.0',
+          name: 'modes-sr',
+          type: 'sriov',
+          deviceID: '0000:07:10.0',
+          dataDir: join(root, 'sriov'),
+        },
+      ],
+    });
+    const env = { ...podEnv('ADD'), MANIFOLD_SYSFS_ROOT: fake.root };
+    const add = await runWith(meta, env, JSON.stringify(conf));
+    expect(add.code, add.stdout).toBe(0);
+    const modes: string[] = [];
+    const walk = (d: string) => {
+      for (const e of readdirSync(d, { withFileTypes: true })) {
+        const p = join(d, e.name);
+        modes.push(`${(statSync(p).mode & 0o777).toString(8)} ${e.isDirectory() ? 'dir' : 'file'}`);
+        if (e.isDirectory()) walk(p);
+      }
+    };
+    walk(root);
+    expect(new Set(modes)).toEqual(new Set(['700 dir', '600 file']));
+    expect((await runWith(meta, { ...env, CNI_COMMAND: 'DEL' }, JSON.stringify(conf))).code).toBe(0);
+  });
+});
+
+describe("a delegate's config error names its field by its JSON path in the meta config", () => {
+  it.each([
+    ['delegates[1].mtu: ', [mv(), mv({ name: 'p1', mtu: 5, manifold: { ifname: 'net1' } })]],
+    [
+      'delegates[1].plugins[0].mode: ',
+      [
+        mv(),
+        { cniVersion: '1.1.0', name: 'p2', plugins: [{ type: 'macvlan', master: 'hs0', mode: 'fast' }] },
+      ],
+    ],
+  ])('%s…', async (prefix, delegates) => {
+    const r = await runWith(meta, podEnv('ADD'), JSON.stringify(metaConf({ delegates })));
+    expect(r.json?.code, r.stdout).toBe(7);
+    expect(String(r.json?.msg).startsWith(prefix), String(r.json?.msg)).toBe(true);
+    expect(String(r.json?.details)).toMatch(/^delegate "p\d" \(macvlan\)/);
   });
 });
