@@ -16,7 +16,7 @@ describe('an IPAM type naming a built-in link plugin', () => {
     'ipam.type %s: code 7 naming ipam.type, for every verb',
     async (t) => {
       // (STATUS looks the master up over netlink, which the unit tier's worker threads must not load)
-    for (const verb of ['DEL', 'GC']) {
+      for (const verb of ['DEL', 'GC']) {
         const conf = { cniVersion: '1.1.0', name: 'n', type: 'macvlan', master: 'x', ipam: { type: t } };
         const r = await runWith(
           builtinLoader('macvlan'),
