@@ -23,8 +23,14 @@ export interface Attached {
   addError?: string | undefined;
 }
 
+/** A plugin type as a message shows it: quoted when it is not a plain file name. */
+function showType(t: unknown): string {
+  const s = String(t);
+  return /^[\w.+-]+$/.test(s) ? s : JSON.stringify(s);
+}
+
 export function describe(d: Delegate): string {
-  const types = d.network.plugins.map((p) => String(p.type)).join(', ');
+  const types = d.network.plugins.map((p) => showType(p.type)).join(', ');
   return `delegate ${JSON.stringify(d.network.name)} (${types})`;
 }
 

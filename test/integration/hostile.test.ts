@@ -324,3 +324,14 @@ describe("a delegate's config error names its field by its JSON path in the meta
     expect(String(r.json?.details)).toMatch(/^delegate "p\d" \(macvlan\)/);
   });
 });
+
+describe('an error message is one line whatever a value in it holds', () => {
+  it('a delegate type with CR LF (found by fuzzing)', async () => {
+    const conf = metaConf({ delegates: [{ cniVersion: '1.1.0', name: 'crlf', type: '"quoted"\r\n' }] });
+    for (const command of ['STATUS', 'ADD', 'DEL']) {
+      const r = await runWith(meta, podEnv(command), JSON.stringify(conf));
+      expect(r.code, r.stdout).toBe(command === 'DEL' ? 0 : 1);
+      if (r.json) expect(String(r.json.msg)).not.toMatch(/[\r\n]/);
+    }
+  });
+});
