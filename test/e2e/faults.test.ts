@@ -96,7 +96,7 @@ describe('kill -9 during a four-network ADD, then DEL', () => {
     const report: string[] = [
       `whole ADD: ${full.ran.toFixed(0)} ms (leaves ${whole}); start-up ${version.ms.toFixed(0)} ms; kills from ${from.toFixed(0)} to ${to.toFixed(0)} ms`,
     ];
-    const states = new Set<string>();
+    const states = new Map<string, number>();
     for (let i = 0; i < POINTS; i++) {
       const at = Math.round(from + ((to - from) * (i + 0.5)) / POINTS);
       const id = `fault${i}`;
@@ -104,7 +104,7 @@ describe('kill -9 during a four-network ADD, then DEL', () => {
       const r = await addKilledAfter(id, pod.path, at);
       mirrorVfs(w);
       const state = snapshot(w, pod.name);
-      states.add(state);
+      states.set(state, (states.get(state) ?? 0) + 1);
       const d = await del(id, pod.path);
       mirrorVfs(w);
       const left = leftovers(w, pod.name);
@@ -115,7 +115,8 @@ describe('kill -9 during a four-network ADD, then DEL', () => {
       expect(left, `after a kill at ${at} ms (state ${state})`).toEqual([]);
       delNetns(pod.name);
     }
-    report.push(`${states.size} distinct states left by the kills`);
+    report.push(`${states.size} distinct states left by the kills (state: kills):`);
+    for (const [state, n] of states) report.push(`  ${state}: ${n}`);
     process.stdout.write(`\nfault points:\n  ${report.join('\n  ')}\n`);
   }, 300_000);
 });
