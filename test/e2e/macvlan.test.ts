@@ -385,7 +385,7 @@ describe('where manifold and the reference part ways (deliberately)', () => {
     });
   });
 
-  it('raw output beyond libcni: 1.0.0 results carry the interface MTU; VERSION lists 0.3.0 – 1.1.0', async () => {
+  it('raw output beyond libcni: 1.0.0 results carry the interface MTU; VERSION lists 0.1.0 – 1.1.0', async () => {
     const conf = macvlanConf('1.0.0', { mac: '0a:58:0a:5a:00:09' });
     const out: Record<Impl, Record<string, unknown> | undefined> = {} as never;
     for (const impl of ['reference', 'manifold'] as const) {
@@ -418,7 +418,7 @@ describe('where manifold and the reference part ways (deliberately)', () => {
     const versions = await cniVersionInfo('macvlan', [MF_DIR]);
     expect(versions).toMatchObject({
       ok: true,
-      result: { supportedVersions: ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] },
+      result: { supportedVersions: ['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] },
     });
     const refVersions = await cniVersionInfo('macvlan', [REFERENCE_PLUGIN_DIR]);
     expect(refVersions).toMatchObject({
@@ -519,7 +519,7 @@ describe('cniVersion 1.1.0 through the exec harness', () => {
     const r = await execCni(join(MF_DIR, 'manifold'), { command: 'VERSION' }, '');
     expect(r.json).toEqual({
       cniVersion: '1.1.0',
-      supportedVersions: ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'],
+      supportedVersions: ['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'],
     });
   });
 });
