@@ -32,6 +32,16 @@ export default defineConfig({
         },
       },
       {
+        // not in any default run: bash test/soak/run.sh
+        test: {
+          name: 'soak',
+          include: ['test/soak/**/*.soak.ts'],
+          pool: 'forks',
+          testTimeout: 3_600_000,
+          hookTimeout: 300_000,
+        },
+      },
+      {
         test: {
           name: 'vm',
           include: ['test/vm/**/*.test.ts'],

@@ -77,11 +77,13 @@ describe('bridge config', () => {
 
   it('rejects bridge names the kernel would refuse', () => {
     expect(errorOf(() => parse({ bridge: 'a-very-long-bridge' })).message).toBe(
-      'bridge: is longer than 15 characters (an interface name); got "a-very-long-bridge"',
+      'bridge: is longer than 15 bytes (an interface name); got "a-very-long-bridge"',
     );
-    expect(errorOf(() => parse({ bridge: 'br/0' })).message).toMatch(/^bridge: must not contain "\/"/);
+    // counted in bytes, as the kernel counts them: 8 characters, 16 bytes
+    expect(errorOf(() => parse({ bridge: 'éééééééé' })).message).toMatch(/^bridge: is longer than 15 bytes/);
+    expect(errorOf(() => parse({ bridge: 'br/0' })).message).toMatch(/^bridge: contains "\/"/);
     expect(errorOf(() => parse({ bridge: 'bridge-labs', vlan: 1000, isGateway: true })).message).toBe(
-      'bridge: the VLAN gateway interface "bridge-labs.1000" (bridge name, ".", vlan) is longer than 15 characters; use a shorter bridge name',
+      'bridge: the VLAN gateway interface "bridge-labs.1000" (bridge name, ".", vlan) is longer than 15 bytes; use a shorter bridge name',
     );
     // Without isGateway there is no VLAN gateway interface to name.
     expect(parse({ bridge: 'bridge-labs', vlan: 1000 }).brName).toBe('bridge-labs');

@@ -6,7 +6,7 @@
  * pod interface] (+ the VLAN gateway interface with vlan and isGateway); IPs point at index 2.
  */
 import { checkPodLink, resultInterface } from '../../src/attach/l3.ts';
-import { withPod, withPodIfPresent } from '../../src/attach/pod.ts';
+import { attachmentOf, clearTempLink, removePodLink, withPod } from '../../src/attach/pod.ts';
 import { transaction } from '../../src/attach/undo.ts';
 import { CniError, Code, q } from '../../src/cni/errors.ts';
 import type { CheckContext, GcContext, Plugin, PluginContext } from '../../src/cni/plugin.ts';
@@ -15,7 +15,6 @@ import { openIpam } from '../../src/ipam/client.ts';
 import * as link from '../../src/kernel/link.ts';
 import * as nft from '../../src/kernel/nft.ts';
 import { hostRtnl } from '../../src/kernel/socket.ts';
-import { log } from '../../src/util/log.ts';
 import { checkBridgeAttachment } from './check.ts';
 import { type BridgeConf, parseBridgeConf, validateForAdd } from './config.ts';
 import * as host from './host.ts';
@@ -43,13 +42,14 @@ async function add(ctx: Ctx): Promise<Result> {
   const h = hostRtnl();
   return withPod(ctx.netns, async (pod) => {
     await pod.assertFree(ctx.ifname);
+    await clearTempLink(pod, attachmentOf(ctx), 'veth');
     return transaction(async (undo) => {
       const br = await host.ensureBridge(h, conf);
       if (br.created) {
         undo.push(`remove bridge ${q(conf.brName)}`, () => host.removeBridgeIfUnused(h, br.link));
       }
 
-      const veth = await host.createVeth(h, pod, br.link, conf, ctx.ifname);
+      const veth = await host.createVeth(h, pod, br.link, conf, attachmentOf(ctx));
       undo.push(`delete veth ${q(veth.hostName)}`, () => host.removeByName(h, veth.hostName));
       const hostVeth = await link.mustByName(h, veth.hostName, HOST);
       host.trySysctl(undefined, `net/ipv6/conf/${veth.hostName}/accept_ra`, '0');
@@ -142,17 +142,7 @@ async function del(ctx: Ctx): Promise<void> {
       }
     });
   }
-  await attempt(() =>
-    withPodIfPresent(ctx.netns, async (pod) => {
-      const l = await link.byName(pod.rtnl, ctx.ifname);
-      if (!l) return;
-      if (l.kind !== 'veth') {
-        log.info(`DEL: ${q(ctx.ifname)} in ${pod.path} is a ${l.kind ?? 'device'}, not a veth: left alone`);
-        return;
-      }
-      await link.remove(pod.rtnl, l.index, `veth ${q(ctx.ifname)}`);
-    }),
-  );
+  await attempt(() => removePodLink(ctx.netns, attachmentOf(ctx), 'veth'));
   if (ipam) await attempt(() => ipam.del());
   if (errors.length > 0) throw errors[0];
 }

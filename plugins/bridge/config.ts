@@ -1,20 +1,17 @@
 /** bridge config: the reference plugin's fields (containernetworking/plugins bridge). */
 import { z } from 'zod';
 import { invalidConfig, q } from '../../src/cni/errors.ts';
+import { interfaceNameProblem } from '../../src/cni/names.ts';
 import { macString, NetConfSchema, uint } from '../../src/cni/netconf.ts';
 import { parseWith } from '../../src/cni/validate.ts';
 import { ipamType } from '../../src/ipam/client.ts';
 
 export const DEFAULT_BRIDGE = 'cni0';
 export const MAX_VLAN = 4094;
-const IFNAMSIZ = 15;
 
-/** Why `name` cannot be a Linux interface name, or undefined when it can. */
+/** Why `name` cannot be a Linux interface name (counted in bytes, as the kernel does), or undefined when it can. */
 export function badIfname(name: string): string | undefined {
-  if (name.length > IFNAMSIZ) return `is longer than ${IFNAMSIZ} characters`;
-  if (name === '.' || name === '..') return 'is not an interface name';
-  if (/[/:\s]/.test(name)) return 'must not contain "/", ":" or white space';
-  return undefined;
+  return interfaceNameProblem(name);
 }
 
 const ifname = z.string().superRefine((s, ctx) => {
@@ -116,7 +113,7 @@ export function parseBridgeConf(
   cniArgs: ReadonlyMap<string, string>,
 ): BridgeConf {
   const conf = parseWith(BridgeConfSchema, raw);
-  const argMac = cniArgs.get('MAC');
+  const argMac = cniArgs.get('MAC') || undefined; // "" is not set, as in macvlan and the reference
   if (argMac !== undefined) parseWith(macString, argMac, 'CNI_ARGS MAC');
   const trunk = collectTrunk(conf.vlanTrunk ?? []);
   const brName = conf.bridge || DEFAULT_BRIDGE;

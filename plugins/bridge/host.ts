@@ -3,7 +3,7 @@
  * the pod), bridge port settings and VLANs, gateway addresses, the VLAN gateway interface and
  * forwarding. Everything here acts through the host rtnetlink socket.
  */
-import { type Pod, tempName } from '../../src/attach/pod.ts';
+import { type AttachmentKey, type Pod, podTempName, tempName } from '../../src/attach/pod.ts';
 import { CniError, Code, describeError, failed, q } from '../../src/cni/errors.ts';
 import { equalIP, networkOf, parseCIDR } from '../../src/ip/ip.ts';
 import * as addr from '../../src/kernel/addr.ts';
@@ -101,20 +101,22 @@ export interface CreatedVeth {
 
 /**
  * Creates the veth pair from the host: the host end attached to the bridge and up, the pod end
- * made straight in the pod's namespace under a temporary name (with the MTU and MAC asked
- * for). Random names that clash are retried, as the reference does.
+ * made straight in the pod's namespace under the attachment's temporary name (with the MTU
+ * and MAC asked for), which DEL also looks for. Random host names that clash are retried, as
+ * the reference does.
  */
 export async function createVeth(
   h: Rtnl,
   pod: Pod,
   br: link.Link,
   conf: BridgeConf,
-  ifname: string,
+  attachment: AttachmentKey,
 ): Promise<CreatedVeth> {
   const mtu = conf.mtu ? { mtu: conf.mtu } : {};
+  const ifname = attachment.ifname;
+  const podTmpName = podTempName(attachment);
   for (let attempt = 1; ; attempt++) {
     const hostName = tempName('veth');
-    const podTmpName = tempName();
     try {
       await link.create(
         h,

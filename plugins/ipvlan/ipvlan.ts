@@ -5,7 +5,7 @@
  * `ipam`), it reuses prevResult's IPs, and prevResult's single interface is the default master.
  */
 import type { GivenIPs } from '../../src/attach/l3.ts';
-import { removePodLink } from '../../src/attach/pod.ts';
+import { attachmentOf, removePodLink } from '../../src/attach/pod.ts';
 import { addSlave, checkSlave, masterStatus } from '../../src/attach/slave.ts';
 import { CniError, Code } from '../../src/cni/errors.ts';
 import type { CheckContext, GcContext, Plugin, PluginContext } from '../../src/cni/plugin.ts';
@@ -42,6 +42,7 @@ async function add(ctx: Ctx): Promise<Result> {
   const ipam = await openIpam(ctx);
   return addSlave(ctx, {
     kind: 'ipvlan',
+    network: conf.name,
     master: masterName(ctx),
     linkInContainer: conf.linkInContainer === true,
     mtu: conf.mtu,
@@ -55,7 +56,7 @@ async function add(ctx: Ctx): Promise<Result> {
 async function del(ctx: Ctx): Promise<void> {
   const ipam = await openIpam(ctx);
   await ipam?.del();
-  await removePodLink(ctx.netns, ctx.ifname, 'ipvlan');
+  await removePodLink(ctx.netns, attachmentOf(ctx), 'ipvlan');
 }
 
 async function check(ctx: CheckContext<IpvlanConf>): Promise<void> {

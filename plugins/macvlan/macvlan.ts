@@ -2,7 +2,7 @@
  * macvlan: a MAC-VLAN sub-interface of a host interface, created straight into the pod's
  * namespace under a temporary name, renamed to CNI_IFNAME, addressed by IPAM.
  */
-import { removePodLink } from '../../src/attach/pod.ts';
+import { attachmentOf, removePodLink } from '../../src/attach/pod.ts';
 import { addSlave, checkSlave, masterStatus } from '../../src/attach/slave.ts';
 import { CniError, Code } from '../../src/cni/errors.ts';
 import type { CheckContext, GcContext, Plugin, PluginContext } from '../../src/cni/plugin.ts';
@@ -22,6 +22,7 @@ async function add(ctx: Ctx): Promise<Result> {
   if (conf.bcqueuelen) data.push([IFLA_MACVLAN.BC_QUEUE_LEN, u32(conf.bcqueuelen)]);
   return addSlave(ctx, {
     kind: 'macvlan',
+    network: conf.name,
     master: conf.master || undefined,
     linkInContainer: conf.linkInContainer === true,
     mtu: conf.mtu,
@@ -35,7 +36,7 @@ async function add(ctx: Ctx): Promise<Result> {
 async function del(ctx: Ctx): Promise<void> {
   const ipam = await openIpam(ctx);
   await ipam?.del();
-  await removePodLink(ctx.netns, ctx.ifname, 'macvlan');
+  await removePodLink(ctx.netns, attachmentOf(ctx), 'macvlan');
 }
 
 async function check(ctx: CheckContext<MacvlanConf>): Promise<void> {

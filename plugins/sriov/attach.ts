@@ -43,7 +43,12 @@ export async function attach(ctx: PluginContext<SriovConf>, a: Attach, undo: Und
     }
     const forceMac = undoWant.mac !== undefined;
     if (pod && podIndex !== undefined && netdev) {
-      await restoreInHost(h, await moveToHost(h, pod, podIndex, ctx.ifname), netdev, forceMac);
+      await restoreInHost(
+        h,
+        await moveToHost(h, pod, podIndex, ctx.ifname, rec.pciAddress),
+        netdev,
+        forceMac,
+      );
     } else if (a.netdev && netdev && forceMac) {
       const still = await link.byIndex(h, a.netdev.index);
       if (still) await restoreInHost(h, still, netdev, true);
@@ -66,7 +71,7 @@ export async function attach(ctx: PluginContext<SriovConf>, a: Attach, undo: Und
     const onMoved = (i: number) => {
       podIndex = i;
     };
-    await moveIntoPod(h, a.netdev, pod, ctx.ifname, ctx.conf.effectiveMac, onMoved, pfSetMac);
+    await moveIntoPod(h, a.netdev, rec.pciAddress, pod, ctx.ifname, ctx.conf.effectiveMac, onMoved, pfSetMac);
     l3 = await configureL3(pod, ctx.ifname, a.ipam, undo, 0);
     const final = await link.mustByName(pod.rtnl, ctx.ifname, `in netns ${q(pod.path)}`);
     iface = { name: ctx.ifname, mac: final.mac, mtu: final.mtu, sandbox: pod.path, pciID: rec.pciAddress };

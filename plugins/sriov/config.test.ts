@@ -120,7 +120,8 @@ describe('sriov config', () => {
       { runtimeConfig: { deviceID: 'x' } },
       'runtimeConfig.deviceID: must be a PCI address like 0000:03:02.3; got "x"',
     ],
-    [{ dataDir: '' }, 'dataDir: must have length ≥ 1; got ""'],
+    [{ dataDir: '' }, 'dataDir: must be an absolute path; got ""'],
+    [{ dataDir: 'var/lib/sriov' }, 'dataDir: must be an absolute path; got "var/lib/sriov"'],
   ])('refuses %j as error 7 naming the field and value', (raw, msg) => {
     const err = parseError(raw);
     expect(err.code).toBe(7);

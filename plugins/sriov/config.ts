@@ -3,6 +3,7 @@
  * qos or 802.1ad need a non-zero vlan, …), plus two manifold fields: `dataDir` and
  * `netdevReturnTimeout`. Cross-field rules fail as CNI error 7 naming the field and value.
  */
+import { isAbsolute } from 'node:path';
 import { z } from 'zod';
 import { invalidConfig, q } from '../../src/cni/errors.ts';
 import { macString, NetConfSchema, RuntimeConfigSchema, uint } from '../../src/cni/netconf.ts';
@@ -69,7 +70,7 @@ export const SriovConfSchema = NetConfSchema.extend({
   logLevel: z.string().optional(),
   logFile: z.string().optional(),
   /** manifold: where VF records and locks live. */
-  dataDir: z.string().min(1).optional(),
+  dataDir: z.string().refine(isAbsolute, { message: 'must be an absolute path' }).optional(),
   /** manifold: ms DEL waits for the kernel to return a VF netdev whose pod netns is gone. */
   netdevReturnTimeout: uint.max(600_000).optional(),
 });

@@ -4,7 +4,7 @@
  * PCI address in sysfs, which also finds it after the kernel returned it on its own (a pod
  * netns destroyed with the VF inside hands it back to the initial netns, under its pod name).
  */
-import { type Pod, tempName } from '../../src/attach/pod.ts';
+import type { Pod } from '../../src/attach/pod.ts';
 import { CniError, Code, describeError, q } from '../../src/cni/errors.ts';
 import { isErrno } from '../../src/kernel/errors.ts';
 import * as link from '../../src/kernel/link.ts';
@@ -12,6 +12,7 @@ import { NetNS } from '../../src/kernel/netns.ts';
 import type { Rtnl } from '../../src/kernel/socket.ts';
 import type { Sysfs } from '../../src/kernel/sysfs.ts';
 import * as vf from '../../src/kernel/vf.ts';
+import { hash8 } from '../../src/util/hash.ts';
 import { log } from '../../src/util/log.ts';
 import { ZERO_MAC } from './pfside.ts';
 import type { NetdevState } from './state.ts';
@@ -29,9 +30,18 @@ export function isNetdevOf(l: link.Link, pci: string): boolean {
   return parent === undefined || parent === pci;
 }
 
-/** The VF's netdev in the host netns: a name sysfs lists for its PCI address that netlink finds. */
+/**
+ * The name a VF's netdev has while it moves between the host and a pod: derived from its PCI
+ * address (not random), so a DEL after a crash in the middle of a move still finds it, on
+ * either side.
+ */
+export function vfTempName(pci: string): string {
+  return `sv${hash8(pci)}`;
+}
+
+/** The VF's netdev in the host netns: a name sysfs lists for its PCI address (or its temporary name) that netlink finds. */
 export async function hostNetdev(h: Rtnl, sys: Sysfs, pci: string): Promise<link.Link | undefined> {
-  for (const name of sys.netdevs(pci)) {
+  for (const name of [...sys.netdevs(pci), vfTempName(pci)]) {
     const l = await link.byName(h, name);
     if (l && isNetdevOf(l, pci)) return l;
   }
@@ -53,10 +63,12 @@ export async function waitHostNetdev(
   }
 }
 
-/** The VF's netdev inside the pod: `ifname`, else any link whose parent device is the VF. */
+/** The VF's netdev inside the pod: `ifname`, its temporary name, else any link whose parent device is the VF. */
 export async function podNetdev(pod: Pod, ifname: string, pci: string): Promise<link.Link | undefined> {
-  const l = await link.byName(pod.rtnl, ifname);
-  if (l && isNetdevOf(l, pci)) return l;
+  for (const name of [ifname, vfTempName(pci)]) {
+    const l = await link.byName(pod.rtnl, name);
+    if (l && isNetdevOf(l, pci)) return l;
+  }
   return (await link.list(pod.rtnl)).find((x) => vf.parentDevice(x) === pci);
 }
 
@@ -91,13 +103,14 @@ export async function setMac(h: Rtnl, index: number, name: string, mac: string):
 export async function moveIntoPod(
   h: Rtnl,
   l: link.Link,
+  pci: string,
   pod: Pod,
   ifname: string,
   mac: string | undefined,
   onMoved: (podIndex: number) => void,
   pfSetMac?: (mac: string) => Promise<void>,
 ): Promise<link.Link> {
-  const tmp = tempName('sv');
+  const tmp = vfTempName(pci);
   await link.set(h, l.index, { netns: pod.ns, name: tmp }, `VF netdev ${q(l.name)}`);
   const moved = await link.mustByName(pod.rtnl, tmp, `in netns ${q(pod.path)}`);
   onMoved(moved.index);
@@ -137,10 +150,16 @@ async function setPodMac(
 }
 
 /** Takes netdev `podIndex` out of the pod into the host under a temporary name; returns it there. */
-export async function moveToHost(h: Rtnl, pod: Pod, podIndex: number, name: string): Promise<link.Link> {
+export async function moveToHost(
+  h: Rtnl,
+  pod: Pod,
+  podIndex: number,
+  name: string,
+  pci: string,
+): Promise<link.Link> {
   const what = `VF netdev ${q(name)} in netns ${q(pod.path)}`;
   await link.set(pod.rtnl, podIndex, { up: false }, what);
-  const tmp = tempName('sv');
+  const tmp = vfTempName(pci);
   const home = NetNS.current();
   try {
     await link.set(pod.rtnl, podIndex, { netns: home, name: tmp }, what);

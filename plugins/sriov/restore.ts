@@ -78,7 +78,7 @@ async function returnNetdev(h: Rtnl, rec: VfRecord, opts: RestoreOptions): Promi
     try {
       const l = await podNetdev(pod, rec.ifname, rec.pciAddress);
       if (l) {
-        const back = await moveToHost(h, pod, l.index, l.name);
+        const back = await moveToHost(h, pod, l.index, l.name, rec.pciAddress);
         await restoreInHost(h, back, orig, forceMac);
         return { pending: false, index: back.index };
       }

@@ -5,7 +5,7 @@
  */
 import { checkL3, checkPodLink, configureL3, resultInterface } from '../../src/attach/l3.ts';
 import { resolveMaster } from '../../src/attach/master.ts';
-import { tempName, withPod, withPodIfPresent } from '../../src/attach/pod.ts';
+import { attachmentOf, clearTempLink, podTempName, removePodLink, withPod } from '../../src/attach/pod.ts';
 import { transaction } from '../../src/attach/undo.ts';
 import { CniError, Code } from '../../src/cni/errors.ts';
 import type { CheckContext, GcContext, PluginContext } from '../../src/cni/plugin.ts';
@@ -38,12 +38,13 @@ export async function addBridged(ctx: Ctx, ipam: Ipam | undefined): Promise<Resu
     const master = await resolveMaster(host, conf.master, HOST);
     const mtu = effectiveMtu(conf, master);
     const hostName = hostVethName(conf.name, ctx.containerId, ctx.ifname);
+    await clearTempLink(pod, attachmentOf(ctx), 'veth');
     return transaction(async (undo) => {
       // registered first, so it runs last: after this pod's veth is gone, drop what no one uses
       undo.push(`remove the unused bridge ${q(conf.bridgeName)}`, async () => {
         await withVxlanLock(() => releaseIfUnused(host, conf));
       });
-      const tmp = tempName();
+      const tmp = podTempName(attachmentOf(ctx));
       const { shared, hostEnd } = await withVxlanLock(async () => {
         const s = await ensureShared(host, conf, master, mtu);
         // the veth joins the bridge inside the lock, so a concurrent last-pod DEL sees a user
@@ -105,15 +106,7 @@ function belongsTo(l: link.Link, ctx: Ctx): boolean {
  */
 export async function delBridged(ctx: Ctx): Promise<void> {
   const host = hostRtnl();
-  await withPodIfPresent(ctx.netns, async (pod) => {
-    const l = await link.byName(pod.rtnl, ctx.ifname);
-    if (!l) return;
-    if (l.kind !== 'veth') {
-      log.info(`DEL: ${q(ctx.ifname)} in ${pod.path} is a ${l.kind ?? 'device'}, not a veth: left alone`);
-      return;
-    }
-    await link.remove(pod.rtnl, l.index, `veth ${q(ctx.ifname)}`);
-  });
+  await removePodLink(ctx.netns, attachmentOf(ctx), 'veth');
   const hostName = hostVethName(ctx.conf.name, ctx.containerId, ctx.ifname);
   const hostEnd = await link.byName(host, hostName);
   if (hostEnd && belongsTo(hostEnd, ctx)) await link.remove(host, hostEnd.index, `veth ${q(hostName)}`);

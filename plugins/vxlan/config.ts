@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { invalidConfig } from '../../src/cni/errors.ts';
+import { interfaceNameProblem } from '../../src/cni/names.ts';
 import { ipString, macString, NetConfSchema, uint } from '../../src/cni/netconf.ts';
 import { parseWith } from '../../src/cni/validate.ts';
 import { type Family, parseIP } from '../../src/ip/ip.ts';
@@ -35,12 +36,11 @@ const unicastIP = ipString
   .refine((s) => !isUnspecified(s), { message: 'must not be the unspecified address' });
 
 /** A Linux interface name: 1–15 bytes, no "/", ":" or whitespace, not "." or "..". */
-export const ifName = z
-  .string()
-  .min(1)
-  .max(15)
-  .regex(/^[^\s/:]+$/, { message: 'must be an interface name (no "/", ":" or whitespace)' })
-  .refine((s) => s !== '.' && s !== '..', { message: 'must be an interface name' });
+/** An interface name the kernel accepts: 1–15 bytes, no "/", ":" or white space, not "." or "..". */
+export const ifName = z.string().superRefine((s, ctx) => {
+  const why = interfaceNameProblem(s);
+  if (why) ctx.addIssue({ code: 'custom', message: `interface name ${why}`, input: s });
+});
 
 export const FdbEntrySchema = z.looseObject({
   /** Inner (overlay) MAC; 00:00:00:00:00:00 is a flood entry, like one of `remotes`. */
@@ -150,7 +150,7 @@ export function parseVxlanConf(
 ): VxlanConf {
   const conf = parseWith(VxlanConfSchema, raw);
   const family = crossCheck(conf);
-  const argMac = cniArgs.get('MAC');
+  const argMac = cniArgs.get('MAC') || undefined; // "" is not set, as in macvlan and the reference
   if (argMac !== undefined) parseWith(macString, argMac, 'CNI_ARGS MAC');
   return {
     ...conf,

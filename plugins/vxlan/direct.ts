@@ -9,7 +9,14 @@
  */
 import { checkL3, checkPodLink, configureL3, resultInterface } from '../../src/attach/l3.ts';
 import { resolveMaster } from '../../src/attach/master.ts';
-import { type Pod, removePodLink, tempName, withPod } from '../../src/attach/pod.ts';
+import {
+  attachmentOf,
+  clearTempLink,
+  type Pod,
+  podTempName,
+  removePodLink,
+  withPod,
+} from '../../src/attach/pod.ts';
 import { transaction } from '../../src/attach/undo.ts';
 import { CniError, Code } from '../../src/cni/errors.ts';
 import type { CheckContext, PluginContext } from '../../src/cni/plugin.ts';
@@ -68,8 +75,9 @@ export async function addDirect(ctx: Ctx, ipam: Ipam | undefined): Promise<Resul
     await pod.assertFree(ctx.ifname);
     const master = await resolveMaster(hostRtnl(), conf.master, HOST);
     const mtu = effectiveMtu(conf, master);
+    await clearTempLink(pod, attachmentOf(ctx), 'vxlan');
     return transaction(async (undo) => {
-      const tmp = tempName();
+      const tmp = podTempName(attachmentOf(ctx));
       await createInPod(conf, pod, master, tmp, ctx.ifname, mtu);
       const created = await link.mustByName(pod.rtnl, tmp, `in netns ${JSON.stringify(pod.path)}`);
       undo.push(`delete vxlan ${JSON.stringify(tmp)}`, () => link.remove(pod.rtnl, created.index));
@@ -90,7 +98,7 @@ export async function addDirect(ctx: Ctx, ipam: Ipam | undefined): Promise<Resul
 
 /** Removes the pod's vxlan device (its host-side UDP socket closes with it). */
 export async function delDirect(ctx: Ctx): Promise<void> {
-  await removePodLink(ctx.netns, ctx.ifname, 'vxlan');
+  await removePodLink(ctx.netns, attachmentOf(ctx), 'vxlan');
 }
 
 export async function checkDirect(ctx: CheckContext<VxlanConf>): Promise<void> {

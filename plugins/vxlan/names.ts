@@ -6,15 +6,9 @@
 
 const MARK = 'manifold-vxlan';
 
-/** FNV-1a, 32 bits: a stable short hash without loading node:crypto. */
-export function fnv1a32(s: string): number {
-  let h = 0x811c9dc5;
-  for (const byte of Buffer.from(s)) {
-    h ^= byte;
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h >>> 0;
-}
+import { fnv1a32 } from '../../src/util/hash.ts';
+
+export { fnv1a32 };
 
 /**
  * The host end of a pod's veth in bridge mode: derived from the attachment, so DEL finds it

@@ -133,9 +133,13 @@ describe('vxlan config', () => {
     [{ vni: 1, srcPortRange: [2000, 1000] }, /^srcPortRange: low port 2000 is above high port 1000$/],
     [{ vni: 1, mtu: 40 }, /^mtu: must be 0 \(default\) or at least 68; got 40$/],
     [{ vni: 1, bridge: 'br0' }, /^bridge: is only used with "mode": "bridge"$/],
-    [{ vni: 1, mode: 'bridge', bridge: 'a-very-long-bridge' }, /^bridge: must have length ≤ 15/],
-    [{ vni: 1, mode: 'bridge', bridge: 'br/0' }, /^bridge: must be an interface name/],
-    [{ vni: 1, master: 'eth 1' }, /^master: must be an interface name/],
+    [
+      { vni: 1, mode: 'bridge', bridge: 'a-very-long-bridge' },
+      /^bridge: interface name is longer than 15 bytes/,
+    ],
+    [{ vni: 1, mode: 'bridge', bridge: 'éééééééé' }, /^bridge: interface name is longer than 15 bytes/],
+    [{ vni: 1, mode: 'bridge', bridge: 'br/0' }, /^bridge: interface name contains "\/"/],
+    [{ vni: 1, master: 'eth 1' }, /^master: interface name contains "\/", ":" or white space/],
     [{ vni: 1, mac: 'zz:00:00:00:00:00' }, /^mac: must be a MAC address/],
   ])('refuses %j with code 7 and the field path', (extra, message) => {
     const err = refusal(extra);

@@ -4,6 +4,7 @@ import { CniError, Code } from '../cni/errors.ts';
 import * as link from '../kernel/link.ts';
 import { NetNS, NetnsMissingError } from '../kernel/netns.ts';
 import { Rtnl } from '../kernel/socket.ts';
+import { hash8 } from '../util/hash.ts';
 import { log } from '../util/log.ts';
 import { randomHex } from '../util/random.ts';
 
@@ -95,20 +96,57 @@ export function tempName(prefix = 'mf'): string {
   return `${prefix}${randomHex(4)}`;
 }
 
+/** Which attachment a pod interface belongs to. */
+export interface AttachmentKey {
+  readonly network: string;
+  readonly containerId: string;
+  readonly ifname: string;
+}
+
 /**
- * DEL of a link the plugin made in the pod: removed if it is there and of `kind` (anything
- * else with that name is left alone, and logged); a missing netns or link is done.
+ * The name an attachment's pod interface has between its creation and its rename to
+ * CNI_IFNAME: derived from the attachment (not random), so a DEL after a crash in between
+ * finds it, and only this attachment can ever have made a link of that name in the pod.
  */
-export async function removePodLink(netns: string, ifname: string, kind: string): Promise<void> {
+export function podTempName(a: AttachmentKey, prefix = 'mf'): string {
+  return `${prefix}${hash8(`${a.network}\0${a.containerId}\0${a.ifname}`)}`;
+}
+
+/** A ctx's attachment. */
+export function attachmentOf(ctx: {
+  conf: { name: string };
+  containerId: string;
+  ifname: string;
+}): AttachmentKey {
+  return { network: ctx.conf.name, containerId: ctx.containerId, ifname: ctx.ifname };
+}
+
+async function removeIfKind(pod: Pod, name: string, kind: string): Promise<void> {
+  const l = await link.byName(pod.rtnl, name);
+  if (!l) return;
+  if (l.kind !== kind) {
+    log.info(`${JSON.stringify(name)} in ${pod.path} is a ${l.kind ?? 'device'}, not a ${kind}: left alone`);
+    return;
+  }
+  await link.remove(pod.rtnl, l.index, `${kind} ${JSON.stringify(name)}`);
+}
+
+/**
+ * ADD, before creating the attachment's link: a link under its temporary name is what a
+ * crashed ADD of this very attachment left (no other could make that name): removed.
+ */
+export async function clearTempLink(pod: Pod, a: AttachmentKey, kind: string): Promise<void> {
+  await removeIfKind(pod, podTempName(a), kind);
+}
+
+/**
+ * DEL of a link the plugin made in the pod, under CNI_IFNAME or still under its temporary
+ * name (an ADD that crashed before the rename): removed if it is there and of `kind`
+ * (anything else with that name is left alone, and logged); a missing netns or link is done.
+ */
+export async function removePodLink(netns: string, a: AttachmentKey, kind: string): Promise<void> {
   await withPodIfPresent(netns, async (pod) => {
-    const l = await link.byName(pod.rtnl, ifname);
-    if (!l) return;
-    if (l.kind !== kind) {
-      log.info(
-        `DEL: ${JSON.stringify(ifname)} in ${pod.path} is a ${l.kind ?? 'device'}, not a ${kind}: left alone`,
-      );
-      return;
-    }
-    await link.remove(pod.rtnl, l.index, `${kind} ${JSON.stringify(ifname)}`);
+    await removeIfKind(pod, a.ifname, kind);
+    await removeIfKind(pod, podTempName(a), kind);
   });
 }

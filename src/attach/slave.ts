@@ -14,13 +14,15 @@ import type { Attr } from '../kernel/nl/attrs.ts';
 import { hostRtnl, type Rtnl } from '../kernel/socket.ts';
 import { checkL3, checkPodLink, configureL3, type GivenIPs, resultInterface } from './l3.ts';
 import { resolveMaster } from './master.ts';
-import { type Pod, tempName, withPod } from './pod.ts';
+import { clearTempLink, type Pod, podTempName, withPod } from './pod.ts';
 import { transaction } from './undo.ts';
 
 export type SlaveKind = 'macvlan' | 'ipvlan';
 
 export interface SlaveSpec {
   readonly kind: SlaveKind;
+  /** The network name (the slave's temporary name derives from the attachment). */
+  readonly network: string;
   /** The master's name; undefined: the default-route interface. */
   readonly master: string | undefined;
   /** The master lives in the pod's namespace rather than the host's. */
@@ -57,8 +59,10 @@ export async function addSlave(ctx: PluginContext<unknown>, spec: SlaveSpec): Pr
         `mtu: ${spec.mtu} is larger than the MTU ${master.mtu} of master ${JSON.stringify(master.name)}`,
       );
     }
+    const key = { network: spec.network, containerId: ctx.containerId, ifname: ctx.ifname };
+    await clearTempLink(pod, key, spec.kind);
     return transaction(async (undo) => {
-      const tmp = tempName();
+      const tmp = podTempName(key);
       await createSlave(side.rtnl, pod, spec, master, tmp);
       const created = await link.mustByName(pod.rtnl, tmp, `in netns ${JSON.stringify(pod.path)}`);
       undo.push(`delete ${spec.kind} ${JSON.stringify(tmp)}`, () => link.remove(pod.rtnl, created.index));

@@ -31,6 +31,8 @@ export interface InvokeRequest {
   /** Where executables are looked for, in order. */
   readonly searchPath: readonly string[];
   readonly conf: Readonly<Record<string, unknown>>;
+  /** Run as an IPAM plugin (the IPAM client's calls): a built-in link plugin is refused. */
+  readonly asIpam?: boolean;
 }
 
 /**

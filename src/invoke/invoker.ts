@@ -6,6 +6,7 @@
  * says, so this folder depends on no plugin.
  */
 
+import { CniError, Code } from '../cni/errors.ts';
 import { checkPluginType } from '../cni/names.ts';
 import type { InvokeRequest, Invoker, PluginLoader } from '../cni/plugin.ts';
 import { execPlugin, pluginOutcome } from './exec.ts';
@@ -18,16 +19,40 @@ export interface Builtins {
   ipam(type: string): PluginLoader | undefined;
 }
 
-export function createInvoker(builtins: Builtins): Invoker {
+/**
+ * How deep in-process calls may nest: meta-plugin → delegate → its IPAM is 2. Deeper means
+ * plugin types that name each other (a config error), which would otherwise recurse without end.
+ */
+export const MAX_NESTING = 4;
+
+export function createInvoker(builtins: Builtins, depth = 0): Invoker {
   const invoker: Invoker = {
     async invoke(req: InvokeRequest): Promise<unknown> {
-      checkPluginType(req.type);
+      checkPluginType(req.type, req.asIpam ? 'ipam.type' : 'type');
       const env = { ...req.env, CNI_COMMAND: req.command };
       const stdin = JSON.stringify(req.conf);
       const load = builtins.inProcess(req.type);
       if (!load)
         return execPlugin({ type: req.type, command: req.command, path: req.searchPath, env, stdin });
-      const { status, stdout } = await runInProcess(req.type, load, env, stdin, invoker);
+      if (req.asIpam && !builtins.ipam(req.type)) {
+        throw new CniError(
+          Code.InvalidConfig,
+          `ipam.type: ${JSON.stringify(req.type)} is a built-in plugin that is not an IPAM plugin`,
+        );
+      }
+      if (depth >= MAX_NESTING) {
+        throw new CniError(
+          Code.InvalidConfig,
+          `type: plugin ${JSON.stringify(req.type)} would nest ${depth + 1} calls deep: do plugin types of the config name each other?`,
+        );
+      }
+      const { status, stdout } = await runInProcess(
+        req.type,
+        load,
+        env,
+        stdin,
+        createInvoker(builtins, depth + 1),
+      );
       return pluginOutcome(
         req.type,
         stdout,

@@ -113,6 +113,9 @@ export function pluginConfig(
   return conf;
 }
 
+/** A config error's message that starts with the JSON path of its field. */
+const PATH_FIRST = /^[A-Za-z_][\w-]*(\[\d+\])*(\.[\w-]+(\[\d+\])*)*: /;
+
 async function call(
   invoker: Invoker,
   net: Network,
@@ -122,13 +125,27 @@ async function call(
   prev: Result | undefined,
   extra?: Readonly<Record<string, unknown>>,
 ): Promise<unknown> {
-  return invoker.invoke({
-    type: String(plugin.type),
-    command,
-    env: envFor(rt),
-    searchPath: rt.searchPath,
-    conf: pluginConfig(net, plugin, rt, prev, extra),
-  });
+  try {
+    return await invoker.invoke({
+      type: String(plugin.type),
+      command,
+      env: envFor(rt),
+      searchPath: rt.searchPath,
+      conf: pluginConfig(net, plugin, rt, prev, extra),
+    });
+  } catch (err) {
+    // a plugin's config error names its field in its own config: in a conflist, say which plugin
+    const j = net.plugins.indexOf(plugin);
+    if (
+      net.kind === 'conflist' &&
+      err instanceof CniError &&
+      err.code === Code.InvalidConfig &&
+      PATH_FIRST.test(err.message)
+    ) {
+      throw new CniError(err.code, `plugins[${j}].${err.message}`, err.details, { cause: err });
+    }
+    throw err;
+  }
 }
 
 export async function addNetwork(invoker: Invoker, net: Network, rt: RuntimeConf): Promise<Result> {

@@ -63,6 +63,7 @@ export async function openIpam(ctx: IpamCtx): Promise<Ipam | undefined> {
   const run = (command: Verb, conf: Record<string, unknown> = raw) =>
     ctx.invoker.invoke({
       type,
+      asIpam: true,
       command,
       searchPath: ctx.path,
       env: {

@@ -15,11 +15,11 @@ import { type Attached, type Ctx, describe, runtimeFor, toCache, wrap } from './
 import { cachePath, removeCache, writeCache } from './cache.ts';
 import { DEFAULT_READINESS_TIMEOUT_S } from './config.ts';
 import { assignIfnames, type Delegate, delegatesFromConfig } from './delegates.ts';
+import { guard } from './guard.ts';
 import { prepareDeviceInfo } from './k8s/device-info.ts';
 import { podNetworks } from './k8s/kubernetes.ts';
 import { mergeResults } from './merge.ts';
 import { multihomeAdd } from './multihome/hooks.ts';
-import { refuseNested } from './nested.ts';
 import { waitForFile } from './readiness.ts';
 import { deleteAll } from './teardown.ts';
 
@@ -68,7 +68,7 @@ export async function add(ctx: Ctx): Promise<Result> {
   const pod = await podNetworks(ctx);
   if (pod?.gone) return pod.gone;
   const delegates = pod?.delegates ?? delegatesFromConfig(conf);
-  refuseNested(conf, delegates);
+  guard(conf, delegates);
   const ifnames = assignIfnames(delegates, ctx.ifname);
   await assertFree(ctx, delegates, ifnames);
   const attached: Attached[] = delegates.map((delegate, i) => ({

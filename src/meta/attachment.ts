@@ -26,8 +26,14 @@ export interface Attached {
   multihome?: unknown;
 }
 
+/** A plugin type as a message shows it: quoted when it is not a plain file name. */
+function showType(t: unknown): string {
+  const s = String(t);
+  return /^[\w.+-]+$/.test(s) ? s : JSON.stringify(s);
+}
+
 export function describe(d: Delegate): string {
-  const types = d.network.plugins.map((p) => String(p.type)).join(', ');
+  const types = d.network.plugins.map((p) => showType(p.type)).join(', ');
   return `delegate ${JSON.stringify(d.network.name)} (${types})`;
 }
 
@@ -96,10 +102,28 @@ export function fromCache(cache: CacheFile): Attached[] {
   });
 }
 
-/** `delegate "mv" (macvlan) failed DEL: <cause>`, keeping the cause's CNI code. */
+/** A config error's message that starts with the JSON path of its field (`mtu: …`, `plugins[1].ipam.type: …`). */
+const PATH_FIRST = /^[A-Za-z_][\w-]*(\[\d+\])*(\.[\w-]+(\[\d+\])*)*: /;
+
+/**
+ * `delegate "mv" (macvlan) failed DEL: <cause>`, keeping the cause's CNI code. A config error
+ * of an inline delegate names its field by its full JSON path in this config instead:
+ * `delegates[1].mtu: …` (the delegate in the details).
+ */
 export function wrap(d: Delegate, verb: string, err: unknown): CniError {
   const code = err instanceof CniError ? err.code : Code.Internal;
   const details = err instanceof CniError ? err.details : '';
+  if (
+    err instanceof CniError &&
+    code === Code.InvalidConfig &&
+    d.source.startsWith('delegates[') &&
+    PATH_FIRST.test(err.message)
+  ) {
+    const where = `${describe(d)}${verb ? ` (${verb})` : ''}`;
+    return new CniError(code, `${d.source}.${err.message}`, details ? `${where}; ${details}` : where, {
+      cause: err,
+    });
+  }
   return new CniError(
     code,
     `${describe(d)} failed${verb ? ` ${verb}` : ''}: ${err instanceof CniError ? err.message : describeError(err)}`,

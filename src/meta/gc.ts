@@ -14,7 +14,7 @@ import { type Attached, combine, fromCache, runtimeFor, wrap } from './attachmen
 import { type CacheFile, listCaches, removeCache, removeStaleTemps } from './cache.ts';
 import type { MetaConf } from './config.ts';
 import { delegatesEach, ifnameOf } from './delegates.ts';
-import { isNested } from './nested.ts';
+import { isNested } from './guard.ts';
 import { deleteAll } from './teardown.ts';
 
 const key = (containerId: string, ifname: string) => `${containerId}\n${ifname}`;

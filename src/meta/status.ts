@@ -4,7 +4,7 @@ import { CniError, Code } from '../cni/errors.ts';
 import { statusNetwork } from '../invoke/network.ts';
 import { type Ctx, runtimeFor, wrap } from './attachment.ts';
 import { assignIfnames, delegatesFromConfig } from './delegates.ts';
-import { refuseNested } from './nested.ts';
+import { guard } from './guard.ts';
 
 export async function status(ctx: Ctx): Promise<void> {
   const file = ctx.conf.readinessindicatorfile;
@@ -15,7 +15,7 @@ export async function status(ctx: Ctx): Promise<void> {
     );
   }
   const delegates = delegatesFromConfig(ctx.conf);
-  refuseNested(ctx.conf, delegates);
+  guard(ctx.conf, delegates);
   const ifnames = assignIfnames(delegates, ctx.ifname || 'eth0');
   for (const [i, delegate] of delegates.entries()) {
     try {

@@ -7,7 +7,8 @@
  * a kernel or plugin failure: 999 and plugin codes) are what DEL reports, so the runtime
  * calls it again and nothing leaks. Permanent ones — the delegate's config is invalid (7),
  * undecodable (6), of an unsupported version (1), names an unsupported field (2), the
- * container or netns is unknown (3, 8), or its plugin is not installed — can never succeed:
+ * container or netns is unknown (3, 8), its plugin is not installed, or it fails the way its
+ * ADD failed (a config its plugin cannot load, not always said with code 7) — can never succeed:
  * reporting them would leave the pod Terminating forever. For those, manifold does what it
  * can itself — DEL of the delegate's IPAM with its config (addresses released by container id
  * and interface name) and removal of its pod interface by name when it is a virtual one — and
@@ -15,15 +16,15 @@
  */
 
 import { withPodIfPresent } from '../attach/pod.ts';
-import { CniError, Code, describeError } from '../cni/errors.ts';
+import { CniError, Code } from '../cni/errors.ts';
 import { PluginNotFoundError } from '../invoke/exec.ts';
 import { delNetwork, ipamDelNetwork } from '../invoke/network.ts';
 import * as link from '../kernel/link.ts';
 import { log } from '../util/log.ts';
 import { type Attached, type Ctx, describe, runtimeFor, wrap } from './attachment.ts';
+import { isNested } from './guard.ts';
 import { removeDeviceInfo } from './k8s/device-info.ts';
 import { multihomeDel } from './multihome/hooks.ts';
-import { isNested } from './nested.ts';
 
 export interface Teardown {
   /** Retrying may help: report them. */
@@ -142,9 +143,4 @@ export async function deleteAll(
     );
   }
   return out;
-}
-
-/** For messages: what a teardown left, one line. */
-export function summary(t: Teardown): string {
-  return [...t.transient, ...t.permanent].map((e) => describeError(e)).join('; ');
 }

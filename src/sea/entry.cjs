@@ -139,7 +139,7 @@ function extract(rel, hash, want) {
 
 // Loads the verified open file itself; by path only where /proc is not mounted. The fd stays
 // open for the life of the process: the dynamic loader knows a library by the name it was
-// opened under, so a second addon opened as a reused /proc/self/fd/N would get the first one.
+// opened under, and a reused fd number would make it hand back the first one.
 function dlopenVerified({ fd, file }) {
   const mod = { exports: {} };
   const byFd = `/proc/self/fd/${fd}`;

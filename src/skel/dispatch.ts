@@ -2,6 +2,7 @@
  * The part of the skel that runs after VERSION: decode and check the config, gate verbs by
  * version, build the plugin context and call the verb. Loaded lazily so VERSION stays cheap.
  */
+import { isAbsolute } from 'node:path';
 import { z } from 'zod';
 import { CniError, Code } from '../cni/errors.ts';
 import { isValidName } from '../cni/names.ts';
@@ -32,6 +33,12 @@ export function configureLogFrom(
   stderr: (s: string) => void,
   name: string,
 ): void {
+  if (typeof conf.logFile === 'string' && conf.logFile !== '' && !isAbsolute(conf.logFile)) {
+    throw new CniError(
+      Code.InvalidConfig,
+      `logFile: must be an absolute path; got ${JSON.stringify(conf.logFile)}`,
+    );
+  }
   configureLog(
     {
       logFile: typeof conf.logFile === 'string' ? conf.logFile : undefined,

@@ -91,13 +91,15 @@ export function validateIfname(name: string, what: string): void {
 export function parseCniArgs(raw: string): Map<string, string> {
   const out = new Map<string, string>();
   if (raw === '') return out;
-  for (const pair of raw.split(';')) {
+  const pairs = raw.split(';');
+  for (const [i, pair] of pairs.entries()) {
     if (pair === '') continue;
     const eq = pair.indexOf('=');
     if (eq <= 0) {
+      // the pair itself is not repeated: it may be a value (a token) that lost its key
       throw new CniError(
         Code.InvalidEnvironment,
-        `invalid CNI_ARGS pair ${JSON.stringify(pair)}: expected KEY=VALUE`,
+        `invalid CNI_ARGS: pair ${i + 1} of ${pairs.length} is not KEY=VALUE`,
       );
     }
     out.set(pair.slice(0, eq), pair.slice(eq + 1));

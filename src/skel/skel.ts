@@ -63,11 +63,16 @@ export async function runSkel(opts: SkelOptions, io: SkelIO): Promise<number> {
     const e = toCniError(err);
     log.error(`${io.env.CNI_COMMAND ?? '?'} failed: ${e.describe()}`);
     if (!(err instanceof CniError) && err instanceof Error && err.stack) log.debug(err.stack);
-    io.stdout(
-      printJson({ cniVersion, code: e.code, msg: e.message, ...(e.details ? { details: e.details } : {}) }),
-    );
+    // one line each, whatever a value quoted into them held
+    const msg = oneLine(e.message);
+    const details = oneLine(e.details);
+    io.stdout(printJson({ cniVersion, code: e.code, msg, ...(details ? { details } : {}) }));
     return 1;
   }
+}
+
+function oneLine(s: string): string {
+  return s.replace(/[\r\n]+/g, ' ');
 }
 
 export function toCniError(err: unknown): CniError {

@@ -397,3 +397,25 @@ describe('defect 7: errors that stopped early or vanished', () => {
     expect(reservations([name]), 'the IP of a plugin that is gone leaked').toEqual([]);
   });
 });
+
+describe('upgrade: a cache written before issue 10', () => {
+  it('DEL reads a V1 cache (<cniDir>/<containerID>, no network name) and removes it', async () => {
+    const cniDir = join(work, uniq('cache'));
+    const ds = [mv(uniq('v1')), mv(uniq('v1'), 'v11')];
+    const conf = metaConf('legacy', ds, cniDir);
+    const pod = newNetns();
+    const env = { CNI_CONTAINERID: uniq('old'), CNI_NETNS: pod.path, CNI_IFNAME: 'eth0' };
+    expect((await call('ADD', conf, env)).code).toBe(0);
+    const [name] = cacheFiles(cniDir);
+    const v2 = JSON.parse(readFileSync(join(cniDir, name ?? ''), 'utf8')) as Record<string, unknown>;
+    const { networkName: _, ...rest } = v2;
+    rmSync(join(cniDir, name ?? ''));
+    writeFileSync(join(cniDir, env.CNI_CONTAINERID), JSON.stringify({ ...rest, kind: 'manifoldCacheV1' }));
+    // the config no longer lists these delegates: only the cache knows them
+    const del = await call('DEL', metaConf('legacy', [mv(uniq('other'))], cniDir), env);
+    expect(del.code, del.stdout).toBe(0);
+    expect(podLinks(pod.name)).toEqual([]);
+    expect(reservations(ds.map((d) => d.name))).toEqual([]);
+    expect(cacheFiles(cniDir)).toEqual([]);
+  });
+});
