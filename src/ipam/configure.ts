@@ -14,6 +14,7 @@ import type { NetNS } from '../kernel/netns.ts';
 import * as route from '../kernel/route.ts';
 import type { Rtnl } from '../kernel/socket.ts';
 import * as sysctl from '../kernel/sysctl.ts';
+import { log } from '../util/log.ts';
 
 const IFA_F_TENTATIVE = 0x40;
 const IFA_F_DADFAILED = 0x08;
@@ -67,10 +68,13 @@ export async function configureInterface(
     keys[`net/ipv6/conf/${ifname}/keep_addr_on_down`] = '1';
     sysctl.set(ns, keys);
   }
+  const addresses = log.step('addresses', ifname);
   for (const ip of ips) await addr.add(pod, l.index, ip.address, where);
   await link.set(pod, l.index, { up: true }, where);
+  addresses();
   const gws = opts.deviceRoutes ? {} : gateways(ips);
   if (gws.v6 && opts.settle !== false) await settle(pod, l.index, ifname);
+  const done = log.step('routes', ifname);
   for (const r of routes) {
     const eff = opts.deviceRoutes ? { ...r, gw: undefined } : effectiveRoute(r, gws);
     await route.add(
@@ -88,6 +92,7 @@ export async function configureInterface(
       where,
     );
   }
+  done();
 }
 
 /** Waits (up to 5 s) until no IPv6 address of the link is tentative. */
