@@ -39,6 +39,11 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     usage: 'FILE... [--conf-dir DIR] [--json]',
     load: async () => (await import(/* webpackMode: "eager" */ './validate-command.ts')).validateCommand,
   },
+  explain: {
+    summary: 'dry run: what ADD would attach, name, run and address (creates and reserves nothing)',
+    usage: 'FILE [--ifname NAME] [--netns PATH] [--container-id ID] [--conf-dir DIR] [--json]',
+    load: async () => (await import(/* webpackMode: "eager" */ './explain-command.ts')).explainCommand,
+  },
   install: {
     summary:
       "copy manifold into the CNI bin dir and make it the node's network config, wrapping the primary one",
