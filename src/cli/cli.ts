@@ -44,6 +44,11 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     usage: 'FILE [--ifname NAME] [--netns PATH] [--container-id ID] [--conf-dir DIR] [--json]',
     load: async () => (await import(/* webpackMode: "eager" */ './explain-command.ts')).explainCommand,
   },
+  inspect: {
+    summary: 'what this node holds: attachments, leaked addresses, caches of pods that are gone',
+    usage: '[--cni-dir DIR] [--conf-dir DIR]... [--cache-dir DIR] [--json]',
+    load: async () => (await import(/* webpackMode: "eager" */ './inspect-command.ts')).inspectCommand,
+  },
   install: {
     summary:
       "copy manifold into the CNI bin dir and make it the node's network config, wrapping the primary one",
