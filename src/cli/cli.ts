@@ -49,6 +49,31 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     usage: '[--cni-dir DIR] [--conf-dir DIR]... [--cache-dir DIR] [--json]',
     load: async () => (await import(/* webpackMode: "eager" */ './inspect-command.ts')).inspectCommand,
   },
+  add: {
+    summary: 'attach NETNS to NETWORK by hand, as cnitool does (NETCONFPATH, CNI_PATH, CNI_ARGS…)',
+    usage: 'NETWORK NETNS [--ifname NAME] [--cache-dir DIR] [--log-format json|text] [--log-level LEVEL]',
+    load: async () => (await import(/* webpackMode: "eager" */ './cnitool-commands.ts')).addCommand,
+  },
+  check: {
+    summary: 'CHECK an attachment made by add (or by the runtime), as cnitool does',
+    usage: 'NETWORK NETNS [--ifname NAME] [--cache-dir DIR] [--log-format json|text] [--log-level LEVEL]',
+    load: async () => (await import(/* webpackMode: "eager" */ './cnitool-commands.ts')).checkCommand,
+  },
+  del: {
+    summary: 'detach NETNS from NETWORK, as cnitool does',
+    usage: 'NETWORK NETNS [--ifname NAME] [--cache-dir DIR] [--log-format json|text] [--log-level LEVEL]',
+    load: async () => (await import(/* webpackMode: "eager" */ './cnitool-commands.ts')).delCommand,
+  },
+  gc: {
+    summary: "GC NETWORK as cnitool does: every cached attachment of it is deleted, then the plugins' GC",
+    usage: 'NETWORK [NETNS] [--cache-dir DIR] [--log-format json|text] [--log-level LEVEL]',
+    load: async () => (await import(/* webpackMode: "eager" */ './cnitool-commands.ts')).gcCommand,
+  },
+  status: {
+    summary: "ask NETWORK's plugins whether they can serve ADD (STATUS), as cnitool does",
+    usage: 'NETWORK [NETNS] [--log-format json|text] [--log-level LEVEL]',
+    load: async () => (await import(/* webpackMode: "eager" */ './cnitool-commands.ts')).statusCommand,
+  },
   install: {
     summary:
       "copy manifold into the CNI bin dir and make it the node's network config, wrapping the primary one",
