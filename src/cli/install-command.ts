@@ -24,8 +24,8 @@ flags:
   --kubeconfig FILE  the kubeconfig the config names
   --watch            keep it fresh until SIGTERM (the DaemonSet's container)
 
-example:
-  manifold install --bin-dir /opt/cni/bin --conf-dir /etc/cni/net.d
+example (on a node, as root):
+  $ manifold install --bin-dir /opt/cni/bin --conf-dir /etc/cni/net.d
 `,
   async run(args, io) {
     const f = parseFlags(args, {
@@ -69,8 +69,8 @@ export const uninstallCommand: Command = {
   help: `Removes --conf-dir's 00-manifold.conflist (only if it is manifold's), so the runtime goes back
 to the node's primary network config. The executable and the kubeconfig stay.
 
-example:
-  manifold uninstall --conf-dir /etc/cni/net.d
+example (on a node, as root):
+  $ manifold uninstall --conf-dir /etc/cni/net.d
 `,
   async run(args, io) {
     const f = parseFlags(args, { 'conf-dir': { kind: 'string', required: true } });
