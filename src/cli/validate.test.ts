@@ -73,7 +73,11 @@ describe('validate: broken configs', () => {
     [
       'every problem of one plugin, IPAM included',
       macvlan({ mode: 'x', mtu: 'big', ipam: { type: 'host-local', ranges: [[{ subnet: '10.1.0.0/33' }]] } }),
-      [/error: mode: /m, /error: mtu: expected number, got string "big"/m, /error: ipam\.ranges\[0\]\[0\]\.subnet: /m],
+      [
+        /error: mode: /m,
+        /error: mtu: expected number, got string "big"/m,
+        /error: ipam\.ranges\[0\]\[0\]\.subnet: /m,
+      ],
     ],
     [
       'a meta conflist: paths down to the delegate',
@@ -99,10 +103,22 @@ describe('validate: broken configs', () => {
         /error: plugins\[0\]\.delegates\[4\]: interface name "net1" is already used by delegates\[1\]/,
       ],
     ],
-    ['an unsupported cniVersion', macvlan({ cniVersion: '9.9.9' }), [/error: cniVersion: "9\.9\.9" is not supported/]],
+    [
+      'an unsupported cniVersion',
+      macvlan({ cniVersion: '9.9.9' }),
+      [/error: cniVersion: "9\.9\.9" is not supported/],
+    ],
     ['no type', { cniVersion: '1.0.0', name: 'x' }, [/error: type: is required/]],
-    ['a bad network name', macvlan({ name: 'my net' }), [/error: name: invalid characters in network name "my net"/]],
-    ['a meta config field', { cniVersion: '1.0.0', name: 'm', type: 'manifold', cniDir: 'rel', delegates: [macvlan()] }, [/error: cniDir: must be an absolute path; got "rel"/]],
+    [
+      'a bad network name',
+      macvlan({ name: 'my net' }),
+      [/error: name: invalid characters in network name "my net"/],
+    ],
+    [
+      'a meta config field',
+      { cniVersion: '1.0.0', name: 'm', type: 'manifold', cniDir: 'rel', delegates: [macvlan()] },
+      [/error: cniDir: must be an absolute path; got "rel"/],
+    ],
     ['not JSON', '{"cniVersion": ', [/error: not valid JSON: /]],
   ])('%s', async (_what, content, want) => {
     const r = await validate(file(content));
@@ -135,16 +151,31 @@ describe('validate: broken configs', () => {
     ].join('---\n');
     const r = await validate(file(yaml, 'yaml'));
     expect(r.code).toBe(1);
-    expect(r.out).toMatch(/\(document 1\): NetworkAttachmentDefinition default\/good spec\.config: ok: network "good"/);
-    expect(r.out).toMatch(/\(document 2\): NetworkAttachmentDefinition default\/Bad_Name: error: metadata\.name: "Bad_Name" is not a DNS-1123 subdomain/);
-    expect(r.out).toMatch(/\(document 2\): NetworkAttachmentDefinition default\/Bad_Name spec\.config: error: mode: expected one of .*; got 3/);
-    expect(r.out).toMatch(/\(document 3\): NetworkAttachmentDefinition default\/notjson: error: spec\.config: spec\.config is not valid JSON/);
+    expect(r.out).toMatch(
+      /\(document 1\): NetworkAttachmentDefinition default\/good spec\.config: ok: network "good"/,
+    );
+    expect(r.out).toMatch(
+      /\(document 2\): NetworkAttachmentDefinition default\/Bad_Name: error: metadata\.name: "Bad_Name" is not a DNS-1123 subdomain/,
+    );
+    expect(r.out).toMatch(
+      /\(document 2\): NetworkAttachmentDefinition default\/Bad_Name spec\.config: error: mode: expected one of .*; got 3/,
+    );
+    expect(r.out).toMatch(
+      /\(document 3\): NetworkAttachmentDefinition default\/notjson: error: spec\.config: spec\.config is not valid JSON/,
+    );
     expect(r.out).toMatch(/\(document 4\): error: kind: "ConfigMap" is not a NetworkAttachmentDefinition/);
     expect(r.out).toMatch(/\(document 5\): error: not valid YAML: /);
     const list = {
       apiVersion: 'v1',
       kind: 'List',
-      items: [{ apiVersion: 'k8s.cni.cncf.io/v1', kind: 'NetworkAttachmentDefinition', metadata: { name: 'a', namespace: 'infra' }, spec: { config: JSON.stringify(macvlan()) } }],
+      items: [
+        {
+          apiVersion: 'k8s.cni.cncf.io/v1',
+          kind: 'NetworkAttachmentDefinition',
+          metadata: { name: 'a', namespace: 'infra' },
+          spec: { config: JSON.stringify(macvlan()) },
+        },
+      ],
     };
     const l = await validate(file(list, 'json'));
     expect(l.out).toMatch(/items\[0\]: NetworkAttachmentDefinition infra\/a spec\.config: ok: network "mv"/);
@@ -157,7 +188,11 @@ describe('validate: broken configs', () => {
       file(macvlan({ mode: 'x' })),
       file(macvlan({ name: 'ok', ipam: { type: 'host-local', subnet: '10.2.0.0/24' } })),
     );
-    const j = JSON.parse(r.out) as { ok: boolean; networks: { network: string; ok: boolean }[]; findings: { level: string; path: string }[] };
+    const j = JSON.parse(r.out) as {
+      ok: boolean;
+      networks: { network: string; ok: boolean }[];
+      findings: { level: string; path: string }[];
+    };
     expect(j.ok).toBe(false);
     expect(j.networks.map((x) => [x.network, x.ok])).toEqual([
       ['mv', false],
@@ -175,7 +210,9 @@ describe('validate: broken configs', () => {
 
 describe('validate: risks', () => {
   it('vxlan without an explicit port', async () => {
-    const r = await validate(file({ cniVersion: '1.0.0', name: 'vx', type: 'vxlan', vni: 7, remotes: ['192.0.2.9'] }));
+    const r = await validate(
+      file({ cniVersion: '1.0.0', name: 'vx', type: 'vxlan', vni: 7, remotes: ['192.0.2.9'] }),
+    );
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/warning: port: not set: manifold uses 4789 \(IANA\), but Linux defaults to 8472/);
     const ok = await validate(file({ cniVersion: '1.0.0', name: 'vx', type: 'vxlan', vni: 7, port: 8472 }));
@@ -183,7 +220,12 @@ describe('validate: risks', () => {
   });
 
   it('macvlan and ipvlan on one master, across files; not on different masters', async () => {
-    const ipvlan = (master?: string) => ({ cniVersion: '1.0.0', name: 'iv', type: 'ipvlan', ...(master ? { master } : {}) });
+    const ipvlan = (master?: string) => ({
+      cniVersion: '1.0.0',
+      name: 'iv',
+      type: 'ipvlan',
+      ...(master ? { master } : {}),
+    });
     const r = await validate(file(macvlan()), file(ipvlan('eth1')));
     expect(r.out).toMatch(/warning: master: master "eth1" also carries macvlan: network "mv"/);
     const apart = await validate(file(macvlan()), file(ipvlan('eth2')));
@@ -194,8 +236,12 @@ describe('validate: risks', () => {
 
   it('an MTU above the master on this node (lo here)', async () => {
     const r = await validate(file(macvlan({ master: 'lo', mtu: 70000 })));
-    expect(r.out).toMatch(/warning: mtu: 70000 is above the MTU of master "lo" on this node \(MTU 65536\): ADD will fail here/);
-    const vx = await validate(file({ cniVersion: '1.0.0', name: 'vx', type: 'vxlan', vni: 7, port: 4789, master: 'lo', mtu: 65500 }));
+    expect(r.out).toMatch(
+      /warning: mtu: 70000 is above the MTU of master "lo" on this node \(MTU 65536\): ADD will fail here/,
+    );
+    const vx = await validate(
+      file({ cniVersion: '1.0.0', name: 'vx', type: 'vxlan', vni: 7, port: 4789, master: 'lo', mtu: 65500 }),
+    );
     expect(vx.out).toMatch(/warning: mtu: 65500 is above 65486, the most a vxlan over master "lo"/);
     const fine = await validate(file(macvlan({ master: 'lo', mtu: 9000 })));
     expect(fine.out).not.toMatch(/: warning: /);
@@ -209,9 +255,14 @@ describe('validate: risks', () => {
       file(hl('b', { subnet: '10.5.1.128/25' })),
       file(hl('c', { subnet: '10.6.0.0/24' })),
     );
-    expect(r.out).toMatch(/warning: ipam: host-local range 10\.5\.1\.128\/25 overlaps 10\.5\.0\.0\/16 \(10\.5\.1\.0-10\.5\.1\.255\) of network "a"/);
+    expect(r.out).toMatch(
+      /warning: ipam: host-local range 10\.5\.1\.128\/25 overlaps 10\.5\.0\.0\/16 \(10\.5\.1\.0-10\.5\.1\.255\) of network "a"/,
+    );
     expect(r.out.match(/: warning: /g)?.length).toBe(1);
-    const same = await validate(file(hl('a', { subnet: '10.7.0.0/24' }, '/d')), file(hl('a', { subnet: '10.7.0.0/24' }, '/d')));
+    const same = await validate(
+      file(hl('a', { subnet: '10.7.0.0/24' }, '/d')),
+      file(hl('a', { subnet: '10.7.0.0/24' }, '/d')),
+    );
     expect(same.out).not.toMatch(/: warning: /);
   });
 });

@@ -33,6 +33,8 @@ function lines(file: string): string[][] {
 export function defaultRouteInterface(proc = '/proc'): string | undefined {
   const v4 = lines(join(proc, 'net/route')).find((f) => f[1] === '00000000' && f[7] === '00000000');
   if (v4?.[0]) return v4[0];
-  const v6 = lines(join(proc, 'net/ipv6_route')).find((f) => /^0{32}$/.test(f[0] ?? '') && f[1] === '00' && f[9] !== 'lo');
+  const v6 = lines(join(proc, 'net/ipv6_route')).find(
+    (f) => /^0{32}$/.test(f[0] ?? '') && f[1] === '00' && f[9] !== 'lo',
+  );
   return v6?.[9];
 }

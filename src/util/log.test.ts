@@ -45,7 +45,13 @@ describe('log', () => {
     });
     expect(typeof step?.ms).toBe('number');
     expect(step?.ts).toMatch(/^\d{4}-\d\d-\d\dT/);
-    expect(info).toMatchObject({ level: 'info', verb: 'ADD', containerId: 'c1', ifname: 'eth0', msg: 'attached' });
+    expect(info).toMatchObject({
+      level: 'info',
+      verb: 'ADD',
+      containerId: 'c1',
+      ifname: 'eth0',
+      msg: 'attached',
+    });
     expect(info?.delegate).toBeUndefined();
   });
 

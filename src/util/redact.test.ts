@@ -27,14 +27,34 @@ users:
 
 describe('redact', () => {
   it.each([
-    ['a kubeconfig in YAML', KUBECONFIG, ['tok-AAAA-1111-secret', 'hunter2-secret', 'LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0tCg==']],
+    [
+      'a kubeconfig in YAML',
+      KUBECONFIG,
+      ['tok-AAAA-1111-secret', 'hunter2-secret', 'LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0tCg=='],
+    ],
     ['a PEM private key', `key: ${KEY} end`, ['MIIEowIBAAKCAQEAsecretsecretsecret']],
     ['a key block cut off', '-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANsecret', ['MIIEvQIBADANsecret']],
-    ['CNI_ARGS', 'CNI_ARGS "IgnoreUnknown=1;K8S_POD_NAME=web;API_TOKEN=s3cr3t-abc;DB_PASSWORD=pw-xyz"', ['s3cr3t-abc', 'pw-xyz']],
-    ['JSON', '{"name":"n","args":{"cni":{"token":"json-tok-1","secretKey":"sk-2"}},"password":"pw"}', ['json-tok-1', 'sk-2', '"pw"']],
-    ['JSON inside a JSON string', JSON.stringify(JSON.stringify({ token: 'nested-tok-3' })), ['nested-tok-3']],
+    [
+      'CNI_ARGS',
+      'CNI_ARGS "IgnoreUnknown=1;K8S_POD_NAME=web;API_TOKEN=s3cr3t-abc;DB_PASSWORD=pw-xyz"',
+      ['s3cr3t-abc', 'pw-xyz'],
+    ],
+    [
+      'JSON',
+      '{"name":"n","args":{"cni":{"token":"json-tok-1","secretKey":"sk-2"}},"password":"pw"}',
+      ['json-tok-1', 'sk-2', '"pw"'],
+    ],
+    [
+      'JSON inside a JSON string',
+      JSON.stringify(JSON.stringify({ token: 'nested-tok-3' })),
+      ['nested-tok-3'],
+    ],
     ['a bearer token', 'GET /api/v1/pods: Authorization: Bearer abcdefghijklmnop', ['abcdefghijklmnop']],
-    ['a JWT anywhere', 'sa eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW0ifQ.c2lnbmF0dXJl end', ['eyJzdWIiOiJzeXN0ZW0ifQ']],
+    [
+      'a JWT anywhere',
+      'sa eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW0ifQ.c2lnbmF0dXJl end',
+      ['eyJzdWIiOiJzeXN0ZW0ifQ'],
+    ],
   ])('%s', (_what, text, secrets) => {
     const out = redact(text);
     for (const s of secrets) expect(out).not.toContain(s);
