@@ -24,7 +24,8 @@ install_deps() {
 }
 
 build_native() {
-  if [ ! -f src/native/build/Release/manifold_native.node ] || [ src/native/netns.c -nt src/native/build/Release/manifold_native.node ]; then
+  local addon=src/native/build/Release/manifold_native.node
+  if [ ! -f "$addon" ] || [ -n "$(find src/native -maxdepth 1 \( -name '*.c' -o -name '*.h' -o -name binding.gyp \) -newer "$addon")" ]; then
     log "native addon (node-gyp)"
     npm run --silent build:native >/dev/null
   fi

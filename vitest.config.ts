@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 // Tiers (see README "Tests"): unit needs nothing; integration needs root and a real kernel;
 // e2e needs root, the built executable and Go with Debian's libcni sources. The vm tier runs
-// test/vm/*.test.ts inside ../shared/kernel-lab (test/vm/run.sh), never directly here.
+// test/vm/*.test.ts inside the kernel lab, test/kernel-lab (test/vm/run.sh), never directly here.
 export default defineConfig({
   test: {
     projects: [

@@ -43,9 +43,10 @@ title "config: $STATE/manifold.conf (networks resolved from conf.d-examples)"
 cat "$STATE/manifold.conf"
 title "ADD"
 cni ADD | tee "$STATE/result.json"
-title "the pod's interfaces and routes"
+title "the pod's interfaces, routes and policy rules (policyRouting: docs/multihoming.md)"
 ip -n "$POD" -br addr
 ip -n "$POD" route
+ip -n "$POD" rule
 title "the host's side"
 "${H[@]}" ip -br link | grep -E 'mfbr0|vxlan|veth' || true
 title "CHECK (with the result as prevResult)"
@@ -58,6 +59,8 @@ title "after DEL"
 ip -n "$POD" -br link
 left=$(find "$STATE/ipam" -type f -name '[0-9]*' 2>/dev/null | wc -l)
 echo "IP reservations left: $left"
-[ "$(ip -n "$POD" -br link | wc -l)" = 1 ] && [ "$left" = 0 ] || { echo "demo: DEL left something behind" >&2; exit 1; }
+rules=$(ip -n "$POD" rule | wc -l)
+echo "policy rules left beyond the kernel's three: $((rules - 3))"
+[ "$(ip -n "$POD" -br link | wc -l)" = 1 ] && [ "$left" = 0 ] && [ "$rules" = 3 ] || { echo "demo: DEL left something behind" >&2; exit 1; }
 title "log: $STATE/manifold.log"
 cat "$STATE/manifold.log" 2>/dev/null || true

@@ -31,7 +31,7 @@ if [ -z "$GO_WHY" ]; then
     || GO_WHY="needs Debian's libcni sources (apt-get install golang-github-appc-cni-dev)"
 fi
 VM_WHY=$ROOT_WHY
-[ -n "$VM_WHY" ] || [ -x ../shared/kernel-lab/run-in-vm ] || VM_WHY="../shared/kernel-lab/run-in-vm not found"
+[ -n "$VM_WHY" ] || [ -x test/kernel-lab/run-in-vm ] || VM_WHY="test/kernel-lab/run-in-vm is missing or not executable"
 
 tier unit "" npm test --silent
 tier integration "$ROOT_WHY" vitest run --project integration --passWithNoTests

@@ -2,13 +2,15 @@
  * Applies an IPAM result to the interface inside the pod, as the reference's ConfigureIface
  * does: IPv6 enabled where needed, addresses, link up, IPv6 duplicate-address detection
  * settled when a v6 gateway will be used, then routes (a route without `gw` goes via the
- * first gateway of its family). Route mtu/advmss are applied too (the reference drops them).
+ * first gateway of its family; a route the pod already has is skipped, as the reference does).
+ * Route mtu/advmss are applied too (the reference drops them).
  */
 
 import { CniError, Code } from '../cni/errors.ts';
 import type { IPConfig, Route } from '../cni/result.ts';
 import { parseCIDR } from '../ip/ip.ts';
 import * as addr from '../kernel/addr.ts';
+import { isErrno } from '../kernel/errors.ts';
 import * as link from '../kernel/link.ts';
 import type { NetNS } from '../kernel/netns.ts';
 import * as route from '../kernel/route.ts';
@@ -77,20 +79,27 @@ export async function configureInterface(
   const done = log.step('routes', ifname);
   for (const r of routes) {
     const eff = opts.deviceRoutes ? { ...r, gw: undefined } : effectiveRoute(r, gws);
-    await route.add(
-      pod,
-      {
-        dst: eff.dst,
-        gw: eff.gw,
-        oif: l.index,
-        priority: eff.priority,
-        table: eff.table,
-        scope: eff.scope,
-        mtu: eff.mtu,
-        advmss: eff.advmss,
-      },
-      where,
-    );
+    try {
+      await route.add(
+        pod,
+        {
+          dst: eff.dst,
+          gw: eff.gw,
+          oif: l.index,
+          priority: eff.priority,
+          table: eff.table,
+          scope: eff.scope,
+          mtu: eff.mtu,
+          advmss: eff.advmss,
+        },
+        where,
+      );
+    } catch (err) {
+      // As the reference: the first route to a destination wins (typically the default route
+      // of the pod's first network); the meta-plugin puts default routes right afterwards.
+      if (!isErrno(err, 'EEXIST')) throw err;
+      log.info(`route ${route.describeRoute(eff)} not added to ${where}: the pod already has a route there`);
+    }
   }
   done();
 }

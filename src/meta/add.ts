@@ -18,6 +18,7 @@ import { assignIfnames, type Delegate, delegatesFromConfig } from './delegates.t
 import { prepareDeviceInfo } from './k8s/device-info.ts';
 import { podNetworks } from './k8s/kubernetes.ts';
 import { mergeResults } from './merge.ts';
+import { multihomeAdd } from './multihome/hooks.ts';
 import { refuseNested } from './nested.ts';
 import { waitForFile } from './readiness.ts';
 import { deleteAll } from './teardown.ts';
@@ -96,6 +97,13 @@ export async function add(ctx: Ctx): Promise<Result> {
       ms,
     });
     writeCache(cniDir, toCache(ctx, attached));
+  }
+  try {
+    if (await multihomeAdd(ctx, attached)) writeCache(cniDir, toCache(ctx, attached));
+  } catch (err) {
+    const cause = err instanceof CniError ? err : new CniError(Code.Internal, describeError(err));
+    await rollback(ctx, attached, cause);
+    throw cause;
   }
   const merged = mergeResults(
     attached.map((a) => ({

@@ -22,6 +22,8 @@ export interface Attached {
   result: Result | undefined;
   /** The message its ADD failed with (then its DEL failing the same way is no reason to retry). */
   addError?: string | undefined;
+  /** What multi-homing did to it (multihome/state.ts), cached for DEL and CHECK. */
+  multihome?: unknown;
 }
 
 export function describe(d: Delegate): string {
@@ -68,6 +70,7 @@ export function toCache(ctx: Ctx, attached: readonly Attached[]): CacheFile & { 
         ...(a.delegate.k8s ? { k8s: a.delegate.k8s } : {}),
         ...(a.result ? { result: encodeResult(a.result, a.delegate.network.cniVersion) } : {}),
         ...(a.addError !== undefined ? { addError: a.addError } : {}),
+        ...(a.multihome ? { multihome: a.multihome } : {}),
       }),
     ),
   };
@@ -89,7 +92,7 @@ export function fromCache(cache: CacheFile): Attached[] {
     const result = e.result
       ? decodeResult(parseWith(ResultSchema, e.result, `${where}.result`), network.cniVersion)
       : undefined;
-    return { delegate, ifname: e.ifname, result, addError: e.addError };
+    return { delegate, ifname: e.ifname, result, addError: e.addError, multihome: e.multihome };
   });
 }
 

@@ -1,6 +1,7 @@
 /**
  * The meta-plugin's CHECK: every delegate's CHECK against its own cached result (delegates
- * below 0.4.0 or with disableCheck are skipped, not failed: Multus #737).
+ * below 0.4.0 or with disableCheck are skipped, not failed: Multus #737), then what
+ * multi-homing put in the pod.
  */
 import { CniError, Code } from '../cni/errors.ts';
 import type { CheckContext } from '../cni/plugin.ts';
@@ -9,6 +10,7 @@ import { log } from '../util/log.ts';
 import { type Attached, describe, fromCache, runtimeFor, wrap } from './attachment.ts';
 import { readCache } from './cache.ts';
 import type { MetaConf } from './config.ts';
+import { multihomeCheck } from './multihome/hooks.ts';
 
 function cached(ctx: CheckContext<MetaConf>): Attached[] {
   const cniDir = ctx.conf.cniDirOrDefault;
@@ -40,7 +42,8 @@ function cached(ctx: CheckContext<MetaConf>): Attached[] {
 }
 
 export async function check(ctx: CheckContext<MetaConf>): Promise<void> {
-  for (const a of cached(ctx)) {
+  const attached = cached(ctx);
+  for (const a of attached) {
     if (!a.result) throw wrap(a.delegate, 'CHECK', new CniError(Code.Internal, 'its ADD never completed'));
     try {
       const r = await checkNetwork(ctx.invoker, a.delegate.network, runtimeFor(ctx, a), a.result);
@@ -50,4 +53,5 @@ export async function check(ctx: CheckContext<MetaConf>): Promise<void> {
       throw wrap(a.delegate, 'CHECK', err);
     }
   }
+  await multihomeCheck(ctx.netns, attached);
 }

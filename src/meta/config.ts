@@ -10,6 +10,7 @@ import { NetConfSchema } from '../cni/netconf.ts';
 import { parseWith } from '../cni/validate.ts';
 import { IMPLICIT_VERSION } from '../cni/versions.ts';
 import { K8S_FIELDS } from './k8s/k8s-config.ts';
+import { MultihomeShape } from './multihome/options.ts';
 
 export const DEFAULT_CONF_DIR = '/etc/cni/manifold/net.d';
 export const DEFAULT_CNI_DIR = '/var/lib/cni/manifold';
@@ -38,6 +39,8 @@ export const MetaConfSchema = NetConfSchema.extend({
   /** manifold: one JSON line per event (default), or text for people. */
   logFormat: z.enum(['json', 'text']).optional(),
   ...K8S_FIELDS,
+  /** manifold extension: multi-homing (docs/multihoming.md), every option off by default. */
+  ...MultihomeShape,
 });
 
 export interface MetaConf extends z.output<typeof MetaConfSchema> {

@@ -2,7 +2,8 @@
  * The delegate list of a call: the inline `delegates`, or `clusterNetwork` and
  * `defaultNetworks` resolved from confDir (by network name) or from a path. The first is the
  * master (the pod's CNI_IFNAME). A delegate may carry a `manifold` object, which is ours and
- * is removed before the plugin sees the config: `{"ifname": "net5", "defaultRoute": true}`.
+ * is removed before the plugin sees the config: `{"ifname": "net5", "defaultRoute": true}`,
+ * and the multi-homing options for this network (`{"policyRouting": true}`, docs/multihoming.md).
  */
 import { z } from 'zod';
 import { CniError, Code, invalidConfig } from '../cni/errors.ts';
@@ -12,6 +13,7 @@ import { type Network, parseNetwork } from '../invoke/network.ts';
 import type { MetaConf } from './config.ts';
 import { findNetworkByName, readNetworkPath } from './files.ts';
 import type { PodAttachment } from './k8s/attachment.ts';
+import { MultihomeShape, type OptionFields } from './multihome/options.ts';
 
 export interface Delegate {
   readonly network: Network;
@@ -26,21 +28,25 @@ export interface Delegate {
   readonly gatewayRequest?: readonly string[];
   /** A Kubernetes pod's attachment: per-attachment arguments, device, network-status name. */
   readonly k8s?: PodAttachment;
+  /** Multi-homing options of this network, over the meta config's. */
+  readonly multihome?: OptionFields | undefined;
 }
 
 const ManifoldKey = z
   .looseObject({
     ifname: z.string().optional(),
     defaultRoute: z.boolean().optional(),
+    ...MultihomeShape,
   })
   .optional();
 
-function toDelegate(
+export type ManifoldKeyFields = NonNullable<z.output<typeof ManifoldKey>>;
+
+/** A network config without its `manifold` object, and that object checked (field paths under `source`). */
+export function splitManifoldKey(
   raw: Record<string, unknown>,
   source: string,
-  master: boolean,
-  fallbackVersion: string,
-): Delegate {
+): { rest: Record<string, unknown>; ours: ManifoldKeyFields | undefined } {
   const { manifold, ...rest } = raw;
   const ours = parseWith(ManifoldKey, manifold, `${source}.manifold`);
   if (ours?.ifname !== undefined) {
@@ -48,12 +54,23 @@ function toDelegate(
     if (problem)
       throw invalidConfig(`${source}.manifold.ifname`, `${JSON.stringify(ours.ifname)} ${problem}`);
   }
+  return { rest, ours };
+}
+
+function toDelegate(
+  raw: Record<string, unknown>,
+  source: string,
+  master: boolean,
+  fallbackVersion: string,
+): Delegate {
+  const { rest, ours } = splitManifoldKey(raw, source);
   return {
     network: parseNetwork(rest, source, fallbackVersion),
     source,
     master,
     ifnameRequest: ours?.ifname,
     defaultRoute: ours?.defaultRoute === true,
+    multihome: ours,
   };
 }
 

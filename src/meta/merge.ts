@@ -1,12 +1,14 @@
 /**
  * One result for the whole pod: every delegate's interfaces in order (the master's first),
- * `ips[].interface` renumbered into the merged list, every delegate's routes except default
- * routes (0.0.0.0/0, ::/0) of delegates that are not the default-route one, and the master's
- * DNS. Multus returns only the master's result; this is the superset a runtime can read.
+ * `ips[].interface` renumbered into the merged list, every delegate's routes except the
+ * default routes (0.0.0.0/0, ::/0) of delegates that do not own the default route of that
+ * family (the master, or a delegate marked `defaultRoute`: multihome/owners.ts), and the
+ * master's DNS. Multus returns only the master's result; this is the superset a runtime can read.
  */
 
-import type { Result, Route } from '../cni/result.ts';
-import { parseCIDR } from '../ip/ip.ts';
+import type { Result } from '../cni/result.ts';
+import { familyOf } from '../ip/ip.ts';
+import { defaultRouteOwners, isDefaultRoute } from './multihome/owners.ts';
 
 export interface Part {
   readonly result: Result;
@@ -15,20 +17,18 @@ export interface Part {
   readonly defaultRoute: boolean;
 }
 
-const isDefault = (r: Route) => parseCIDR(r.dst)?.prefix === 0;
-
 export function mergeResults(parts: readonly Part[], cniVersion: string): Result {
   const out: Result = { cniVersion, interfaces: [], ips: [], routes: [] };
-  const anyDefaultRoute = parts.some((p) => p.defaultRoute);
-  for (const p of parts) {
+  const owners = defaultRouteOwners(parts);
+  for (const [i, p] of parts.entries()) {
     const offset = out.interfaces?.length ?? 0;
-    out.interfaces?.push(...(p.result.interfaces ?? []).map((i) => ({ ...i })));
+    out.interfaces?.push(...(p.result.interfaces ?? []).map((iface) => ({ ...iface })));
     for (const ip of p.result.ips ?? []) {
       out.ips?.push({ ...ip, interface: ip.interface === undefined ? undefined : ip.interface + offset });
     }
-    const keepDefault = anyDefaultRoute ? p.defaultRoute : p.master;
+    const keep = (dst: string) => owners[familyOf(dst) ?? 4] === i;
     out.routes?.push(
-      ...(p.result.routes ?? []).filter((r) => keepDefault || !isDefault(r)).map((r) => ({ ...r })),
+      ...(p.result.routes ?? []).filter((r) => !isDefaultRoute(r) || keep(r.dst)).map((r) => ({ ...r })),
     );
     if (p.master && p.result.dns) out.dns = { ...p.result.dns };
   }

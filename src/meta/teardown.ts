@@ -22,6 +22,7 @@ import * as link from '../kernel/link.ts';
 import { log } from '../util/log.ts';
 import { type Attached, type Ctx, describe, runtimeFor, wrap } from './attachment.ts';
 import { removeDeviceInfo } from './k8s/device-info.ts';
+import { multihomeDel } from './multihome/hooks.ts';
 import { isNested } from './nested.ts';
 
 export interface Teardown {
@@ -133,6 +134,7 @@ export async function deleteAll(
   containerId: string,
 ): Promise<Teardown> {
   const out: Teardown = { transient: [], permanent: [] };
+  await multihomeDel(netns, attached);
   for (const a of [...attached].reverse()) await deleteOne(ctx, a, netns, containerId, out);
   for (const e of out.permanent) {
     log.error(

@@ -8,3 +8,8 @@ const load = () => {
 };
 exports.setns = (fd, nstype) => load().setns(fd, nstype);
 exports.flock = (fd, op) => load().flock(fd, op);
+exports.packetOpen = (ifindex, protocol) => load().packetOpen(ifindex, protocol);
+exports.packetSend = (fd, ifindex, protocol, dst, payload) =>
+  load().packetSend(fd, ifindex, protocol, dst, payload);
+exports.packetRecv = (fd) => load().packetRecv(fd);
+exports.packetWait = (fds, timeoutMs) => load().packetWait(fds, timeoutMs);

@@ -4,7 +4,7 @@
  *   flock(fd, op)      flock(2), so IPAM stores lock exactly as the reference plugins do;
  *                      returns false instead of throwing when LOCK_NB finds it held.
  * Used only by src/kernel/ (netns.ts), on the main thread, always paired with a return to
- * the host namespace in a finally block.
+ * the host namespace in a finally block. Packet sockets (ARP/NDP) are in packet.c.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -13,8 +13,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <node_api.h>
+#include "native.h"
 
-static napi_value throw_errno(napi_env env, const char *syscall, int err) {
+napi_value throw_errno(napi_env env, const char *syscall, int err) {
   char code[32];
   char msg[160];
   const char *name = strerrorname_np(err); /* "EEXIST"; glibc >= 2.32 */
@@ -71,7 +72,7 @@ static napi_value js_flock(napi_env env, napi_callback_info info) {
   return result;
 }
 
-static void export_fn(napi_env env, napi_value exports, const char *name, napi_callback cb) {
+void export_fn(napi_env env, napi_value exports, const char *name, napi_callback cb) {
   napi_value fn;
   napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn);
   napi_set_named_property(env, exports, name, fn);
@@ -80,6 +81,7 @@ static void export_fn(napi_env env, napi_value exports, const char *name, napi_c
 static napi_value init(napi_env env, napi_value exports) {
   export_fn(env, exports, "setns", js_setns);
   export_fn(env, exports, "flock", js_flock);
+  packet_register(env, exports);
   return exports;
 }
 

@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FakeApiServer } from '../helpers/fake-apiserver.ts';
 import { FakePodResources } from '../helpers/fake-podresources.ts';
 import { FakeSysfs } from '../helpers/fake-sysfs.ts';
-import { ip, isolateHost, newNetns, requireRoot, uniq } from '../helpers/host.ts';
+import { ip, ipJson, isolateHost, newNetns, requireRoot, uniq } from '../helpers/host.ts';
 import { addrs, linkIn, podLinks } from '../helpers/inproc.ts';
 import { makePki } from '../helpers/pki.ts';
 import { builtinLoader, runWith } from '../helpers/skel.ts';
@@ -195,7 +195,9 @@ const status = (p: PodCall) => {
 function expectNothingLeft(p: PodCall): void {
   expect(podLinks(p.ns.name)).toEqual([]);
   expect(reservations(p.cid)).toEqual([]);
-  expect(existsSync(join(cniDir, p.cid))).toBe(false);
+  // no cache file of the container is left (`<network>-<containerID>-<ifname>`)
+  const caches = existsSync(cniDir) ? readdirSync(cniDir).filter((f) => f.includes(`-${p.cid}-`)) : [];
+  expect(caches).toEqual([]);
 }
 
 describe('pods described by their annotations', () => {
@@ -296,13 +298,63 @@ describe('pods described by their annotations', () => {
     expectNothingLeft(p);
   });
 
+  it("takes an attachment's multi-homing options from the annotation's manifold object", async () => {
+    const p = pod({ 'k8s.v1.cni.cncf.io/networks': '[{"name":"mv-a","manifold":{"policyRouting":true}}]' });
+    const r = await p.call('ADD');
+    expect(r.code, r.stdout).toBe(0);
+    const rules = () =>
+      ipJson<{ priority: number; src?: string; table?: string }[]>(
+        '-n',
+        p.ns.name,
+        '-4',
+        'rule',
+        'show',
+      ).filter((x) => x.priority === 30000);
+    const net1 = addrs(p.ns.name, 'net1')[0]?.split('/')[0];
+    expect(net1).toMatch(/^10\.70\.1\./);
+    expect(rules().map((x) => x.src)).toEqual([net1]);
+    expect((await p.call('DEL')).code).toBe(0);
+    expect(rules()).toEqual([]);
+    expectNothingLeft(p);
+  });
+
+  it('default-route via a gateway other than the IPAM one: that route, in the result and the kernel', async () => {
+    const p = pod({ 'k8s.v1.cni.cncf.io/networks': '[{"name":"gw-net","default-route":["10.70.6.254"]}]' });
+    const r = await p.call('ADD');
+    expect(r.code, r.stdout).toBe(0);
+    const routes = (r.json as { routes: { dst: string; gw?: string }[] }).routes;
+    expect(routes.filter((rt) => rt.dst === '0.0.0.0/0')).toEqual([{ dst: '0.0.0.0/0', gw: '10.70.6.254' }]);
+    const kernel = ipJson<{ dev: string; gateway?: string }[]>(
+      '-n',
+      p.ns.name,
+      '-4',
+      'route',
+      'show',
+      'default',
+    );
+    expect(kernel.map((k) => [k.dev, k.gateway])).toEqual([['net1', '10.70.6.254']]);
+    expect((await p.call('CHECK', metaConf(), r.json)).code).toBe(0);
+    expect((await p.call('DEL')).code).toBe(0);
+    expectNothingLeft(p);
+  });
+
   it('default-route: the chosen attachment owns the default route; two IPv4 gateways are refused', async () => {
     const p = pod({ 'k8s.v1.cni.cncf.io/networks': '[{"name":"gw-net","default-route":["10.70.6.1"]}]' });
     const r = await p.call('ADD');
     expect(r.code, r.stdout).toBe(0);
-    // the master's default route is no longer the pod's (installing the requested one is the routing code's)
+    // the pod's one IPv4 default route is the one the annotation asked for: in the result, and in
+    // the kernel (the master's is gone; the multi-homing code installs the chosen one)
     const routes = (r.json as { routes: { dst: string; gw?: string }[] }).routes;
-    expect(routes.filter((rt) => rt.dst === '0.0.0.0/0')).toEqual([]);
+    expect(routes.filter((rt) => rt.dst === '0.0.0.0/0')).toEqual([{ dst: '0.0.0.0/0', gw: '10.70.6.1' }]);
+    const kernel = ipJson<{ dev: string; gateway?: string }[]>(
+      '-n',
+      p.ns.name,
+      '-4',
+      'route',
+      'show',
+      'default',
+    );
+    expect(kernel.map((k) => [k.dev, k.gateway])).toEqual([['net1', '10.70.6.1']]);
     expect(routes).toContainEqual({ dst: '192.0.2.0/24' });
     expect(status(p)?.map((s) => s.gateway)).toEqual([undefined, ['10.70.6.1']]);
     expect((await p.call('DEL')).code).toBe(0);

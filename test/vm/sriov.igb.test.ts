@@ -1,6 +1,6 @@
 /**
  * sriov on real PCI SR-IOV: the emulated Intel 82576 (igb PF, igbvf VFs) of the kernel lab,
- * `RUN_IN_VM_IGB=1 ../shared/kernel-lab/run-in-vm -- vitest run --project vm <this file>`.
+ * `MANIFOLD_VM_IGB=1 test/kernel-lab/run-in-vm -- vitest run --project vm <this file>`.
  * The plugin runs in-process in the guest's initial netns, against the real /sys; the kernel
  * state is read back with iproute2. Proves: ADD/CHECK/DEL with every setting igb accepts
  * applied and reset, each refusal (link state, min_tx_rate, 802.1ad) as a clear error that
@@ -20,7 +20,7 @@ import { delNetns, ip, ipJson, newNetns, requireRoot, uniq } from '../helpers/ho
 import { builtinLoader, runWith, type SkelRun } from '../helpers/skel.ts';
 
 requireRoot();
-if (process.env.RUN_IN_VM_IGB !== '1') throw new Error('run inside the kernel lab with RUN_IN_VM_IGB=1');
+if (process.env.MANIFOLD_VM_IGB !== '1') throw new Error('run inside the kernel lab with MANIFOLD_VM_IGB=1');
 
 interface IpLink {
   ifname: string;
@@ -63,7 +63,7 @@ beforeAll(async () => {
         return false;
       }
     }) ?? '';
-  if (!PF) throw new Error('no igb PF in this VM (RUN_IN_VM_IGB=1?)');
+  if (!PF) throw new Error('no igb PF in this VM (MANIFOLD_VM_IGB=1?)');
   const dev = `/sys/class/net/${PF}/device`;
   ip('link', 'set', PF, 'up');
   if (readFileSync(`${dev}/sriov_numvfs`, 'utf8').trim() === '0') writeFileSync(`${dev}/sriov_numvfs`, '2');

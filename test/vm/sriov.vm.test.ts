@@ -28,7 +28,7 @@ beforeAll(() => {
   try {
     writeFileSync('/sys/bus/netdevsim/new_device', `${ID} 1`);
   } catch (err) {
-    throw new Error(`netdevsim is not available (run inside ../shared/kernel-lab): ${String(err)}`);
+    throw new Error(`netdevsim is not available (run inside test/kernel-lab/run-in-vm): ${String(err)}`);
   }
   PF = readdirSync(`${DEV}/net`)[0] ?? '';
   writeFileSync(`${DEV}/sriov_numvfs`, '2');

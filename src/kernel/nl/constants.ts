@@ -33,6 +33,9 @@ export const RTM = {
   NEWNEIGH: 28,
   DELNEIGH: 29,
   GETNEIGH: 30,
+  NEWRULE: 32,
+  DELRULE: 33,
+  GETRULE: 34,
 } as const;
 
 export const IFF_UP = 0x1;
@@ -166,5 +169,9 @@ export const NDA = {
 } as const;
 export const NUD = { INCOMPLETE: 0x01, REACHABLE: 0x02, STALE: 0x04, NOARP: 0x40, PERMANENT: 0x80 } as const;
 export const NTF = { USE: 0x01, SELF: 0x02, MASTER: 0x04, PROXY: 0x08, EXT_LEARNED: 0x10 } as const;
+
+/** Routing policy rules (linux/fib_rules.h). */
+export const FRA = { DST: 1, SRC: 2, PRIORITY: 6, TABLE: 15, PROTOCOL: 21 } as const;
+export const FR_ACT_TO_TBL = 1;
 
 export const CLONE_NEWNET = 0x40000000;

@@ -1,4 +1,4 @@
-/** Fixed headers of rtnetlink messages (ifinfomsg, ifaddrmsg, rtmsg, ndmsg). */
+/** Fixed headers of rtnetlink messages (ifinfomsg, ifaddrmsg, rtmsg, ndmsg, fib_rule_hdr). */
 
 export interface IfInfoMsg {
   family?: number;
@@ -127,3 +127,39 @@ export function parseNdmsg(b: Buffer): Required<NdMsg> {
   };
 }
 export const NDMSG_LEN = 12;
+
+/** struct fib_rule_hdr: family, dst_len, src_len, tos, table (u8), res1, res2, action, flags (u32). */
+export interface FibRuleHdr {
+  family: number;
+  dstLen?: number;
+  srcLen?: number;
+  tos?: number;
+  table?: number;
+  action?: number;
+  flags?: number;
+}
+
+export function fibRuleHdr(m: FibRuleHdr): Buffer {
+  const b = Buffer.alloc(12);
+  b.writeUInt8(m.family, 0);
+  b.writeUInt8(m.dstLen ?? 0, 1);
+  b.writeUInt8(m.srcLen ?? 0, 2);
+  b.writeUInt8(m.tos ?? 0, 3);
+  b.writeUInt8(m.table ?? 0, 4);
+  b.writeUInt8(m.action ?? 0, 7);
+  b.writeUInt32LE(m.flags ?? 0, 8);
+  return b;
+}
+
+export function parseFibRuleHdr(b: Buffer): Required<FibRuleHdr> {
+  return {
+    family: b.readUInt8(0),
+    dstLen: b.readUInt8(1),
+    srcLen: b.readUInt8(2),
+    tos: b.readUInt8(3),
+    table: b.readUInt8(4),
+    action: b.readUInt8(7),
+    flags: b.readUInt32LE(8),
+  };
+}
+export const FIB_RULE_HDR_LEN = 12;

@@ -101,6 +101,19 @@ describe('JSON form', () => {
     expect(e.message).toMatch(msg);
   });
 
+  it('reads a manifold object: multi-homing options of that attachment (manifold extension)', () => {
+    expect(parse('[{"name":"a","manifold":{"policyRouting":true,"gatewayCheck":"warn"}}]')).toEqual([
+      { name: 'a', namespace: 'team-a', multihome: { policyRouting: true, gatewayCheck: 'warn' } },
+    ]);
+    const bad = cniErrorOf(() => parse('[{"name":"a","manifold":{"gatewayCheck":"loud"}}]'));
+    expect(bad.code).toBe(7);
+    expect(bad.message).toMatch(
+      /\[0\]\.manifold\.gatewayCheck: expected one of "off", "warn", "fail"; got "loud"/,
+    );
+    const typo = cniErrorOf(() => parse('[{"name":"a","manifold":{"policyRoutng":true}}]'));
+    expect(typo.message).toMatch(/\[0\]\.manifold: .*policyRoutng/);
+  });
+
   it('names the annotation it reads', () => {
     const e = cniErrorOf(() => parseNetworksAnnotation('A', 'kube-system', DEFAULT_NETWORK_ANNOTATION));
     expect(e.message).toMatch(/^pod annotation v1\.multus-cni\.io\/default-network: network name "A"/);

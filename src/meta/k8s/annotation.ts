@@ -11,6 +11,7 @@ import { CniError, Code } from '../../cni/errors.ts';
 import { interfaceNameProblem } from '../../cni/names.ts';
 import { ipOrCidrString, ipString, macString, uint } from '../../cni/netconf.ts';
 import { parseWith } from '../../cni/validate.ts';
+import { MultihomeShape, type OptionFields } from '../multihome/options.ts';
 
 export const NETWORKS_ANNOTATION = 'k8s.v1.cni.cncf.io/networks';
 export const DEFAULT_NETWORK_ANNOTATION = 'v1.multus-cni.io/default-network';
@@ -29,6 +30,8 @@ export interface NetworkSelection {
   readonly bandwidth?: Readonly<Record<string, unknown>>;
   readonly infinibandGUID?: string;
   readonly deviceID?: string;
+  /** manifold extension: multi-homing options for this attachment (docs/multihoming.md). */
+  readonly multihome?: OptionFields;
 }
 
 const LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -85,6 +88,8 @@ const ElementSchema = z.looseObject({
     ])
     .nullish(),
   deviceID: z.string().nullish(),
+  /** manifold extension: this attachment's multi-homing options, over its network's and the meta config's. */
+  manifold: z.strictObject(MultihomeShape).nullish(),
 });
 
 function fail(key: string, problem: string): CniError {
@@ -126,6 +131,7 @@ function fromJson(value: string, defaultNamespace: string, key: string): Network
       ...(e.bandwidth ? { bandwidth: e.bandwidth } : {}),
       ...(e['infiniband-guid'] ? { infinibandGUID: e['infiniband-guid'] } : {}),
       ...(e.deviceID ? { deviceID: e.deviceID } : {}),
+      ...(e.manifold ? { multihome: e.manifold } : {}),
     };
   });
 }

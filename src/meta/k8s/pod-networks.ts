@@ -15,7 +15,7 @@ import { inClusterSource } from '../../k8s/incluster.ts';
 import { kubeconfigSource } from '../../k8s/kubeconfig.ts';
 import { log } from '../../util/log.ts';
 import type { MetaConf } from '../config.ts';
-import { assignIfnames, type Delegate, delegatesFromConfig } from '../delegates.ts';
+import { assignIfnames, type Delegate, delegatesFromConfig, splitManifoldKey } from '../delegates.ts';
 import { findNetworkByName, readNetworkPath } from '../files.ts';
 import {
   DEFAULT_NETWORK_ANNOTATION,
@@ -73,11 +73,13 @@ class Resolver {
     const { raw, source } = networkOfNad(nad, sel.namespace, this.#ctx.conf.confDirOrDefault);
     const resourceName = nadAnnotation(nad, RESOURCE_NAME_ANNOTATION);
     const deviceID = resourceName ? await this.#devices.take(resourceName, what) : undefined;
+    const { rest, ours } = splitManifoldKey(raw, source);
     const network = parseNetwork(
-      injectIntoNetwork(raw, deviceID, sel.cniArgs),
+      injectIntoNetwork(rest, deviceID, sel.cniArgs),
       source,
       this.#ctx.conf.effectiveVersion,
     );
+    const multihome = ours || sel.multihome ? { ...ours, ...sel.multihome } : undefined;
     const runtimeDevice = deviceID ?? sel.deviceID;
     const k8s: PodAttachment = {
       statusName: what,
@@ -100,8 +102,9 @@ class Resolver {
       network,
       source,
       master,
-      ifnameRequest: sel.interface,
-      defaultRoute: sel.defaultRoute !== undefined,
+      ifnameRequest: sel.interface ?? ours?.ifname,
+      defaultRoute: sel.defaultRoute !== undefined || ours?.defaultRoute === true,
+      ...(multihome ? { multihome } : {}),
       ...(sel.defaultRoute?.length ? { gatewayRequest: sel.defaultRoute } : {}),
       k8s,
     };
@@ -110,13 +113,17 @@ class Resolver {
   /** clusterNetwork / defaultNetworks: a path, a NAD in multusNamespace, or a config in confDir (as Multus). */
   async named(value: string, field: string, master: boolean): Promise<Delegate> {
     const conf = this.#ctx.conf;
-    const plain = (raw: Record<string, unknown>, source: string): Delegate => ({
-      network: parseNetwork(raw, source, conf.effectiveVersion),
-      source,
-      master,
-      ifnameRequest: undefined,
-      defaultRoute: false,
-    });
+    const plain = (raw: Record<string, unknown>, source: string): Delegate => {
+      const { rest, ours } = splitManifoldKey(raw, source);
+      return {
+        network: parseNetwork(rest, source, conf.effectiveVersion),
+        source,
+        master,
+        ifnameRequest: ours?.ifname,
+        defaultRoute: ours?.defaultRoute === true,
+        ...(ours ? { multihome: ours } : {}),
+      };
+    };
     if (value.includes('/')) {
       const f = readNetworkPath(value);
       return plain(f.raw, f.path);

@@ -1,0 +1,96 @@
+/**
+ * Packet sockets (AF_PACKET, SOCK_DGRAM) in a namespace, for ARP and NDP: opened inside the
+ * namespace through NetNS.run (the socket stays bound to it), frames sent out of a given
+ * interface to a link-layer address, received without blocking with the interface and
+ * ethertype they came with, and a bounded wait. Closing one costs the kernel an RCU grace
+ * period (~10 ms), so one socket on every interface and ethertype serves a whole call.
+ */
+import { closeSync } from 'node:fs';
+import { packetOpen, packetRecv, packetSend, packetWait } from '../native/index.cjs';
+import { kernelFailure, toKernelError } from './errors.ts';
+import type { NetNS } from './netns.ts';
+import { formatMac, parseMac } from './nl/attrs.ts';
+
+export const ETH_P_ALL = 0x0003;
+export const ETH_P_ARP = 0x0806;
+export const ETH_P_IPV6 = 0x86dd;
+export const BROADCAST = 'ff:ff:ff:ff:ff:ff';
+
+export interface Frame {
+  /** From the ARP or IPv6 header on (the link-layer header is stripped). */
+  readonly data: Buffer;
+  /** The sender's link-layer address. */
+  readonly from: string;
+  /** PACKET_HOST, PACKET_BROADCAST, PACKET_MULTICAST… */
+  readonly type: number;
+  readonly ifindex: number;
+  readonly protocol: number;
+}
+
+export class PacketSocket {
+  readonly fd: number;
+  /** For messages: `netns "/run/netns/p1"`. */
+  readonly where: string;
+  #closed = false;
+
+  private constructor(fd: number, where: string) {
+    this.fd = fd;
+    this.where = where;
+  }
+
+  /** A socket in `ns` on interface `ifindex` (0: every interface) for `protocol` (default: every ethertype). */
+  static open(ns: NetNS, where: string, ifindex = 0, protocol = ETH_P_ALL): PacketSocket {
+    try {
+      return new PacketSocket(
+        ns.run(() => packetOpen(ifindex, protocol)),
+        where,
+      );
+    } catch (err) {
+      throw kernelFailure(`open a packet socket in ${where}`, err);
+    }
+  }
+
+  /** Sends `payload` (from the ARP/IPv6 header on) out of `ifindex` to `dst`. */
+  send(ifindex: number, protocol: number, dst: string, payload: Buffer, link = `interface ${ifindex}`): void {
+    try {
+      packetSend(this.fd, ifindex, protocol, parseMac(dst), payload);
+    } catch (err) {
+      throw kernelFailure(`send on ${link} in ${this.where}`, err);
+    }
+  }
+
+  /** The next queued frame, or undefined. */
+  recv(): Frame | undefined {
+    let f: ReturnType<typeof packetRecv>;
+    try {
+      f = packetRecv(this.fd);
+    } catch (err) {
+      throw kernelFailure(`receive in ${this.where}`, err);
+    }
+    return f ? { ...f, from: formatMac(f.from) ?? '' } : undefined;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    closeSync(this.fd);
+  }
+}
+
+/**
+ * Blocks the calling thread for at most `timeoutMs` until one of `sockets` has a frame: that
+ * socket, or undefined when the time ran out. (A CNI call has nothing else to do meanwhile.)
+ */
+export function waitReadable(sockets: readonly PacketSocket[], timeoutMs: number): PacketSocket | undefined {
+  if (sockets.length === 0) return undefined;
+  let i: number;
+  try {
+    i = packetWait(
+      sockets.map((s) => s.fd),
+      Math.max(0, Math.ceil(timeoutMs)),
+    );
+  } catch (err) {
+    throw toKernelError(err);
+  }
+  return i >= 0 ? sockets[i] : undefined;
+}
