@@ -5,7 +5,8 @@
  */
 import { isDecidedAtAdd } from '../cni/explain.ts';
 import { encodeResult, type Route } from '../cni/result.ts';
-import { parseCIDR } from '../ip/ip.ts';
+import { familyOf } from '../ip/ip.ts';
+import { defaultRouteOwners, isDefaultRoute } from '../meta/multihome/owners.ts';
 import type { AttachmentPlan, Explanation } from './explain.ts';
 
 function route(r: Route): string {
@@ -16,9 +17,7 @@ function route(r: Route): string {
   return `${r.dst} ${extra.join(' ')}`;
 }
 
-const isDefault = (r: Route) => parseCIDR(r.dst)?.prefix === 0;
-
-function attachment(a: AttachmentPlan, i: number, keepsDefault: boolean, meta: boolean): string[] {
+function attachment(a: AttachmentPlan, i: number, owns: (r: Route) => boolean, meta: boolean): string[] {
   const role = meta && a.master ? " (master: the pod's main interface)" : '';
   const out = [
     `  ${i + 1}. ${a.ifname}${role}: network ${JSON.stringify(a.network)}, cniVersion ${a.cniVersion}${meta ? `, from ${a.source}` : ''}`,
@@ -36,7 +35,7 @@ function attachment(a: AttachmentPlan, i: number, keepsDefault: boolean, meta: b
   const routes = a.result.routes ?? [];
   out.push(`     routes:${routes.length ? '' : ' none'}`);
   for (const r of routes) {
-    const dropped = meta && isDefault(r) && !keepsDefault;
+    const dropped = meta && isDefaultRoute(r) && !owns(r);
     out.push(
       `       ${route(r)}${dropped ? "  (left out of the merged result: only the master's default route is kept)" : ''}`,
     );
@@ -54,7 +53,7 @@ export function renderExplanation(
   req: { containerId: string; netns: string; ifname: string },
 ): string {
   const meta = e.type === 'manifold';
-  const anyDefault = e.attachments.some((a) => a.defaultRoute);
+  const owners = defaultRouteOwners(e.attachments);
   const lines = [
     `network ${JSON.stringify(e.network)} (${e.type}, cniVersion ${e.cniVersion}) for container ${JSON.stringify(req.containerId)}, netns ${JSON.stringify(req.netns)}, CNI_IFNAME ${JSON.stringify(req.ifname)}`,
     ...e.notes.map((n) => `  ${n}`),
@@ -64,7 +63,8 @@ export function renderExplanation(
     '',
   ];
   e.attachments.forEach((a, i) => {
-    lines.push(...attachment(a, i, anyDefault ? a.defaultRoute : a.master, meta), '');
+    const owns = (r: Route) => owners[familyOf(r.dst) ?? 4] === i;
+    lines.push(...attachment(a, i, owns, meta), '');
   });
   lines.push(
     `the result ADD would print (cniVersion ${e.cniVersion}; names in <…> are chosen at ADD, MACs by the kernel):`,

@@ -172,8 +172,8 @@ describe('explain: the meta-plugin', () => {
       ['net3', 'ext', false],
     ]);
     expect(e.attachments.map((a) => a.plugins.map((p) => `${p.type}: ${p.runs}`))).toEqual([
-      ['bridge: in-process'],
-      ['macvlan: in-process'],
+      ['bridge: in-process', 'multi-homing: in-process (manifold, after the delegates)'],
+      ['macvlan: in-process', 'multi-homing: in-process (manifold, after the delegates)'],
       ['vxlan: in-process'],
       [
         'ptp: executed from the search path, but not found in []: ADD would fail',
@@ -207,9 +207,12 @@ describe('explain: the meta-plugin', () => {
     );
     expect(r.out).toMatch(/4 attachment\(s\), made in this order \(DEL removes them in reverse\):/);
     expect(r.out).toMatch(/ {2}2\. net1: network "mv", cniVersion 1\.0\.0, from delegates\[1\]/);
+    // multi-homing (as ADD): macvlan's default route goes, only the master keeps one
+    expect(r.out).toMatch(/multi-homing: the pod's default routes \(IPv4\) are put right in the kernel/);
     expect(r.out).toMatch(
-      /0\.0\.0\.0\/0 on the interface \(no gateway\) {2}\(left out of the merged result: only the master's default route is kept\)/,
+      /its default route 0\.0\.0\.0\/0 is removed from the pod: eth0 owns the IPv4 default route/,
     );
+    expect(r.out).toMatch(/keeps the pod's IPv4 default route \(the only one in the kernel\)/);
     expect(r.out).toMatch(
       /a dry run: nothing was created and no address was reserved; parts marked above are known only at ADD\.\n$/,
     );

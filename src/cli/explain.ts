@@ -20,6 +20,7 @@ import type { MetaConf } from '../meta/config.ts';
 import { assignIfnames, type Delegate } from '../meta/delegates.ts';
 import { mergeResults } from '../meta/merge.ts';
 import type { CliBuiltins } from './builtins.ts';
+import { withMultihoming } from './explain-multihome.ts';
 
 export interface ExplainRequest {
   readonly containerId: string;
@@ -221,17 +222,19 @@ export async function explainMeta(
       throw wrap(delegate, '', err);
     }
   }
+  // as ADD: multi-homing plans from the delegates' results before they are merged
+  const mh = withMultihoming(conf, delegates, attachments);
   const result = mergeResults(
-    attachments.map((a) => ({ result: a.result, master: a.master, defaultRoute: a.defaultRoute })),
+    mh.plans.map((a) => ({ result: a.result, master: a.master, defaultRoute: a.defaultRoute })),
     conf.effectiveVersion,
   );
   return {
     network: conf.name,
     type: 'manifold',
     cniVersion: conf.effectiveVersion,
-    attachments,
+    attachments: mh.plans,
     result,
-    notes,
+    notes: [...notes, ...mh.notes],
     complete: attachments.every((a) => a.complete),
   };
 }

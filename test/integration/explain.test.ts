@@ -219,6 +219,42 @@ describe('explain, then ADD', () => {
     expect(del.code, del.stdout).toBe(0);
   });
 
+  it('multi-homing options: the default route moved to a marked delegate, policy routing, a MAC from IPv4', async () => {
+    const pod = newNetns();
+    const hl = (subnet: string) => ({ type: 'host-local', dataDir, subnet, routes: [{ dst: '0.0.0.0/0' }] });
+    const conf = {
+      cniVersion: '1.1.0',
+      name: 'mh-nets',
+      type: 'manifold',
+      cniDir,
+      policyRouting: true,
+      delegates: [
+        { cniVersion: '1.0.0', name: 'mh0', type: 'macvlan', master: 'xm0', ipam: hl('10.75.0.0/24') },
+        {
+          cniVersion: '1.0.0',
+          name: 'mh1',
+          type: 'macvlan',
+          master: 'xm0',
+          manifold: { defaultRoute: true, macFromIPv4: '0a:58' },
+          ipam: hl('10.76.0.0/24'),
+        },
+      ],
+    };
+    const env = { CNI_CONTAINERID: 'explain-mh', CNI_NETNS: pod.path, CNI_IFNAME: 'eth0' };
+    const { predicted, actual } = await explainThenAdd('manifold', conf, env);
+    expect(comparable(actual)).toEqual(comparable(predicted.result));
+    expect(predicted.result.routes).toEqual([{ dst: '0.0.0.0/0', gw: '10.76.0.1' }]);
+    const mac = (r: Result) => r.interfaces?.find((i) => i.name === 'net1')?.mac;
+    expect(mac(predicted.result)).toBe('0a:58:0a:4c:00:02');
+    expect(mac(actual)).toBe(mac(predicted.result));
+    const del = await runWith(
+      builtinLoader('manifold'),
+      { ...env, CNI_COMMAND: 'DEL' },
+      JSON.stringify(conf),
+    );
+    expect(del.code, del.stdout).toBe(0);
+  });
+
   it('a plain macvlan network with a requested address (CNI_ARGS IP=)', async () => {
     const pod = newNetns();
     const conf = {
