@@ -48,7 +48,10 @@ const PATH_FIRST = /^((?:[A-Za-z_$][\w$-]*|\[\d+\])(?:\.[A-Za-z_$][\w$/.-]*|\[\d
 /** A thrown config error as problems (every one zod found), paths prefixed. */
 export function problemsOf(err: unknown, prefix: string): { path: string; problem: string }[] {
   if (err instanceof ConfigError) {
-    return err.problems.map((p) => ({ path: joinPath(prefix, p.path), problem: p.problem }));
+    return err.problems.map((p) => ({
+      path: joinPath(prefix, p.path.replace(/^\./, '')),
+      problem: p.problem,
+    }));
   }
   const msg = (err instanceof CniError ? err.describe() : describeError(err)).replace(/^\./, '');
   const m = PATH_FIRST.exec(msg);

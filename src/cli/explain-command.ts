@@ -9,7 +9,7 @@ import { CniError } from '../cni/errors.ts';
 import { IMPLICIT_VERSION } from '../cni/versions.ts';
 import { parseNetwork, pluginConfig } from '../invoke/network.ts';
 import { parseMetaConf } from '../meta/config.ts';
-import { delegatesFromConfig } from '../meta/delegates.ts';
+import { delegatesFromConfig, splitManifoldKey } from '../meta/delegates.ts';
 import { refuseNested } from '../meta/nested.ts';
 import type { CliIO, Command } from './cli.ts';
 import { readToolEnv } from './cnitool-env.ts';
@@ -119,9 +119,11 @@ examples:
             ]
           : [];
       try {
+        // the `manifold` object of a network is the meta-plugin's: the plugins never see it
+        const raw = doc.raw.type === 'manifold' ? doc.raw : splitManifoldKey(doc.raw, '').rest;
         const e = await explainRaw(
           io,
-          doc.raw,
+          raw,
           doc.kind === 'nad' ? doc.source : resolve(io.cwd, file),
           req,
           confDir,

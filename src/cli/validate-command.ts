@@ -8,8 +8,16 @@
 import { readdirSync, statSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 import { IMPLICIT_VERSION } from '../cni/versions.ts';
+import { splitManifoldKey } from '../meta/delegates.ts';
 import { checkMeta } from './check-meta.ts';
-import { type Checked, checkNetwork, emptyChecked, type Finding, type PluginView } from './check-network.ts';
+import {
+  type Checked,
+  checkNetwork,
+  emptyChecked,
+  type Finding,
+  type PluginView,
+  problemsOf,
+} from './check-network.ts';
 import type { Command } from './cli.ts';
 import { readDocuments } from './documents.ts';
 import { parseArgs, stringFlag } from './flags.ts';
@@ -65,7 +73,19 @@ async function validateFile(
         checked.findings.push({ level: 'error', where, path: p.path, message: p.problem });
       at = doc.source === 'spec.config' ? `${where} spec.config` : doc.source;
     }
-    const net = await checkNetwork(io.builtins, doc.raw, at, '', IMPLICIT_VERSION, checked, meta);
+    // a network's `manifold` object (interface name, default route, multi-homing options) is the
+    // meta-plugin's: checked by its parser, and not seen by the plugins
+    let raw = doc.raw;
+    if (raw.manifold !== undefined && raw.type !== 'manifold') {
+      try {
+        raw = splitManifoldKey(raw, '').rest;
+      } catch (err) {
+        for (const p of problemsOf(err, ''))
+          checked.findings.push({ level: 'error', where: at, path: p.path, message: p.problem });
+        raw = Object.fromEntries(Object.entries(raw).filter(([k]) => k !== 'manifold'));
+      }
+    }
+    const net = await checkNetwork(io.builtins, raw, at, '', IMPLICIT_VERSION, checked, meta);
     out.push({ where: at, network: net?.name, checked });
   }
   return out;

@@ -120,6 +120,11 @@ describe('validate: broken configs', () => {
       [/error: cniDir: must be an absolute path; got "rel"/],
     ],
     ['not JSON', '{"cniVersion": ', [/error: not valid JSON: /]],
+    [
+      "a network's manifold object, by the meta-plugin's parser",
+      macvlan({ manifold: { ifname: 'a/b', policyRouting: 'yes' } }),
+      [/error: manifold\.policyRouting: expected boolean, got string "yes"/],
+    ],
   ])('%s', async (_what, content, want) => {
     const r = await validate(file(content));
     expect(r.code, r.out).toBe(1);
