@@ -5,7 +5,8 @@
  * a missing `name` filled with the NAD's; an empty spec names a file in confDir). The YAML
  * parser is loaded only for YAML.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { extname, join, resolve } from 'node:path';
 import { CniError, describeError } from '../cni/errors.ts';
 import type { Nad } from '../k8s/api.ts';
 import { networkOfNad } from '../meta/k8s/nad.ts';
@@ -22,6 +23,8 @@ export type Doc =
       readonly where: string;
       readonly namespace: string;
       readonly name: string;
+      /** The NAD as the API server would hand it over. */
+      readonly nad: Nad;
       readonly raw: Record<string, unknown>;
       /** Where the network came from: `spec.config`, or the confDir file an empty spec names. */
       readonly source: string;
@@ -37,6 +40,11 @@ const isObj = (v: unknown): v is Obj => !!v && typeof v === 'object' && !Array.i
 const LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const isSubdomain = (s: string) =>
   s.length <= 253 && s.split('.').every((l) => l.length > 0 && l.length <= 63 && LABEL.test(l));
+
+function stringMap(v: unknown): Record<string, string> {
+  if (!isObj(v)) return {};
+  return Object.fromEntries(Object.entries(v).filter((e): e is [string, string] => typeof e[1] === 'string'));
+}
 
 function nadDoc(obj: Obj, where: string, confDir: string): Doc {
   const problems: { path: string; problem: string }[] = [];
@@ -77,7 +85,8 @@ function nadDoc(obj: Obj, where: string, confDir: string): Doc {
   try {
     const net = networkOfNad(nad, namespace, confDir);
     const source = net.source.startsWith(NAD_KIND) ? 'spec.config' : net.source;
-    return { kind: 'nad', where: label, namespace, name, raw: net.raw, source, problems };
+    const full: Nad = { ...nad, metadata: { ...nad.metadata, annotations: stringMap(meta.annotations) } };
+    return { kind: 'nad', where: label, namespace, name, nad: full, raw: net.raw, source, problems };
   } catch (err) {
     const msg = err instanceof CniError ? err.message : describeError(err);
     return { kind: 'broken', where: label, path: 'spec.config', problem: msg.replace(/^[^:]*: /, '') };
@@ -142,4 +151,19 @@ export async function readDocuments(file: string, confDir: string): Promise<Doc[
   });
   if (out.length === 0) out.push({ kind: 'broken', where: file, path: '', problem: 'holds no document' });
   return out;
+}
+
+const EXTENSIONS = ['.conf', '.conflist', '.json', '.yaml', '.yml'];
+
+/** A directory stands for its network configs and NADs, in lexical order (as libcni reads a conf dir). */
+export function filesOf(arg: string, cwd: string): string[] {
+  try {
+    if (!statSync(resolve(cwd, arg)).isDirectory()) return [arg];
+  } catch {
+    return [arg];
+  }
+  return readdirSync(resolve(cwd, arg))
+    .filter((n) => EXTENSIONS.includes(extname(n)))
+    .sort()
+    .map((n) => join(arg, n));
 }

@@ -13,10 +13,11 @@ import { delegatesFromConfig, splitManifoldKey } from '../meta/delegates.ts';
 import { refuseNested } from '../meta/nested.ts';
 import type { CliIO, Command } from './cli.ts';
 import { readToolEnv } from './cnitool-env.ts';
-import { readDocuments } from './documents.ts';
+import { type Doc, filesOf, readDocuments } from './documents.ts';
 import { type ExplainRequest, type Explanation, explainMeta, explainNetwork } from './explain.ts';
+import { podDelegates } from './explain-pod.ts';
 import { renderExplanation } from './explain-render.ts';
-import { parseArgs, stringFlag } from './flags.ts';
+import { type Flags, listFlag, parseArgs, stringFlag, UsageError } from './flags.ts';
 
 export const DEFAULT_CONTAINER_ID = 'manifold-explain';
 export const DEFAULT_NETNS = '/var/run/netns/manifold-explain';
@@ -24,15 +25,42 @@ const DEFAULT_CONF_DIR = '/etc/cni/manifold/net.d';
 
 type Raw = Record<string, unknown>;
 
+interface Pod {
+  readonly annotation: string;
+  readonly namespace: string;
+  readonly nads: Extract<Doc, { kind: 'nad' }>[];
+}
+
+async function podOf(io: CliIO, flags: Flags, confDir: string | undefined): Promise<Pod | undefined> {
+  const annotation = stringFlag(flags, 'networks');
+  const files = listFlag(flags, 'nad');
+  if (annotation === undefined) {
+    if (files.length > 0 || flags.namespace !== undefined)
+      throw new UsageError('--nad and --namespace go with --networks');
+    return undefined;
+  }
+  const nads: Pod['nads'] = [];
+  for (const f of files.flatMap((x) => filesOf(x, io.cwd))) {
+    for (const d of await readDocuments(resolve(io.cwd, f), confDir ?? DEFAULT_CONF_DIR)) {
+      if (d.kind === 'nad') nads.push(d);
+      else if (d.kind === 'broken') throw new Error(`${f}: ${d.path ? `${d.path}: ` : ''}${d.problem}`);
+    }
+  }
+  return { annotation, namespace: stringFlag(flags, 'namespace') ?? 'default', nads };
+}
+
 async function explainRaw(
   io: CliIO,
   raw: Raw,
   where: string,
   req: ExplainRequest,
   confDir: string | undefined,
+  pod: Pod | undefined,
 ): Promise<Explanation> {
   const net = parseNetwork(raw, '', IMPLICIT_VERSION);
   const metaAt = net.plugins.findIndex((p) => io.builtins.get(String(p.type))?.role === 'meta');
+  if (metaAt < 0 && pod)
+    throw new UsageError("--networks is for a manifold config (the pod's other networks come from it)");
   if (metaAt < 0) return explainNetwork(io.builtins, net, where, req);
   const notes: string[] = [];
   const rest = net.plugins.slice(metaAt + 1).map((p) => String(p.type));
@@ -47,9 +75,14 @@ async function explainRaw(
     undefined,
   );
   const conf = parseMetaConf(confDir ? { ...pluginRaw, confDir } : pluginRaw);
+  if (pod) {
+    const p = podDelegates(conf, pod.annotation, pod.namespace, pod.nads);
+    refuseNested(conf, p.delegates);
+    return explainMeta(io.builtins, conf, p.delegates, req, [...notes, ...p.notes]);
+  }
   if (conf.kubeconfig || (req.env.KUBERNETES_SERVICE_HOST && req.env.KUBERNETES_SERVICE_PORT))
     notes.push(
-      "for a Kubernetes pod the pod's annotations add attachments (k8s.v1.cni.cncf.io/networks) or replace the master (v1.multus-cni.io/default-network): shown are the configured delegates",
+      "for a Kubernetes pod the pod's annotations add attachments (k8s.v1.cni.cncf.io/networks) or replace the master (v1.multus-cni.io/default-network): shown are the configured delegates (--networks and --nad add a pod's)",
     );
   const delegates = delegatesFromConfig(conf);
   refuseNested(conf, delegates);
@@ -72,6 +105,10 @@ flags:
   --netns PATH         the pod's netns, as the result would name it (default ${DEFAULT_NETNS})
   --container-id ID    the container id (default ${DEFAULT_CONTAINER_ID}; some names derive from it)
   --conf-dir DIR       where clusterNetwork and defaultNetworks are looked up instead of confDir
+  --networks VALUE     a Kubernetes pod's k8s.v1.cni.cncf.io/networks annotation: its attachments
+                       follow the configured ones, each from its NAD among the --nad files
+  --nad FILE           NetworkAttachmentDefinitions (YAML or JSON, or a directory of them; repeatable)
+  --namespace NS       the pod's namespace (default "default")
   --json               the explanation as JSON
 
 examples:
@@ -79,6 +116,7 @@ examples:
   $ manifold explain --conf-dir conf.d-examples conf.d-examples/00-manifold.conf
   $ CNI_ARGS=IP=10.10.0.42 manifold explain --ifname net1 conf.d-examples/10-macvlan.conf
   $ manifold explain --json conf.d-examples/nad/bridge.yaml
+  $ manifold explain --conf-dir conf.d-examples --networks macvlan-net@data0 --nad conf.d-examples/nad/macvlan.yaml conf.d-examples/00-manifold.conf
 `,
   async run(args, io) {
     const { flags, positional } = parseArgs(
@@ -88,6 +126,9 @@ examples:
         netns: { kind: 'string' },
         'container-id': { kind: 'string' },
         'conf-dir': { kind: 'string' },
+        networks: { kind: 'string' },
+        nad: { kind: 'list' },
+        namespace: { kind: 'string' },
         json: { kind: 'boolean' },
       },
       { names: ['FILE'] },
@@ -105,6 +146,7 @@ examples:
       env: io.env,
     };
     const file = positional[0] as string;
+    const pod = await podOf(io, flags, confDir);
     const docs = await readDocuments(resolve(io.cwd, file), confDir ?? DEFAULT_CONF_DIR);
     const out: Explanation[] = [];
     for (const doc of docs) {
@@ -127,6 +169,7 @@ examples:
           doc.kind === 'nad' ? doc.source : resolve(io.cwd, file),
           req,
           confDir,
+          pod,
         );
         out.push({ ...e, notes: [...notes, ...e.notes] });
       } catch (err) {

@@ -243,6 +243,70 @@ describe('explain: the meta-plugin', () => {
   });
 });
 
+describe('explain: a Kubernetes pod (--networks, --nad)', () => {
+  const meta = ['--conf-dir', 'conf.d-examples', 'conf.d-examples/00-manifold.conf'];
+  it("the configured delegates, then the annotation's, from the NAD files", async () => {
+    const e = await explain([
+      '--networks',
+      'macvlan-net@data0, bridge-net',
+      '--nad',
+      'conf.d-examples/nad',
+      ...meta,
+    ]);
+    expect(e.attachments.map((a) => [a.ifname, a.network, a.source])).toEqual([
+      ['eth0', 'bridge-net', expect.stringMatching(/20-bridge\.conf$/)],
+      ['net1', 'macvlan-net', expect.stringMatching(/10-macvlan\.conf$/)],
+      ['net2', 'vxlan-net', expect.stringMatching(/30-vxlan\.conf$/)],
+      ['data0', 'macvlan-net', 'NetworkAttachmentDefinition default/macvlan-net'],
+      ['net4', 'bridge-net', 'NetworkAttachmentDefinition default/bridge-net'],
+    ]);
+  });
+
+  it('what ADD refuses: a NAD that is not there, namespace isolation, a device only the device plugin knows', async () => {
+    const missing = await cli(['explain', '--networks', 'nope', '--nad', 'conf.d-examples/nad', ...meta]);
+    expect(missing.out).toMatch(
+      /^ADD would fail: pod in namespace default \(annotation k8s\.v1\.cni\.cncf\.io\/networks\) asks for network "default\/nope": no such NetworkAttachmentDefinition/,
+    );
+    const isolated = file({
+      cniVersion: '1.0.0',
+      name: 'iso',
+      type: 'manifold',
+      namespaceIsolation: true,
+      delegates: [macvlan('mv', join(dir, 'i'))],
+    });
+    const iso = await cli([
+      'explain',
+      '--namespace',
+      'team-a',
+      '--networks',
+      'default/macvlan-net,other/x',
+      '--nad',
+      'conf.d-examples/nad',
+      isolated,
+    ]);
+    expect(iso.out).toMatch(
+      /^ADD would fail: namespace isolation: pod in namespace "team-a" may not use network "other\/x"/,
+    );
+    const vf = await cli(['explain', '--networks', 'sriov-net', '--nad', 'conf.d-examples/nad', ...meta]);
+    expect(vf.out).toMatch(
+      /takes a device of resource "intel\.com\/sriov_netdevice" from the device plugin at ADD/,
+    );
+    const bad = await cli(['explain', '--networks', 'a/b/c', '--nad', 'conf.d-examples/nad', ...meta]);
+    expect(bad.out).toMatch(
+      /^ADD would fail: pod annotation k8s\.v1\.cni\.cncf\.io\/networks: "a\/b\/c": more than one "\/"/,
+    );
+  });
+
+  it('usage: --nad without --networks, --networks for a plain network', async () => {
+    expect((await cli(['explain', '--nad', 'x', ...meta])).err).toMatch(
+      /^manifold explain: --nad and --namespace go with --networks\n/,
+    );
+    const plain = await cli(['explain', '--networks', 'x', 'conf.d-examples/10-macvlan.conf']);
+    expect(plain.code).toBe(2);
+    expect(plain.err).toMatch(/^manifold explain: --networks is for a manifold config/);
+  });
+});
+
 describe('explain: NADs and plain networks', () => {
   it('a NAD is explained as a pod attachment', async () => {
     const e = await explain(['--ifname', 'net1', 'conf.d-examples/nad/macvlan.yaml']);

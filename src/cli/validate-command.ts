@@ -5,8 +5,7 @@
  * One line per finding, `FILE: error|warning: PATH: what`; an `ok` line per network without
  * errors. Exit 1 when anything is an error. Needs no root, creates nothing.
  */
-import { readdirSync, statSync } from 'node:fs';
-import { extname, join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { IMPLICIT_VERSION } from '../cni/versions.ts';
 import { splitManifoldKey } from '../meta/delegates.ts';
 import { checkMeta } from './check-meta.ts';
@@ -19,26 +18,12 @@ import {
   problemsOf,
 } from './check-network.ts';
 import type { Command } from './cli.ts';
-import { readDocuments } from './documents.ts';
+import { filesOf, readDocuments } from './documents.ts';
 import { parseArgs, stringFlag } from './flags.ts';
 import { readNode } from './node.ts';
 import { risks } from './risks.ts';
 
 const DEFAULT_CONF_DIR = '/etc/cni/manifold/net.d';
-const EXTENSIONS = ['.conf', '.conflist', '.json', '.yaml', '.yml'];
-
-/** A directory stands for its network configs and NADs, in lexical order (as libcni reads a conf dir). */
-function filesOf(arg: string, cwd: string): string[] {
-  try {
-    if (!statSync(resolve(cwd, arg)).isDirectory()) return [arg];
-  } catch {
-    return [arg];
-  }
-  return readdirSync(resolve(cwd, arg))
-    .filter((n) => EXTENSIONS.includes(extname(n)))
-    .sort()
-    .map((n) => join(arg, n));
-}
 
 interface DocReport {
   readonly where: string;
