@@ -41,7 +41,8 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   },
   explain: {
     summary: 'dry run: what ADD would attach, name, run and address (creates and reserves nothing)',
-    usage: 'FILE [--ifname NAME] [--netns PATH] [--container-id ID] [--conf-dir DIR] [--json]',
+    usage:
+      'FILE [--ifname NAME] [--netns PATH] [--container-id ID] [--conf-dir DIR] [--networks VALUE --nad FILE... [--namespace NS]] [--json]',
     load: async () => (await import(/* webpackMode: "eager" */ './explain-command.ts')).explainCommand,
   },
   inspect: {
