@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { configureLog, log, pushLogContext } from './log.ts';
+import { configureLog, log, overrideLog, pushLogContext } from './log.ts';
 
 const off = () => configureLog({}, () => undefined);
 afterEach(off);
@@ -85,5 +85,18 @@ describe('log', () => {
     pop();
     expect(out).not.toMatch(/tok-123456|pw-654321/);
     expect(JSON.parse(out)).toMatchObject({ containerId: 'c3' });
+  });
+
+  it("the command line's --log-level/--log-format: stderr on its own terms, the config's logFile as it was", () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'mf-log-')), 'o.log');
+    let err = '';
+    overrideLog('verbose', 'text', (s) => (err += s));
+    configureLog({ logFile: file, logLevel: 'error' }, () => undefined, 'manifold');
+    log.error('broken');
+    log.step('routes', 'eth0')();
+    expect(lines(file).map((l) => [l.level, l.msg])).toEqual([['error', 'broken']]);
+    expect(err).toMatch(
+      /\[error\] manifold\[\d+\]: broken\n.*\[verbose\] manifold\[\d+\]: routes: eth0 {2}step=routes ms=/s,
+    );
   });
 });

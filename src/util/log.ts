@@ -17,17 +17,23 @@ export type Format = (typeof FORMATS)[number];
 
 export type Fields = Readonly<Record<string, string | number | boolean | undefined>>;
 
-interface Sink {
-  file?: string;
-  stderr?: (s: string) => void;
-  level: number;
-  format: Format;
+/** Where lines go: the config's logFile and/or stderr, each with its level and format. */
+interface Out {
+  readonly write: (line: string) => void;
+  readonly level: number;
+  readonly format: Format;
 }
 
-let sink: Sink = { level: -1, format: 'json' };
+interface Sink {
+  readonly outs: readonly Out[];
+  /** The most verbose level any output takes (-1: logging is off). */
+  readonly level: number;
+}
+
+let sink: Sink = { outs: [], level: -1 };
 let tag = 'manifold';
-/** Set by the command line: wins over the config's level and format, and also logs to stderr. */
-let override: { level: number; format: Format | undefined; stderr: (s: string) => void } | undefined;
+/** Set by the command line: stderr at its own level and format, whatever the config says (its logFile stays as it is). */
+let override: Out | undefined;
 /** The call's context, innermost last (the skel pushes the call, a nested call its delegate). */
 const context: Fields[] = [];
 
@@ -45,31 +51,40 @@ const levelOf = (s: string | undefined, fallback: Level) => {
 const formatOf = (s: string | undefined): Format | undefined =>
   FORMATS.includes(s as Format) ? (s as Format) : undefined;
 
+function fileWriter(file: string): (line: string) => void {
+  return (line) => {
+    try {
+      appendFileSync(file, line, { mode: 0o600 });
+    } catch {
+      // a log that cannot be written is dropped
+    }
+  };
+}
+
+function sinkOf(outs: Out[]): Sink {
+  return { outs, level: Math.max(-1, ...outs.map((o) => o.level)) };
+}
+
 /** Configures the logger from a config's log fields; unknown levels fall back to "info", formats to "json". */
 export function configureLog(opts: LogOptions, stderr: (s: string) => void, name?: string): void {
-  const on = !!opts.logFile || opts.logToStderr === true;
-  const next: Sink = {
-    level: on ? levelOf(opts.logLevel, 'info') : -1,
-    format: override?.format ?? formatOf(opts.logFormat) ?? 'json',
-  };
-  if (opts.logFile) next.file = opts.logFile;
-  if (opts.logToStderr) next.stderr = stderr;
-  if (override) {
-    next.level = override.level;
-    next.stderr = override.stderr;
-  }
-  sink = next;
+  const level = levelOf(opts.logLevel, 'info');
+  const format = formatOf(opts.logFormat) ?? 'json';
+  const outs: Out[] = [];
+  if (opts.logFile) outs.push({ write: fileWriter(opts.logFile), level, format });
+  if (override) outs.push(override);
+  else if (opts.logToStderr) outs.push({ write: stderr, level, format });
+  sink = sinkOf(outs);
   if (name) tag = name;
 }
 
-/** The command line's `--log-level` / `--log-format`: to stderr, whatever the config says. */
+/** The command line's `--log-level` / `--log-format`: stderr at that level and format, whatever the config says. */
 export function overrideLog(
   level: string | undefined,
   format: string | undefined,
   stderr: (s: string) => void,
 ): void {
-  override = { level: levelOf(level, 'info'), format: formatOf(format), stderr };
-  sink = { ...sink, level: override.level, format: override.format ?? sink.format, stderr };
+  override = { write: stderr, level: levelOf(level, 'info'), format: formatOf(format) ?? 'json' };
+  sink = sinkOf([...sink.outs, override]);
 }
 
 const NOOP = (): void => undefined;
@@ -92,10 +107,10 @@ function merged(fields: Fields | undefined): Record<string, string | number | bo
   return out;
 }
 
-function format(level: Level, msg: string, fields: Fields | undefined): string {
+function format(as: Format, level: Level, msg: string, fields: Fields | undefined): string {
   const ts = new Date().toISOString();
   const all = merged(fields);
-  if (sink.format === 'json') {
+  if (as === 'json') {
     const { verb, containerId, ifname, delegate, ...rest } = all;
     return `${JSON.stringify({ ts, level, plugin: tag, pid: process.pid, verb, containerId, ifname, delegate, msg: redact(msg), ...rest })}\n`;
   }
@@ -114,19 +129,26 @@ function format(level: Level, msg: string, fields: Fields | undefined): string {
 }
 
 function write(level: Level, msg: string, fields?: Fields): void {
-  if (LEVELS.indexOf(level) > sink.level) return;
-  let line: string;
-  try {
-    line = format(level, msg, fields);
-  } catch {
-    return;
+  const n = LEVELS.indexOf(level);
+  if (n > sink.level) return;
+  const lines = new Map<Format, string>();
+  for (const o of sink.outs) {
+    if (n > o.level) continue;
+    let line = lines.get(o.format);
+    if (line === undefined) {
+      try {
+        line = format(o.format, level, msg, fields);
+      } catch {
+        return;
+      }
+      lines.set(o.format, line);
+    }
+    try {
+      o.write(line);
+    } catch {
+      // stderr closed: nothing to tell
+    }
   }
-  try {
-    if (sink.file) appendFileSync(sink.file, line, { mode: 0o600 });
-  } catch {
-    // a log that cannot be written is dropped
-  }
-  sink.stderr?.(line);
 }
 
 const VERBOSE = LEVELS.indexOf('verbose');
