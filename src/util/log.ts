@@ -118,7 +118,7 @@ function format(as: Format, level: Level, msg: string, fields: Fields | undefine
   const who = [
     verb,
     containerId && `${containerId}${ifname ? `/${ifname}` : ''}`,
-    delegate && `(${delegate})`,
+    delegate && `[${delegate}]`,
   ]
     .filter(Boolean)
     .join(' ');

@@ -126,7 +126,7 @@ describe('the structured log', () => {
     expect(r.code, r.stdout).toBe(0);
     const text = readFileSync(logFile, 'utf8');
     expect(text).toMatch(
-      /^\S+Z \[verbose\] manifold\[\d+\] ADD log-c2\/eth0 \(mv \(macvlan\)\): link create: macvlan on master "lg0" {2}step="link create" ms=/m,
+      /^\S+Z \[verbose\] manifold\[\d+\] ADD log-c2\/eth0 \[mv \(macvlan\)\]: link create: macvlan on master "lg0" {2}step="link create" ms=/m,
     );
     expect(text).not.toMatch(/^\{/m);
   });
