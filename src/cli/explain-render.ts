@@ -57,6 +57,7 @@ export function renderExplanation(
   const lines = [
     `network ${JSON.stringify(e.network)} (${e.type}, cniVersion ${e.cniVersion}) for container ${JSON.stringify(req.containerId)}, netns ${JSON.stringify(req.netns)}, CNI_IFNAME ${JSON.stringify(req.ifname)}`,
     ...e.notes.map((n) => `  ${n}`),
+    ...e.warnings.map((w) => `  warning: ${w}`),
     meta
       ? `${e.attachments.length} attachment(s), made in this order (DEL removes them in reverse):`
       : 'one attachment:',

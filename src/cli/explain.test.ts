@@ -228,6 +228,23 @@ describe('explain: the meta-plugin', () => {
     expect(e.complete).toBe(true);
   });
 
+  it("warns as validate would about the attachments together (a master can't carry macvlan and ipvlan)", async () => {
+    const e = await explain([
+      file({
+        cniVersion: '1.0.0',
+        name: 'm',
+        type: 'manifold',
+        delegates: [
+          { name: 'a', type: 'macvlan', master: 'eth1' },
+          { name: 'b', type: 'ipvlan', master: 'eth1' },
+        ],
+      }),
+    ]);
+    expect(e.warnings).toEqual([
+      'net1: master: master "eth1" also carries macvlan: network "a" (eth0); the kernel takes macvlan or ipvlan on one master, not both (the second ADD fails with EBUSY)',
+    ]);
+  });
+
   it('refuses what ADD refuses, with its message', async () => {
     const nested = file({
       cniVersion: '1.0.0',

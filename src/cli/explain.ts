@@ -20,7 +20,10 @@ import type { MetaConf } from '../meta/config.ts';
 import { assignIfnames, type Delegate } from '../meta/delegates.ts';
 import { mergeResults } from '../meta/merge.ts';
 import type { CliBuiltins } from './builtins.ts';
+import type { PluginView } from './check-network.ts';
 import { withMultihoming } from './explain-multihome.ts';
+import { readNode } from './node.ts';
+import { risks } from './risks.ts';
 
 export interface ExplainRequest {
   readonly containerId: string;
@@ -63,6 +66,8 @@ export interface Explanation {
   /** The result ADD would print (the merged one for the meta-plugin). */
   readonly result: Result;
   readonly notes: readonly string[];
+  /** What validate would warn about these attachments together (a master carrying macvlan and ipvlan…). */
+  readonly warnings: readonly string[];
   readonly complete: boolean;
 }
 
@@ -76,6 +81,8 @@ function where(type: string, searchPath: readonly string[]): string {
 
 class DryRun {
   readonly state = new Map<string, unknown>();
+  /** Every plugin config of the dry run, for the risk checks. */
+  readonly views: PluginView[] = [];
   readonly builtins: CliBuiltins;
   readonly req: ExplainRequest;
 
@@ -93,6 +100,7 @@ class DryRun {
   ): Promise<{ plan: PluginPlan; forecast: Forecast }> {
     const type = String(conf.type);
     const b = this.builtins.get(type);
+    this.views.push({ where: rt.ifname, path: '', network: String(conf.name), type, raw: conf });
     const cniArgs = new Map(rt.args.map(([k, v]) => [k, v] as [string, string]));
     const ipamNotes: string[] = [];
     const ctx: ExplainContext = {
@@ -170,6 +178,11 @@ class DryRun {
  * What libcni injects into the meta-plugin's config: `runtimeConfig` made of the capability
  * arguments it declares in `capabilities` (replacing any runtimeConfig of the file).
  */
+/** The risk warnings of the attachments together, as one line each. */
+function warningsOf(views: readonly PluginView[]): string[] {
+  return risks(views, readNode()).map((f) => `${f.where}: ${f.path || 'config'}: ${f.message}`);
+}
+
 function injectedRuntimeConfig(
   conf: MetaConf,
   capArgs: Readonly<Record<string, unknown>>,
@@ -235,6 +248,7 @@ export async function explainMeta(
     attachments: mh.plans,
     result,
     notes: [...notes, ...mh.notes],
+    warnings: warningsOf(dry.views),
     complete: attachments.every((a) => a.complete),
   };
 }
@@ -278,6 +292,7 @@ export async function explainNetwork(
     attachments: [attachment],
     result: plan.result,
     notes,
+    warnings: warningsOf(dry.views),
     complete: plan.complete,
   };
 }
