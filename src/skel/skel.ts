@@ -10,6 +10,7 @@ import type { Env, Invoker, PluginLoader } from '../cni/plugin.ts';
 import { printJson } from '../cni/result.ts';
 import { CURRENT_VERSION, SUPPORTED_VERSIONS, versionInfo } from '../cni/versions.ts';
 import { log, pushLogContext } from '../util/log.ts';
+import { cniArgsForLog } from '../util/redact.ts';
 import { parseEnv } from './env.ts';
 
 export interface SkelIO {
@@ -64,7 +65,7 @@ export async function runSkel(opts: SkelOptions, io: SkelIO): Promise<number> {
     );
     if (!opts.nested && log.enabled('debug'))
       log.debug(
-        `${cmd.command}: netns ${JSON.stringify(cmd.netns)}, CNI_ARGS ${JSON.stringify(cmd.args)}, config ${JSON.stringify(prepared.raw)}`,
+        `${cmd.command}: netns ${JSON.stringify(cmd.netns)}, CNI_ARGS ${JSON.stringify(cniArgsForLog(cmd.args))}, config ${JSON.stringify(prepared.raw)}`,
       );
     const output = await dispatch(await opts.load(), prepared, opts.invoker);
     if (output !== undefined) io.stdout(printJson(output));

@@ -4,7 +4,7 @@
  * secret, JSON fields, bearer tokens and JWTs — and ordinary troubleshooting text is left as it is.
  */
 import { describe, expect, it } from 'vitest';
-import { redact } from './redact.ts';
+import { cniArgsForLog, redact } from './redact.ts';
 
 const KEY = `-----BEGIN RSA PRIVATE KEY-----
 MIIEowIBAAKCAQEAsecretsecretsecret
@@ -73,5 +73,13 @@ describe('redact', () => {
     }
     expect(redact(KUBECONFIG)).toContain('server: https://10.96.0.1:443');
     expect(redact(KUBECONFIG)).toContain('tokenFile: /etc/cni/net.d/manifold.d/token');
+  });
+
+  it('CNI_ARGS for the log: a piece without its key is not repeated (it may be a token)', () => {
+    expect(cniArgsForLog('K8S_POD_NAME=p;S3CRET-PAIR;IgnoreUnknown=1')).toBe(
+      'K8S_POD_NAME=p;[redacted];IgnoreUnknown=1',
+    );
+    expect(cniArgsForLog('=x;A=1')).toBe('[redacted];A=1');
+    expect(cniArgsForLog('')).toBe('');
   });
 });

@@ -34,3 +34,14 @@ export function redact(s: string): string {
       isPathKey(k) ? m : `${pre}${k}${sep}${REDACTED}`,
     );
 }
+
+/**
+ * CNI_ARGS for a log line: a piece that is not KEY=VALUE may be a token that lost its key, so
+ * it is not repeated; the rest goes through redact() with the line.
+ */
+export function cniArgsForLog(raw: string): string {
+  return raw
+    .split(';')
+    .map((p) => (p === '' || p.indexOf('=') > 0 ? p : REDACTED))
+    .join(';');
+}
