@@ -4,7 +4,7 @@
  * skel with the registry's invoker.
  */
 import { basename } from 'node:path';
-import { invoker, loaderFor, META_TYPE } from './registry.ts';
+import { builtin, invoker, loaderFor, META_TYPE } from './registry.ts';
 import { processIO } from './skel/process.ts';
 import { runSkel } from './skel/skel.ts';
 import { MANIFOLD_VERSION } from './util/version.ts';
@@ -27,9 +27,17 @@ export async function main(argv0: string, args: readonly string[] = []): Promise
 async function runCommandLine(args: readonly string[]): Promise<number> {
   const { runCli } = await import(/* webpackMode: "eager" */ './cli/cli.ts');
   const io = processIO();
+  const builtins = { get: builtin, typeFor: pluginTypeFor, invoker };
   return runCli(
     args,
-    { env: io.env, execPath: process.execPath, stdout: io.stdout, stderr: io.stderr },
+    {
+      env: io.env,
+      execPath: process.execPath,
+      cwd: process.cwd(),
+      builtins,
+      stdout: io.stdout,
+      stderr: io.stderr,
+    },
     MANIFOLD_VERSION,
   );
 }

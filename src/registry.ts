@@ -2,8 +2,10 @@
  * The one list of manifold's built-in plugins, at the composition root: the executable
  * dispatches on these names, the meta-plugin and the IPAM client run them in-process through
  * the invoker made here, build.sh links each name to the executable, the build's warm-up and
- * the examples test walk them. Each loader is a lazy import: a call loads only what it runs.
+ * the examples test walk them, `manifold explain` asks each for its dry run. Each loader is a
+ * lazy import: a call loads only what it runs.
  */
+import type { ExplainerLoader } from './cni/explain.ts';
 import type { Invoker, PluginLoader } from './cni/plugin.ts';
 import { createInvoker } from './invoke/invoker.ts';
 
@@ -13,6 +15,8 @@ export type Role = 'meta' | 'link' | 'ipam';
 export interface Builtin {
   readonly role: Role;
   readonly load: PluginLoader;
+  /** Its dry run for `manifold explain` (plugins/<type>/explain.ts), loaded only by that command. */
+  readonly explain?: ExplainerLoader;
 }
 
 const BUILTINS: Readonly<Record<string, Builtin>> = {
@@ -23,30 +27,38 @@ const BUILTINS: Readonly<Record<string, Builtin>> = {
   macvlan: {
     role: 'link',
     load: async () => (await import(/* webpackMode: "eager" */ '../plugins/macvlan/macvlan.ts')).plugin,
+    explain: async () => (await import(/* webpackMode: "eager" */ '../plugins/macvlan/explain.ts')).explainer,
   },
   ipvlan: {
     role: 'link',
     load: async () => (await import(/* webpackMode: "eager" */ '../plugins/ipvlan/ipvlan.ts')).plugin,
+    explain: async () => (await import(/* webpackMode: "eager" */ '../plugins/ipvlan/explain.ts')).explainer,
   },
   bridge: {
     role: 'link',
     load: async () => (await import(/* webpackMode: "eager" */ '../plugins/bridge/bridge.ts')).plugin,
+    explain: async () => (await import(/* webpackMode: "eager" */ '../plugins/bridge/explain.ts')).explainer,
   },
   vxlan: {
     role: 'link',
     load: async () => (await import(/* webpackMode: "eager" */ '../plugins/vxlan/vxlan.ts')).plugin,
+    explain: async () => (await import(/* webpackMode: "eager" */ '../plugins/vxlan/explain.ts')).explainer,
   },
   sriov: {
     role: 'link',
     load: async () => (await import(/* webpackMode: "eager" */ '../plugins/sriov/sriov.ts')).plugin,
+    explain: async () => (await import(/* webpackMode: "eager" */ '../plugins/sriov/explain.ts')).explainer,
   },
   'host-local': {
     role: 'ipam',
     load: async () => (await import(/* webpackMode: "eager" */ '../plugins/host-local/host-local.ts')).plugin,
+    explain: async () =>
+      (await import(/* webpackMode: "eager" */ '../plugins/host-local/explain.ts')).explainer,
   },
   static: {
     role: 'ipam',
     load: async () => (await import(/* webpackMode: "eager" */ '../plugins/static/static.ts')).plugin,
+    explain: async () => (await import(/* webpackMode: "eager" */ '../plugins/static/explain.ts')).explainer,
   },
 };
 

@@ -29,7 +29,7 @@ function attachmentId(ctx: Ctx): rules.AttachmentId {
   return { network: ctx.conf.name, ifname: ctx.ifname, containerId: ctx.containerId };
 }
 
-function dnsSet(d: DNS | undefined): d is DNS {
+export function dnsSet(d: DNS | undefined): d is DNS {
   return (
     !!d && (d.nameservers !== undefined || d.search !== undefined || d.options !== undefined || !!d.domain)
   );

@@ -7,7 +7,7 @@
 import { canonicalRoute } from '../../src/cni/canonical.ts';
 import { CniError, Code, invalidConfig } from '../../src/cni/errors.ts';
 import type { GcContext, Plugin, PluginContext } from '../../src/cni/plugin.ts';
-import type { IPConfig, Result } from '../../src/cni/result.ts';
+import type { DNS, IPConfig, Result } from '../../src/cni/result.ts';
 import { parseWith } from '../../src/cni/validate.ts';
 import { formatIP, type IP, parseCIDR, parseIP } from '../../src/ip/ip.ts';
 import { type HostLocalConf, HostLocalConfSchema } from './config.ts';
@@ -99,6 +99,58 @@ async function withStore<T>(hl: HostLocal, fn: (s: Store) => T): Promise<T> {
   }
 }
 
+/** What allocation needs of a store: the real one (store.ts), or explain's read-only pretend one. */
+export type Allocator = Pick<Store, 'reserve' | 'release' | 'lastReserved' | 'byAttachment'>;
+
+/**
+ * One address per range set (a requested one where it fits) for the attachment, reserved in
+ * `store`; on failure what this call reserved is released again. ADD runs it on the locked
+ * store, `manifold explain` on a pretend store that reads the real one and writes nothing.
+ */
+export function allocateAll(
+  hl: HostLocal,
+  store: Allocator,
+  containerId: string,
+  ifname: string,
+): IPConfig[] {
+  const pending = new Map(hl.requested.map((ip) => [formatIP(ip), ip]));
+  const got: IPConfig[] = [];
+  // Undo only what this call reserved: the attachment may already hold addresses (a
+  // repeated ADD fails on them), and those stay with the live attachment.
+  const rollback = () => {
+    for (const ip of got) store.release({ ip: ip.address.split('/')[0] ?? '', containerId, ifname });
+  };
+  try {
+    hl.sets.forEach((set, idx) => {
+      got.push(allocateFromSet(store, set, idx, containerId, ifname, pending));
+    });
+  } catch (err) {
+    rollback();
+    throw err;
+  }
+  if (pending.size > 0) {
+    rollback();
+    throw new CniError(
+      Code.Internal,
+      `failed to allocate all requested IPs: ${[...pending.keys()].join(' ')}`,
+    );
+  }
+  return got;
+}
+
+/** The result around the allocated addresses: the config's routes, resolvConf's DNS. */
+export function hostLocalResult(
+  hl: HostLocal,
+  ips: IPConfig[],
+  cniVersion: string,
+  dns: DNS | undefined,
+): Result {
+  const result: Result = { cniVersion, ips };
+  if (hl.conf.ipam.routes?.length) result.routes = hl.conf.ipam.routes.map(canonicalRoute);
+  if (dns) result.dns = dns;
+  return result;
+}
+
 /** Reserves one address per range set (a requested one where it fits) for the attachment. */
 export async function hostLocalAdd(
   hl: HostLocal,
@@ -108,39 +160,12 @@ export async function hostLocalAdd(
 ): Promise<Result> {
   // Read before allocating (as the reference): a bad resolvConf must not leak an address.
   const dns = hl.conf.ipam.resolvConf ? readResolvConf(hl.conf.ipam.resolvConf) : undefined;
-  const ips = await withStore(hl, (store) => {
-    const pending = new Map(hl.requested.map((ip) => [formatIP(ip), ip]));
-    const got: IPConfig[] = [];
-    // Undo only what this call reserved: the attachment may already hold addresses (a
-    // repeated ADD fails on them), and those stay with the live attachment.
-    const rollback = () => {
-      for (const ip of got) store.release({ ip: ip.address.split('/')[0] ?? '', containerId, ifname });
-    };
-    try {
-      hl.sets.forEach((set, idx) => {
-        got.push(allocateFromSet(store, set, idx, containerId, ifname, pending));
-      });
-    } catch (err) {
-      rollback();
-      throw err;
-    }
-    if (pending.size > 0) {
-      rollback();
-      throw new CniError(
-        Code.Internal,
-        `failed to allocate all requested IPs: ${[...pending.keys()].join(' ')}`,
-      );
-    }
-    return got;
-  });
-  const result: Result = { cniVersion, ips };
-  if (hl.conf.ipam.routes?.length) result.routes = hl.conf.ipam.routes.map(canonicalRoute);
-  if (dns) result.dns = dns;
-  return result;
+  const ips = await withStore(hl, (store) => allocateAll(hl, store, containerId, ifname));
+  return hostLocalResult(hl, ips, cniVersion, dns);
 }
 
 function allocateFromSet(
-  store: Store,
+  store: Allocator,
   set: RangeSet,
   idx: number,
   containerId: string,

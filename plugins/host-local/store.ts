@@ -55,6 +55,14 @@ export class Store {
     return s;
   }
 
+  /**
+   * `<dataDir>/<network>` for reading only: nothing is created and no lock is taken (for
+   * `manifold explain` and `manifold inspect`; a missing directory reads as an empty store).
+   */
+  static view(network: string, dataDir = DEFAULT_DATA_DIR): Store {
+    return new Store(join(dataDir, network));
+  }
+
   close(): void {
     this.#lock?.release();
     this.#lock = undefined;

@@ -26,6 +26,7 @@ export class Pod {
    * an interface made "in the pod" would land in the host, a DEL would delete host links).
    */
   static open(path: string): Pod {
+    const done = log.step('netns open', path);
     const ns = NetNS.open(path);
     const here = NetNS.current();
     const same = ns.same(here);
@@ -38,7 +39,9 @@ export class Pod {
       );
     }
     try {
-      return new Pod(ns);
+      const pod = new Pod(ns);
+      done();
+      return pod;
     } catch (err) {
       ns.close();
       throw err;

@@ -14,8 +14,8 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { cli as run } from '../../test/helpers/cli.ts';
 import { parseMetaConf } from '../meta/config.ts';
-import { runCli } from './cli.ts';
 import { install, uninstall } from './install.ts';
 
 const FLANNEL = {
@@ -39,16 +39,7 @@ function node() {
   return { root, binDir, confDir, source };
 }
 
-async function cli(...args: string[]) {
-  let out = '';
-  let err = '';
-  const code = await runCli(
-    args,
-    { env: {}, execPath: '/x', stdout: (s) => (out += s), stderr: (s) => (err += s) },
-    '9.9.9',
-  );
-  return { code, out, err };
-}
+const cli = (...args: string[]) => run(args);
 
 describe('command table', () => {
   it('--help lists the commands', async () => {

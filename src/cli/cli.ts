@@ -1,73 +1,147 @@
 /**
  * manifold's command line, for people and installers (kubelet and libcni never pass
- * arguments, so a CNI call never gets here): a small command table — `install`,
- * `uninstall`, `--help`, `--version` — each command loaded only when run. A wrong command or
- * flag is one line and the usage on stderr (exit 2); a failure is one line (exit 1); never a
- * stack trace. Later commands (validate, explain, inspect, add/del) are rows of this table.
+ * arguments, so a CNI call never gets here): a table of commands, each loaded only when it
+ * runs (or its --help is asked for). A wrong command or flag is one line and the usage on
+ * stderr (exit 2); a failure is one line (exit 1); never a stack trace, whatever the input.
  */
 import { describeError } from '../cni/errors.ts';
+import type { CliBuiltins } from './builtins.ts';
 import { UsageError } from './flags.ts';
 
 export interface CliIO {
   readonly env: Readonly<Record<string, string | undefined>>;
-  /** This executable (what `install` copies). */
+  /** This executable (what `install` copies, what a plugin found in CNI_PATH may be). */
   readonly execPath: string;
+  /** The directory relative paths are taken from. */
+  readonly cwd: string;
+  /** The built-in plugins (from the registry). */
+  readonly builtins: CliBuiltins;
   stdout(s: string): void;
   stderr(s: string): void;
 }
 
 export interface Command {
-  readonly summary: string;
-  /** Flags, for the usage text. */
-  readonly usage: string;
+  /** The full `manifold <command> --help` text: what it does, its flags, examples that run. */
+  readonly help: string;
   run(args: readonly string[], io: CliIO): Promise<number>;
 }
 
-const COMMANDS: Readonly<Record<string, () => Promise<Command>>> = {
-  install: async () => (await import(/* webpackMode: "eager" */ './install-command.ts')).installCommand,
-  uninstall: async () => (await import(/* webpackMode: "eager" */ './install-command.ts')).uninstallCommand,
+export interface CommandEntry {
+  readonly summary: string;
+  /** Arguments and flags, for the usage text. */
+  readonly usage: string;
+  readonly load: () => Promise<Command>;
+}
+
+export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
+  validate: {
+    summary: 'check configs, conflists and NetworkAttachmentDefinitions; warn about risky ones',
+    usage: 'FILE... [--conf-dir DIR] [--json]',
+    load: async () => (await import(/* webpackMode: "eager" */ './validate-command.ts')).validateCommand,
+  },
+  explain: {
+    summary: 'dry run: what ADD would attach, name, run and address (creates and reserves nothing)',
+    usage:
+      'FILE [--ifname NAME] [--netns PATH] [--container-id ID] [--conf-dir DIR] [--networks VALUE --nad FILE... [--namespace NS]] [--json]',
+    load: async () => (await import(/* webpackMode: "eager" */ './explain-command.ts')).explainCommand,
+  },
+  inspect: {
+    summary: 'what this node holds: attachments, leaked addresses, caches of pods that are gone',
+    usage: '[--cni-dir DIR] [--conf-dir DIR]... [--cache-dir DIR] [--json]',
+    load: async () => (await import(/* webpackMode: "eager" */ './inspect-command.ts')).inspectCommand,
+  },
+  add: {
+    summary: 'attach NETNS to NETWORK by hand, as cnitool does (NETCONFPATH, CNI_PATH, CNI_ARGS…)',
+    usage: 'NETWORK NETNS [--ifname NAME] [--cache-dir DIR] [--log-format json|text] [--log-level LEVEL]',
+    load: async () => (await import(/* webpackMode: "eager" */ './cnitool-commands.ts')).addCommand,
+  },
+  check: {
+    summary: 'CHECK an attachment made by add (or by the runtime), as cnitool does',
+    usage: 'NETWORK NETNS [--ifname NAME] [--cache-dir DIR] [--log-format json|text] [--log-level LEVEL]',
+    load: async () => (await import(/* webpackMode: "eager" */ './cnitool-commands.ts')).checkCommand,
+  },
+  del: {
+    summary: 'detach NETNS from NETWORK, as cnitool does',
+    usage: 'NETWORK NETNS [--ifname NAME] [--cache-dir DIR] [--log-format json|text] [--log-level LEVEL]',
+    load: async () => (await import(/* webpackMode: "eager" */ './cnitool-commands.ts')).delCommand,
+  },
+  gc: {
+    summary: "GC NETWORK as cnitool does: every cached attachment of it is deleted, then the plugins' GC",
+    usage: 'NETWORK [NETNS] [--cache-dir DIR] [--log-format json|text] [--log-level LEVEL]',
+    load: async () => (await import(/* webpackMode: "eager" */ './cnitool-commands.ts')).gcCommand,
+  },
+  status: {
+    summary: "ask NETWORK's plugins whether they can serve ADD (STATUS), as cnitool does",
+    usage: 'NETWORK [NETNS] [--log-format json|text] [--log-level LEVEL]',
+    load: async () => (await import(/* webpackMode: "eager" */ './cnitool-commands.ts')).statusCommand,
+  },
+  install: {
+    summary:
+      "copy manifold into the CNI bin dir and make it the node's network config, wrapping the primary one",
+    usage: '--bin-dir DIR --conf-dir DIR [--kubeconfig FILE] [--watch]',
+    load: async () => (await import(/* webpackMode: "eager" */ './install-command.ts')).installCommand,
+  },
+  uninstall: {
+    summary: "remove manifold's network config, so the node uses its primary network config again",
+    usage: '--conf-dir DIR',
+    load: async () => (await import(/* webpackMode: "eager" */ './install-command.ts')).uninstallCommand,
+  },
 };
 
-async function usage(version: string): Promise<string> {
+function usage(version: string): string {
   const lines = [
     `manifold ${version}: a Multus-style meta CNI plugin (run by the container runtime with CNI_COMMAND set).`,
     '',
-    'usage: manifold <command> [flags]',
+    'usage: manifold <command> [arguments] [flags]',
     '',
     'commands:',
   ];
-  for (const [name, load] of Object.entries(COMMANDS)) {
-    const c = await load();
-    lines.push(`  ${name.padEnd(10)} ${c.summary}`, `  ${''.padEnd(10)} ${c.usage}`);
+  for (const [name, c] of Object.entries(COMMANDS)) {
+    lines.push(`  ${name.padEnd(10)} ${c.summary}`, `  ${''.padEnd(10)} ${name} ${c.usage}`);
   }
-  lines.push('  --help     this text', '  --version  the version', '');
+  lines.push(
+    '  --help     this text; `manifold <command> --help` tells more, with examples',
+    '  --version  the version',
+    '',
+  );
   return lines.join('\n');
 }
 
+const isHelp = (a: string) => a === '--help' || a === '-h';
+
 export async function runCli(args: readonly string[], io: CliIO, version: string): Promise<number> {
   const [name, ...rest] = args;
-  if (name === '--help' || name === '-h' || name === 'help') {
-    io.stdout(await usage(version));
-    return 0;
+  if (name === undefined || isHelp(name) || name === 'help') {
+    const about = name === 'help' && rest[0] !== undefined ? rest[0] : undefined;
+    if (about === undefined) {
+      io.stdout(usage(version));
+      return 0;
+    }
+    return runCli([about, '--help'], io, version);
   }
   if (name === '--version') {
     io.stdout(`manifold ${version}\n`);
     return 0;
   }
-  const load = name !== undefined && Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
-  if (!load) {
-    const what = name?.startsWith('-')
-      ? `unknown flag ${JSON.stringify(name)}`
-      : `unknown command ${JSON.stringify(name)}`;
-    io.stderr(`manifold: ${what}\n\n${await usage(version)}`);
+  const entry = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (!entry) {
+    const shown = JSON.stringify(name.length > 60 ? `${name.slice(0, 57)}...` : name);
+    const what = name.startsWith('-') ? `unknown flag ${shown}` : `unknown command ${shown}`;
+    io.stderr(`manifold: ${what}\n\n${usage(version)}`);
     return 2;
   }
-  const command = await load();
   try {
+    const command = await entry.load();
+    if (rest.some(isHelp)) {
+      io.stdout(`usage: manifold ${name} ${entry.usage}\n\n${command.help}`);
+      return 0;
+    }
     return await command.run(rest, io);
   } catch (err) {
     if (err instanceof UsageError) {
-      io.stderr(`manifold ${name}: ${err.message}\nusage: manifold ${name} ${command.usage}\n`);
+      io.stderr(
+        `manifold ${name}: ${err.message}\nusage: manifold ${name} ${entry.usage}\n(manifold ${name} --help for more)\n`,
+      );
       return 2;
     }
     io.stderr(`manifold ${name}: ${describeError(err).split('\n')[0]}\n`);

@@ -12,9 +12,21 @@ import { install, uninstall } from './install.ts';
 const WATCH_INTERVAL_MS = 10_000;
 
 export const installCommand: Command = {
-  summary:
-    "copy manifold into the CNI bin dir and make it the node's network config, wrapping the primary one",
-  usage: '--bin-dir DIR --conf-dir DIR [--kubeconfig FILE] [--watch]',
+  help: `Copies this executable to DIR/manifold (by rename: a running copy keeps its inode) and writes
+--conf-dir's 00-manifold.conflist wrapping the node's primary network config (the first
+*.conf, *.conflist or *.json that is not manifold's) as the master. With --kubeconfig FILE
+inside a pod, FILE is written from the pod's service account. Idempotent: "(unchanged)".
+--watch stays in the foreground, refreshing the token copy and the wrapper, until SIGTERM.
+
+flags:
+  --bin-dir DIR      where the executable goes (the node's CNI_PATH, e.g. /opt/cni/bin)
+  --conf-dir DIR     the runtime's config dir (e.g. /etc/cni/net.d)
+  --kubeconfig FILE  the kubeconfig the config names
+  --watch            keep it fresh until SIGTERM (the DaemonSet's container)
+
+example (on a node, as root):
+  $ manifold install --bin-dir /opt/cni/bin --conf-dir /etc/cni/net.d
+`,
   async run(args, io) {
     const f = parseFlags(args, {
       'bin-dir': { kind: 'string', required: true },
@@ -54,8 +66,12 @@ export const installCommand: Command = {
 };
 
 export const uninstallCommand: Command = {
-  summary: "remove manifold's network config, so the node uses its primary network config again",
-  usage: '--conf-dir DIR',
+  help: `Removes --conf-dir's 00-manifold.conflist (only if it is manifold's), so the runtime goes back
+to the node's primary network config. The executable and the kubeconfig stay.
+
+example (on a node, as root):
+  $ manifold uninstall --conf-dir /etc/cni/net.d
+`,
   async run(args, io) {
     const f = parseFlags(args, { 'conf-dir': { kind: 'string', required: true } });
     for (const line of uninstall(String(f['conf-dir']))) io.stdout(`${line}\n`);

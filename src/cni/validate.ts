@@ -57,13 +57,32 @@ function describeIssue(issue: Issue): string {
   }
 }
 
-/** The first issue as a CNI error 7 (the first is what a person fixes first). */
+/** One problem of a config: the JSON path of the field and what is wrong with its value. */
+export interface Problem {
+  readonly path: string;
+  readonly problem: string;
+}
+
+/** Code 7 for the first problem, carrying every problem found (`manifold validate` prints them all). */
+export class ConfigError extends CniError {
+  readonly problems: readonly Problem[];
+
+  constructor(problems: readonly Problem[], details: string) {
+    const first = problems[0] ?? { path: 'config', problem: 'invalid' };
+    super(Code.InvalidConfig, `${first.path}: ${first.problem}`, details);
+    this.problems = problems;
+  }
+}
+
+/** The first issue as a CNI error 7 (the first is what a person fixes first); all of them on `problems`. */
 export function zodToCniError(error: z.ZodError, prefix = ''): CniError {
-  const issue = error.issues[0];
-  if (!issue) return new CniError(Code.InvalidConfig, `${prefix || 'config'}: invalid`);
-  const path = formatPath(issue.path, prefix) || prefix || 'config';
-  const more = error.issues.length > 1 ? `${error.issues.length - 1} more problem(s) in the config` : '';
-  return new CniError(Code.InvalidConfig, `${path}: ${describeIssue(issue)}`, more);
+  const problems = error.issues.map((issue) => ({
+    path: formatPath(issue.path, prefix) || prefix || 'config',
+    problem: describeIssue(issue),
+  }));
+  if (problems.length === 0) return new CniError(Code.InvalidConfig, `${prefix || 'config'}: invalid`);
+  const more = problems.length > 1 ? `${problems.length - 1} more problem(s) in the config` : '';
+  return new ConfigError(problems, more);
 }
 
 /** Parses `data` with `schema`; failures become CNI error 7 (paths prefixed with `prefix`). */

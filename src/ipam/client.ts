@@ -10,6 +10,7 @@ import { ResultSchema } from '../cni/netconf.ts';
 import type { Attachment, PluginContext, Verb } from '../cni/plugin.ts';
 import { decodeResult, type Result } from '../cni/result.ts';
 import { parseWith } from '../cni/validate.ts';
+import { log } from '../util/log.ts';
 
 /** What IPAM needs from the calling plugin's context. */
 export type IpamCtx = Pick<
@@ -52,7 +53,12 @@ export async function openIpam(ctx: IpamCtx): Promise<Ipam | undefined> {
     const call = (command: Verb) => ({ ...ctx, command, conf, raw });
     return {
       type,
-      add: () => builtin.add(call('ADD')),
+      add: async () => {
+        const done = log.step('IPAM', `${type} ADD (in-process)`);
+        const r = await builtin.add(call('ADD'));
+        done({ ips: (r.ips ?? []).map((ip) => ip.address).join(' ') });
+        return r;
+      },
       del: () => builtin.del(call('DEL')),
       check: (prevResult) => builtin.check({ ...call('CHECK'), prevResult }),
       status: () => builtin.status(call('STATUS')),
@@ -77,11 +83,15 @@ export async function openIpam(ctx: IpamCtx): Promise<Ipam | undefined> {
     });
   return {
     type,
-    add: async () =>
-      decodeResult(
+    add: async () => {
+      const done = log.step('IPAM', `${type} ADD (executed)`);
+      const r = decodeResult(
         parseWith(ResultSchema, (await run('ADD')) ?? {}, `result of IPAM "${type}"`),
         ctx.cniVersion,
-      ),
+      );
+      done({ ips: (r.ips ?? []).map((ip) => ip.address).join(' ') });
+      return r;
+    },
     del: async () => void (await run('DEL')),
     check: async () => void (await run('CHECK')),
     status: async () => {

@@ -70,10 +70,13 @@ export async function configureInterface(
     keys[`net/ipv6/conf/${ifname}/keep_addr_on_down`] = '1';
     sysctl.set(ns, keys);
   }
+  const addresses = log.step('addresses', ifname);
   for (const ip of ips) await addr.add(pod, l.index, ip.address, where);
   await link.set(pod, l.index, { up: true }, where);
+  addresses();
   const gws = opts.deviceRoutes ? {} : gateways(ips);
   if (gws.v6 && opts.settle !== false) await settle(pod, l.index, ifname);
+  const done = log.step('routes', ifname);
   for (const r of routes) {
     const eff = opts.deviceRoutes ? { ...r, gw: undefined } : effectiveRoute(r, gws);
     try {
@@ -98,6 +101,7 @@ export async function configureInterface(
       log.info(`route ${route.describeRoute(eff)} not added to ${where}: the pod already has a route there`);
     }
   }
+  done();
 }
 
 /** Waits (up to 5 s) until no IPv6 address of the link is tentative. */

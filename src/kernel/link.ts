@@ -4,6 +4,7 @@
  * kinds.ts encode and decode them per kind.
  */
 import { CniError, Code } from '../cni/errors.ts';
+import { log } from '../util/log.ts';
 import { isErrno, kernelFailure } from './errors.ts';
 import type { NetNS } from './netns.ts';
 import {
@@ -188,11 +189,13 @@ export async function create(
     ifinfomsg({ flags: spec.up ? IFF_UP : 0, change: spec.up ? IFF_UP : 0 }),
     encodeAttrs(linkAttrs(spec)),
   ]);
+  const done = log.step('link create', describe);
   try {
     await h.request(RTM.NEWLINK, body, NLM_F.CREATE | NLM_F.EXCL);
   } catch (err) {
     throw kernelFailure(`create ${describe}`, err);
   }
+  done();
 }
 
 /** The peer half of a veth pair, for `vethData`. */

@@ -90,9 +90,12 @@ export async function add(ctx: Ctx): Promise<Result> {
       await rollback(ctx, attached.slice(0, k + 1), cause);
       throw cause;
     }
-    log.info(
-      `ADD ${ctx.containerId}: ${describe(a.delegate)} attached as ${a.ifname} in ${(performance.now() - started).toFixed(1)} ms`,
-    );
+    const ms = Math.round((performance.now() - started) * 10) / 10;
+    log.info(`ADD ${ctx.containerId}: ${describe(a.delegate)} attached as ${a.ifname} in ${ms} ms`, {
+      delegate: `${a.delegate.network.name} (${a.delegate.network.plugins.map((p) => String(p.type)).join(', ')})`,
+      ifname: a.ifname,
+      ms,
+    });
     writeCache(cniDir, toCache(ctx, attached));
   }
   try {

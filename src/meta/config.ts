@@ -36,6 +36,8 @@ export const MetaConfSchema = NetConfSchema.extend({
   logFile: z.string().optional(),
   logLevel: z.enum(['panic', 'error', 'info', 'verbose', 'debug', '']).optional(),
   logToStderr: z.boolean().optional(),
+  /** manifold: one JSON line per event (default), or text for people. */
+  logFormat: z.enum(['json', 'text']).optional(),
   ...K8S_FIELDS,
   /** manifold extension: multi-homing (docs/multihoming.md), every option off by default. */
   ...MultihomeShape,

@@ -27,7 +27,7 @@ const MIN_VERSION: Partial<Record<CmdArgs['command'], string>> = {
   STATUS: '1.1.0',
 };
 
-/** Points the log where the config's `logFile`/`logLevel`/`logToStderr` say (Multus's fields). */
+/** Points the log where the config's `logFile`/`logLevel`/`logToStderr` say (Multus's fields), in its `logFormat`. */
 export function configureLogFrom(
   conf: Record<string, unknown>,
   stderr: (s: string) => void,
@@ -44,6 +44,7 @@ export function configureLogFrom(
       logFile: typeof conf.logFile === 'string' ? conf.logFile : undefined,
       logLevel: typeof conf.logLevel === 'string' ? conf.logLevel : undefined,
       logToStderr: conf.logToStderr === true,
+      logFormat: typeof conf.logFormat === 'string' ? conf.logFormat : undefined,
     },
     stderr,
     name,

@@ -9,7 +9,8 @@ import { CniError, Code, describeError } from '../cni/errors.ts';
 import type { Env, Invoker, PluginLoader } from '../cni/plugin.ts';
 import { printJson } from '../cni/result.ts';
 import { CURRENT_VERSION, SUPPORTED_VERSIONS, versionInfo } from '../cni/versions.ts';
-import { log } from '../util/log.ts';
+import { log, pushLogContext } from '../util/log.ts';
+import { cniArgsForLog } from '../util/redact.ts';
 import { parseEnv } from './env.ts';
 
 export interface SkelIO {
@@ -37,6 +38,7 @@ export interface SkelOptions {
 /** Runs one CNI call; returns the process exit status (0 or 1). */
 export async function runSkel(opts: SkelOptions, io: SkelIO): Promise<number> {
   let cniVersion: string = CURRENT_VERSION;
+  let popContext = (): void => undefined;
   try {
     if (!io.env.CNI_COMMAND) {
       // As the reference skel: the about text on stderr, nothing on stdout, exit status 0.
@@ -56,6 +58,15 @@ export async function runSkel(opts: SkelOptions, io: SkelIO): Promise<number> {
     const prepared = prepare(cmd, io.env, stdin);
     if (!opts.nested) configureLogFrom(prepared.raw, io.stderr, opts.name);
     cniVersion = prepared.cniVersion;
+    popContext = pushLogContext(
+      opts.nested
+        ? { delegate: `${String(prepared.raw.name)} (${opts.name})`, ifname: cmd.ifname }
+        : { verb: cmd.command, containerId: cmd.containerId, ifname: cmd.ifname },
+    );
+    if (!opts.nested && log.enabled('debug'))
+      log.debug(
+        `${cmd.command}: netns ${JSON.stringify(cmd.netns)}, CNI_ARGS ${JSON.stringify(cniArgsForLog(cmd.args))}, config ${JSON.stringify(prepared.raw)}`,
+      );
     const output = await dispatch(await opts.load(), prepared, opts.invoker);
     if (output !== undefined) io.stdout(printJson(output));
     return 0;
@@ -68,6 +79,8 @@ export async function runSkel(opts: SkelOptions, io: SkelIO): Promise<number> {
     const details = oneLine(e.details);
     io.stdout(printJson({ cniVersion, code: e.code, msg, ...(details ? { details } : {}) }));
     return 1;
+  } finally {
+    popContext();
   }
 }
 

@@ -68,14 +68,14 @@ describe('the command line of the executable', () => {
   it('--help and errors are plain text, never a stack', () => {
     const help = run('--help');
     expect(help.code).toBe(0);
-    expect(help.out).toMatch(/usage: manifold <command> \[flags\]/);
+    expect(help.out).toMatch(/usage: manifold <command> \[arguments\] \[flags\]/);
     const bad = run('frobnicate');
     expect(bad.code).toBe(2);
     expect(bad.err.split('\n')[0]).toBe('manifold: unknown command "frobnicate"');
     const flag = run('install', '--bin-dir', binDir, '--conf-dir', confDir, '--force');
     expect(flag.code).toBe(2);
     expect(flag.err).toBe(
-      `manifold install: unknown flag --force\nusage: manifold install --bin-dir DIR --conf-dir DIR [--kubeconfig FILE] [--watch]\n`,
+      `manifold install: unknown flag --force\nusage: manifold install --bin-dir DIR --conf-dir DIR [--kubeconfig FILE] [--watch]\n(manifold install --help for more)\n`,
     );
     expect(`${bad.err}${flag.err}`).not.toMatch(/\s+at /);
   });

@@ -21,6 +21,15 @@ import {
   setupLab,
 } from '../helpers/multihome-lab.ts';
 
+/** The log's messages, one per line (the log is one JSON object per line). */
+function logMessages(file: string): string {
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => (JSON.parse(l) as { msg: string }).msg)
+    .join('\n');
+}
+
 setupLab();
 
 describe('addressConflictCheck', () => {
@@ -110,7 +119,7 @@ describe('gatewayCheck', () => {
       probeIntervalMs: 50,
     });
     await p.add(conf);
-    const log = readFileSync(logFile, 'utf8');
+    const log = logMessages(logFile);
     expect(log).toContain(
       `ADD ${p.env.CNI_CONTAINERID}: warning: gateway "10.41.0.254" of interface "net1" did not answer 2 ARP requests in 100 ms (gatewayCheck "warn": attached anyway)`,
     );

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { runCli } from '../../src/cli/cli.ts';
+import { cliIO } from '../helpers/cli.ts';
 
 const DIR = join(import.meta.dirname, '../../deploy');
 interface Container {
@@ -70,11 +71,7 @@ describe('deploy/', () => {
         .slice(1)
         .map((a) => a.replace(/^--(bin-dir|conf-dir)=.*/, `--$1=${scratch}`))
         .filter((a) => a !== '--watch');
-      const code = await runCli(
-        args,
-        { env: {}, execPath: '/nonexistent', stdout: () => undefined, stderr: (s) => (err += s) },
-        't',
-      );
+      const code = await runCli(args, cliIO({ stderr: (s) => (err += s) }), 't');
       expect(code, err).not.toBe(2);
     }
   });

@@ -25,7 +25,18 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   'src/attach': ['src/cni', 'src/ip', 'src/ipam', 'src/kernel', 'src/util'],
   'src/k8s': ['src/cni', 'src/util'],
   'src/meta': ['src/attach', 'src/cni', 'src/invoke', 'src/ip', 'src/k8s', 'src/kernel', 'src/util'],
-  'src/cli': ['src/cni', 'src/k8s', 'src/meta', 'src/util'],
+  /** explain/inspect read host-local's store with its own reader; add/del run plugins as libcni does. */
+  'src/cli': [
+    'src/cni',
+    'src/invoke',
+    'src/ip',
+    'src/k8s',
+    'src/kernel',
+    'src/meta',
+    'src/skel',
+    'src/util',
+    'plugins/host-local/store.ts',
+  ],
   plugins: ['src/attach', 'src/cni', 'src/ip', 'src/ipam', 'src/kernel', 'src/util'],
   /** The composition root (main.ts, registry.ts, warm.ts) wires everything together. */
   src: ['*'],

@@ -24,19 +24,17 @@ import {
   parseNetworksAnnotation,
 } from './annotation.ts';
 import { apiCall } from './api-call.ts';
-import { injectIntoNetwork, type PodAttachment } from './attachment.ts';
 import { checkDefaultRoutes } from './default-route.ts';
 import { DeviceAllocator } from './device-ids.ts';
 import { cniDeviceInfoPath, dpDeviceInfoPath } from './device-info.ts';
 import { checkIsolation, isSystemNamespace, multusNamespace } from './isolation.ts';
 import { DEFAULT_DEVICE_INFO_DIR, DEFAULT_KUBE_API_TIMEOUT_S } from './k8s-config.ts';
 import type { PodIdentity, PodNetworks } from './kubernetes.ts';
-import { nadAnnotation, networkOfNad } from './nad.ts';
+import { nadAnnotation } from './nad.ts';
+import { nadDelegate, RESOURCE_NAME_ANNOTATION } from './nad-delegate.ts';
 import { publishStatus } from './pod-status.ts';
 
 type Ctx = PluginContext<MetaConf>;
-
-export const RESOURCE_NAME_ANNOTATION = 'k8s.v1.cni.cncf.io/resourceName';
 
 class Resolver {
   readonly #ctx: Ctx;
@@ -70,44 +68,9 @@ class Resolver {
         `${asked} asks for network ${JSON.stringify(what)}: no such NetworkAttachmentDefinition`,
       );
     }
-    const { raw, source } = networkOfNad(nad, sel.namespace, this.#ctx.conf.confDirOrDefault);
     const resourceName = nadAnnotation(nad, RESOURCE_NAME_ANNOTATION);
     const deviceID = resourceName ? await this.#devices.take(resourceName, what) : undefined;
-    const { rest, ours } = splitManifoldKey(raw, source);
-    const network = parseNetwork(
-      injectIntoNetwork(rest, deviceID, sel.cniArgs),
-      source,
-      this.#ctx.conf.effectiveVersion,
-    );
-    const multihome = ours || sel.multihome ? { ...ours, ...sel.multihome } : undefined;
-    const runtimeDevice = deviceID ?? sel.deviceID;
-    const k8s: PodAttachment = {
-      statusName: what,
-      capabilityArgs: {
-        ...(sel.ips?.length ? { ips: [...sel.ips] } : {}),
-        ...(sel.mac ? { mac: sel.mac } : {}),
-        ...(sel.portMappings ? { portMappings: sel.portMappings } : {}),
-        ...(sel.bandwidth ? { bandwidth: sel.bandwidth } : {}),
-        ...(sel.infinibandGUID ? { infinibandGUID: sel.infinibandGUID } : {}),
-        ...(runtimeDevice ? { deviceID: runtimeDevice } : {}),
-      },
-      cniArgs: [
-        ...(sel.ips?.length ? [['IP', sel.ips.join(',')] as const] : []),
-        ...(sel.mac ? [['MAC', sel.mac] as const] : []),
-      ],
-      ...(resourceName ? { resourceName } : {}),
-      ...(runtimeDevice ? { deviceID: runtimeDevice } : {}),
-    };
-    return {
-      network,
-      source,
-      master,
-      ifnameRequest: sel.interface ?? ours?.ifname,
-      defaultRoute: sel.defaultRoute !== undefined || ours?.defaultRoute === true,
-      ...(multihome ? { multihome } : {}),
-      ...(sel.defaultRoute?.length ? { gatewayRequest: sel.defaultRoute } : {}),
-      k8s,
-    };
+    return nadDelegate(this.#ctx.conf, sel, nad, master, deviceID);
   }
 
   /** clusterNetwork / defaultNetworks: a path, a NAD in multusNamespace, or a config in confDir (as Multus). */

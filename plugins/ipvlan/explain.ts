@@ -1,0 +1,41 @@
+/**
+ * ipvlan's dry run (`manifold explain`): the slave ADD would make on the master (named, else
+ * prevResult's single interface when chained, else the default-route interface), sharing its
+ * MAC, with IPAM's addresses — or, chained without IPAM, prevResult's.
+ */
+import { type ExplainContext, type Explainer, type Forecast, podL3 } from '../../src/cni/explain.ts';
+import { parseIpvlanConf } from './config.ts';
+
+export const explainer: Explainer = {
+  async explain(ctx: ExplainContext): Promise<Forecast> {
+    const conf = parseIpvlanConf(ctx.raw);
+    const ipam = await ctx.ipam();
+    const prev = ctx.prevResult;
+    const given = !ipam && prev?.ips?.length ? { result: prev, notes: [], complete: true } : undefined;
+    const l3 = podL3(ipam ?? given, 0, conf.dns);
+    const chainedMaster =
+      !conf.master && prev?.interfaces?.length === 1 ? prev.interfaces[0]?.name : undefined;
+    const master = conf.master
+      ? `master ${JSON.stringify(conf.master)}`
+      : chainedMaster
+        ? `master ${JSON.stringify(chainedMaster)} (prevResult's interface)`
+        : 'the default-route interface';
+    const notes = [
+      `ipvlan in mode ${conf.effectiveMode} ${conf.effectiveFlag} on ${master}, sharing its MAC${conf.mtu ? `, MTU ${conf.mtu}` : ''}`,
+      ...(conf.effectiveMode !== 'l2' ? ['L3: no ARP, every route is installed as a device route'] : []),
+      ...(ipam ? l3.notes : given ? ["no ipam: prevResult's addresses"] : ['no ipam: L2 only']),
+    ];
+    return {
+      result: {
+        cniVersion: ctx.cniVersion,
+        interfaces: [{ name: ctx.ifname, sandbox: ctx.netns, ...(conf.mtu ? { mtu: conf.mtu } : {}) }],
+        ips: l3.ips,
+        routes: l3.routes,
+        ...(l3.dns ? { dns: l3.dns } : {}),
+      },
+      notes,
+      sources: given ? l3.ips.map(() => 'prevResult') : l3.sources,
+      complete: ipam?.complete ?? true,
+    };
+  },
+};
