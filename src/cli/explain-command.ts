@@ -10,7 +10,7 @@ import { IMPLICIT_VERSION } from '../cni/versions.ts';
 import { parseNetwork, pluginConfig } from '../invoke/network.ts';
 import { parseMetaConf } from '../meta/config.ts';
 import { delegatesFromConfig, splitManifoldKey } from '../meta/delegates.ts';
-import { refuseNested } from '../meta/nested.ts';
+import { guard } from '../meta/guard.ts';
 import type { CliIO, Command } from './cli.ts';
 import { readToolEnv } from './cnitool-env.ts';
 import { type Doc, filesOf, readDocuments } from './documents.ts';
@@ -77,7 +77,7 @@ async function explainRaw(
   const conf = parseMetaConf(confDir ? { ...pluginRaw, confDir } : pluginRaw);
   if (pod) {
     const p = podDelegates(conf, pod.annotation, pod.namespace, pod.nads);
-    refuseNested(conf, p.delegates);
+    guard(conf, p.delegates);
     return explainMeta(io.builtins, conf, p.delegates, req, [...notes, ...p.notes]);
   }
   if (conf.kubeconfig || (req.env.KUBERNETES_SERVICE_HOST && req.env.KUBERNETES_SERVICE_PORT))
@@ -85,7 +85,7 @@ async function explainRaw(
       "for a Kubernetes pod the pod's annotations add attachments (k8s.v1.cni.cncf.io/networks) or replace the master (v1.multus-cni.io/default-network): shown are the configured delegates (--networks and --nad add a pod's)",
     );
   const delegates = delegatesFromConfig(conf);
-  refuseNested(conf, delegates);
+  guard(conf, delegates);
   return explainMeta(io.builtins, conf, delegates, req, notes);
 }
 
