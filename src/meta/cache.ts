@@ -8,7 +8,7 @@
  * cache (Multus #1087). A file that cannot be read is reported as such, never thrown.
  */
 import { readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
 import { describeError, failed } from '../cni/errors.ts';
 import { ensureDir } from '../util/dirs.ts';
@@ -148,12 +148,27 @@ export function writeCache(cniDir: string, data: CacheFile & { networkName: stri
   }
 }
 
+/**
+ * Removes a cache and the temp files of its writes that a killed process left behind
+ * (`.<name>.<pid>.<random>.tmp`): no other call writes this attachment's cache meanwhile, as
+ * a runtime never runs two verbs of one attachment at once.
+ */
 export function removeCache(file: string): void {
+  const dir = dirname(file);
+  const prefix = `.${basename(file)}.`;
+  let names: string[] = [];
   try {
-    unlinkSync(file);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
-      throw failed(`remove the delegate cache ${JSON.stringify(file)}`, err);
+    names = readdirSync(dir).filter((n) => n.startsWith(prefix) && n.endsWith('.tmp'));
+  } catch {
+    // no directory: nothing to remove
+  }
+  for (const f of [file, ...names.map((n) => join(dir, n))]) {
+    try {
+      unlinkSync(f);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw failed(`remove the delegate cache ${JSON.stringify(f)}`, err);
+    }
   }
 }
 

@@ -304,6 +304,25 @@ describe('defect 6: a cache DEL cannot read', () => {
     expect(podLinks(pod.name)).toEqual([]);
   });
 
+  it("DEL removes the temp files of this attachment's cache that a killed write left, with or without a cache", async () => {
+    const cniDir = join(work, uniq('cache'));
+    const conf = metaConf('killedwrite', [mv(uniq('k'))], cniDir);
+    const pod = newNetns();
+    const env = { CNI_CONTAINERID: uniq('kw'), CNI_NETNS: pod.path, CNI_IFNAME: 'eth0' };
+    expect((await call('ADD', conf, env)).code).toBe(0);
+    const [name] = cacheFiles(cniDir);
+    const mine = join(cniDir, `.${name}.4242.0badcafe.tmp`);
+    const other = join(cniDir, `.${name}x.4242.0badcafe.tmp`);
+    writeFileSync(mine, '{"kind":"manifoldCache');
+    writeFileSync(other, '{"kind":"manifoldCache');
+    expect((await call('DEL', conf, env)).code).toBe(0);
+    expect([existsSync(mine), existsSync(other)]).toEqual([false, true]);
+    // killed before its first rename: only the temp file exists
+    writeFileSync(mine, '{"kind":"manifoldCache');
+    expect((await call('DEL', conf, env)).code).toBe(0);
+    expect(existsSync(mine)).toBe(false);
+  });
+
   it('state files are 0600 in 0700 directories', async () => {
     const cniDir = join(work, uniq('cache'), 'deeper');
     const conf = metaConf('modes', [mv(uniq('m'))], cniDir);
