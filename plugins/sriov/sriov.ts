@@ -107,6 +107,16 @@ async function del(ctx: Ctx): Promise<void> {
     await release(hostRtnl(), store, rec.pciAddress, same, restoreOptions(ctx));
   } else {
     log.info(`DEL: no VF recorded for container ${q(ctx.containerId)} interface ${q(ctx.ifname)}`);
+    // an ADD killed while writing the first record changed nothing yet, but left its temp file
+    const pci = conf.effectiveDeviceID;
+    if (pci && store.hasTemps(pci)) {
+      const lock = await store.lock(pci);
+      try {
+        if (!store.read(pci)) store.remove(pci);
+      } finally {
+        lock.release();
+      }
+    }
   }
   if (ipamError !== undefined) throw ipamError;
 }

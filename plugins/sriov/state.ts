@@ -142,11 +142,27 @@ export class VfStore {
     }
   }
 
+  /** Removes the record of a VF and the temp files of writes a killed process left (call under its lock). */
   remove(pci: string): void {
+    for (const name of [`${pci}.json`, ...this.#temps(pci)]) {
+      try {
+        unlinkSync(join(this.dir, name));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw failed(`remove VF record of ${pci}`, err);
+      }
+    }
+  }
+
+  /** Whether a killed write of this VF's record left a temp file (the record itself never appeared). */
+  hasTemps(pci: string): boolean {
+    return this.#temps(pci).length > 0;
+  }
+
+  #temps(pci: string): string[] {
     try {
-      unlinkSync(join(this.dir, `${pci}.json`));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw failed(`remove VF record of ${pci}`, err);
+      return readdirSync(this.dir).filter((n) => n.startsWith(`.${pci}.`) && n.endsWith('.tmp'));
+    } catch {
+      return [];
     }
   }
 

@@ -5,7 +5,16 @@
  * stale-record take-over, DEL after the pod netns vanished, GC, and every error path that
  * does not need a real PF. PF-side settings on a real driver: test/vm/sriov.igb.test.ts.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -251,6 +260,19 @@ describe('netdev VF', () => {
     expectRestored(v);
     expect(linkIn(undefined, 'net1')).toBeUndefined();
     expect(reservations(ipamDir, conf.name)).toEqual([]);
+  });
+
+  it("DEL after an ADD killed while writing the VF's first record removes its temp file and touches no VF", async () => {
+    const v = vf(35);
+    const conf = net(v.pci);
+    const p = pod();
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    const tmp = join(dataDir, `.${v.pci}.0badcafe.tmp`);
+    writeFileSync(tmp, '{"version":1,"pciAdd');
+    ok(await cni('DEL', conf, p));
+    expect(existsSync(tmp)).toBe(false);
+    expect(recordOf(v.pci)).toBeUndefined();
+    expectRestored(v);
   });
 
   it('DEL with an empty CNI_NETNS still restores a VF the kernel returned', async () => {
