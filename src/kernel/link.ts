@@ -31,6 +31,7 @@ import {
   VETH_INFO_PEER,
 } from './nl/constants.ts';
 import { IFINFOMSG_LEN, ifinfomsg, parseIfinfomsg } from './nl/messages.ts';
+import { deferRemoval } from './removals.ts';
 import type { Rtnl } from './socket.ts';
 
 export interface Link {
@@ -282,8 +283,12 @@ function changeWhat(c: LinkChange, link: string): string {
   return `change ${link}`;
 }
 
-/** Deletes a link; an already missing link is not an error. */
+/**
+ * Deletes a link; an already missing link is not an error. Inside `batchRemovals` (removals.ts)
+ * a link in a pod's namespace is deleted with the others of its namespace when the batch ends.
+ */
 export async function remove(h: Rtnl, index: number, describe = `link with index ${index}`): Promise<void> {
+  if (await deferRemoval(h, index, describe)) return;
   try {
     await h.request(RTM.DELLINK, ifinfomsg({ index }));
   } catch (err) {

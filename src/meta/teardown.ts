@@ -19,6 +19,7 @@ import { CniError, Code, describeError } from '../cni/errors.ts';
 import { PluginNotFoundError } from '../invoke/exec.ts';
 import { delNetwork, ipamDelNetwork } from '../invoke/network.ts';
 import * as link from '../kernel/link.ts';
+import { batchRemovals } from '../kernel/removals.ts';
 import { log } from '../util/log.ts';
 import { type Attached, type Ctx, describe, runtimeFor, wrap } from './attachment.ts';
 import { removeDeviceInfo } from './k8s/device-info.ts';
@@ -125,7 +126,12 @@ async function deleteOne(
   }
 }
 
-/** DEL of every attachment in reverse; nothing is thrown, everything is attempted. */
+/**
+ * DEL of every attachment in reverse; nothing is thrown, everything is attempted. The pod
+ * links the built-ins remove are deleted together at the end, one request per namespace
+ * (kernel/removals.ts: one RCU grace period for all instead of one per link); a link that
+ * could not be deleted then is a transient failure, so the runtime's next DEL retries it.
+ */
 export async function deleteAll(
   ctx: Ctx,
   attached: readonly Attached[],
@@ -133,7 +139,10 @@ export async function deleteAll(
   containerId: string,
 ): Promise<Teardown> {
   const out: Teardown = { transient: [], permanent: [] };
-  for (const a of [...attached].reverse()) await deleteOne(ctx, a, netns, containerId, out);
+  const { failures } = await batchRemovals(async () => {
+    for (const a of [...attached].reverse()) await deleteOne(ctx, a, netns, containerId, out);
+  });
+  out.transient.push(...failures);
   for (const e of out.permanent) {
     log.error(
       `DEL ${containerId}: ${e.message} (cannot succeed by retrying: not reported; IPAM released for it)`,
