@@ -24,7 +24,9 @@ install_deps() {
 }
 
 build_native() {
-  if [ ! -f src/native/build/Release/manifold_native.node ] || [ src/native/netns.c -nt src/native/build/Release/manifold_native.node ]; then
+  local out=src/native/build/Release/manifold_native.node stale=
+  for f in src/native/*.c src/native/*.h src/native/binding.gyp; do [ "$f" -nt "$out" ] && stale=1; done
+  if [ ! -f "$out" ] || [ -n "$stale" ]; then
     log "native addon (node-gyp)"
     npm run --silent build:native >/dev/null
   fi

@@ -8,3 +8,6 @@ const load = () => {
 };
 exports.setns = (fd, nstype) => load().setns(fd, nstype);
 exports.flock = (fd, op) => load().flock(fd, op);
+exports.nlOpen = (protocol, nsfd) => load().nlOpen(protocol, nsfd);
+exports.nlRequest = (fd, msg, seq) => load().nlRequest(fd, msg, seq);
+exports.nlClose = (fd) => load().nlClose(fd);

@@ -3,6 +3,7 @@
  *   setns(fd, nstype)  moves the calling thread into the namespace open at fd.
  *   flock(fd, op)      flock(2), so IPAM stores lock exactly as the reference plugins do;
  *                      returns false instead of throwing when LOCK_NB finds it held.
+ *   nlOpen, nlRequest, nlClose: synchronous netlink sockets (nlsock.c).
  * Used only by src/kernel/ (netns.ts), on the main thread, always paired with a return to
  * the host namespace in a finally block.
  */
@@ -13,6 +14,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <node_api.h>
+
+#include "nlsock.h"
 
 static napi_value throw_errno(napi_env env, const char *syscall, int err) {
   char code[32];
@@ -80,6 +83,7 @@ static void export_fn(napi_env env, napi_value exports, const char *name, napi_c
 static napi_value init(napi_env env, napi_value exports) {
   export_fn(env, exports, "setns", js_setns);
   export_fn(env, exports, "flock", js_flock);
+  nlsock_register(env, exports);
   return exports;
 }
 
