@@ -81,7 +81,11 @@ single_executable() {
         assets["natives/" + rel] = p;
       } } };
     walk(ncc);
-    fs.writeFileSync(path.join(w, "manifest.json"), JSON.stringify({ natives, sha256 }));
+    // The answer to VERSION, exactly as the bundle prints it: the entry script replays it
+    // without compiling the bundle (VERSION depends on nothing but CNI_COMMAND).
+    const version = require("child_process").execFileSync(process.execPath, [path.join(ncc, "index.js")],
+      { env: { CNI_COMMAND: "VERSION" }, encoding: "utf8" });
+    fs.writeFileSync(path.join(w, "manifest.json"), JSON.stringify({ natives, sha256, version }));
     fs.writeFileSync(path.join(w, "sea-config.json"), JSON.stringify({
       main: "src/sea/entry.cjs", output: path.join(w, "sea.blob"),
       disableExperimentalSEAWarning: true, useCodeCache: true, useSnapshot: false,
@@ -100,8 +104,9 @@ single_executable() {
   [ ${#builtins[@]} -gt 0 ] || { echo "build.sh: the registry lists no built-in plugin" >&2; exit 1; }
   find dist/bin -maxdepth 1 -type l -delete
   for b in "${builtins[@]}"; do ln -sfn manifold "dist/bin/$b"; done
-  # smoke: the executable answers VERSION with an empty environment
-  env -i CNI_COMMAND=VERSION dist/bin/manifold >/dev/null
+  # smoke: the executable answers VERSION with an empty environment, as the bundle does
+  [ "$(env -i CNI_COMMAND=VERSION dist/bin/manifold)" = "$(env -i CNI_COMMAND=VERSION node dist/ncc/index.js)" ] \
+    || { echo "build.sh: the executable's VERSION differs from the bundle's" >&2; exit 1; }
   log "built dist/bin/manifold ($(du -h dist/bin/manifold | cut -f1)) and links: ${builtins[*]}"
 }
 
