@@ -4,8 +4,10 @@
 // ./build.sh leaves in dist/, so that plain Node's flags apply: the executable itself ignores
 // NODE_OPTIONS. For profiling a CNI call:
 //
-//   CNI_COMMAND=ADD ... node --cpu-prof --cpu-prof-dir=/tmp/prof bench/profile.cjs < conf.json
+//   CNI_COMMAND=ADD ... node --min-semi-space-size=16 --cpu-prof --cpu-prof-dir=/tmp/prof bench/profile.cjs < conf.json
 //
+// V8 takes the code cache only under the flags it was made with: pass the executable's
+// (SEA_V8_FLAGS in build.sh); a rejected cache is reported on stderr.
 // The bundle picks the plugin by process.argv0, as the executable does: under `node` that is
 // the meta-plugin; `exec -a macvlan node … bench/profile.cjs` runs a built-in.
 const fs = require('node:fs');
