@@ -4,7 +4,8 @@
  *
  *   node bench/ab.ts <dirA> <dirB> [--n 1,8] [--rounds 15]
  *
- * Prints medians (min–max) per build and the ratio A/B. For judging one change: build before
+ * Prints medians (min–max) per build and the ratio A/B, of wall time and of the plugin
+ * processes' CPU time (less disturbed by other load on the machine). For judging one change: build before
  * and after, copy each dist/bin away (cp -a), compare.
  */
 import { execFile } from 'node:child_process';
@@ -33,7 +34,7 @@ await buildDriver();
 const world = new World(0);
 let seq = 0;
 const run = (dir: string, n: number) =>
-  new Promise<{ addMs: number; delMs: number }>((ok, fail) => {
+  new Promise<{ addMs: number; delMs: number; addCpuMs: number; delCpuMs: number }>((ok, fail) => {
     const env = Object.fromEntries(world.env.map((kv) => kv.split(/=(.*)/s)));
     const child = execFile(CNIBENCH, [], { env }, (err, out, stderr) =>
       err ? fail(new Error(stderr || err.message)) : ok(JSON.parse(out).pods[0]),
@@ -48,7 +49,7 @@ const run = (dir: string, n: number) =>
     child.stdin?.end(JSON.stringify(plan));
   });
 try {
-  const got = new Map<string, { add: number[]; del: number[] }>();
+  const got = new Map<string, { add: number[]; del: number[]; addCpu: number[]; delCpu: number[] }>();
   for (let r = -1; r < ROUNDS; r++) {
     for (const n of SIZES) {
       for (const [k, dir] of (r % 2
@@ -62,9 +63,11 @@ try {
           ]) as [string, string][]) {
         const t = await run(dir, n);
         if (r < 0) continue; // warm-up
-        const s = got.get(`${k}${n}`) ?? { add: [], del: [] };
+        const s = got.get(`${k}${n}`) ?? { add: [], del: [], addCpu: [], delCpu: [] };
         s.add.push(t.addMs);
         s.del.push(t.delMs);
+        s.addCpu.push(t.addCpuMs);
+        s.delCpu.push(t.delCpuMs);
         got.set(`${k}${n}`, s);
       }
     }
@@ -79,7 +82,7 @@ try {
     const a = got.get(`A${n}`);
     const b = got.get(`B${n}`);
     if (!a || !b) continue;
-    for (const v of ['add', 'del'] as const) {
+    for (const v of ['add', 'del', 'addCpu', 'delCpu'] as const) {
       const ra = stats(a[v]).median / stats(b[v]).median;
       process.stdout.write(`N=${n} ${v.toUpperCase()}  A ${f(a[v])}  B ${f(b[v])}  A/B ${ra.toFixed(3)}\n`);
     }

@@ -25,9 +25,14 @@ try {
 } catch {
   cachedData = undefined;
 }
-const script = new vm.Script(wrap(fs.readFileSync(bundle, 'utf8')), { filename: `${VDIR}/manifold.js`, cachedData });
+const script = new vm.Script(wrap(fs.readFileSync(bundle, 'utf8')), {
+  filename: `${VDIR}/manifold.js`,
+  cachedData,
+});
 if (cachedData && script.cachedDataRejected) process.stderr.write('profile: the code cache was rejected\n');
 const load = (id) =>
-  typeof id === 'string' && id.startsWith(`${VDIR}/`) ? require(path.join(ncc, id.slice(VDIR.length + 1))) : require(id);
+  typeof id === 'string' && id.startsWith(`${VDIR}/`)
+    ? require(path.join(ncc, id.slice(VDIR.length + 1)))
+    : require(id);
 const mod = { exports: {} };
 script.runInThisContext().call(mod.exports, mod.exports, load, mod, `${VDIR}/manifold.js`, VDIR);

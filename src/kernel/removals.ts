@@ -20,7 +20,7 @@ import type { CniError } from '../cni/errors.ts';
 import { isErrno, kernelFailure } from './errors.ts';
 import { NetNS } from './netns.ts';
 import { decodeAttrs, encodeAttrs, readU32, u32 } from './nl/attrs.ts';
-import { AF_UNSPEC, IFLA, RTM } from './nl/constants.ts';
+import { AF_UNSPEC, IFLA, RTEXT_FILTER_SKIP_STATS, RTM } from './nl/constants.ts';
 import { IFINFOMSG_LEN, ifinfomsg, parseIfinfomsg } from './nl/messages.ts';
 import { Rtnl } from './socket.ts';
 
@@ -98,7 +98,11 @@ export async function deferRemoval(h: Rtnl, index: number, describe: string): Pr
 
 /** The indexes of the links in `group` in the socket's namespace. */
 async function members(h: Rtnl, group: number): Promise<Set<number>> {
-  const msgs = await h.dump(RTM.GETLINK, ifinfomsg({ family: AF_UNSPEC }));
+  const body = [
+    ifinfomsg({ family: AF_UNSPEC }),
+    encodeAttrs([[IFLA.EXT_MASK, u32(RTEXT_FILTER_SKIP_STATS)]]),
+  ];
+  const msgs = await h.dump(RTM.GETLINK, Buffer.concat(body));
   const out = new Set<number>();
   for (const m of msgs) {
     if (m.type !== RTM.NEWLINK) continue;

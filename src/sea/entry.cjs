@@ -165,7 +165,11 @@ function seaRequire(id) {
 // build recorded the bundle's own answer, replayed here without compiling the bundle (its
 // code cache alone costs more than the rest of a VERSION call). With command-line arguments
 // the call is a person's command, not CNI: the bundle decides.
-if (process.env.CNI_COMMAND === 'VERSION' && process.argv.length <= 2 && typeof manifest.version === 'string') {
+if (
+  process.env.CNI_COMMAND === 'VERSION' &&
+  process.argv.length <= 2 &&
+  typeof manifest.version === 'string'
+) {
   let out = Buffer.from(manifest.version);
   while (out.length > 0) {
     try {

@@ -14,8 +14,9 @@
 // Then each exec runs once (stdin and stdout empty), timed from start to exit, as libcni times
 // nothing but spawns plugins the same way. Output:
 //
-//	{"pods": [{"addMs": 12.3, "delMs": 4.5}], "execMs": [3.1], "addMaxRssKiB": 51234}
+//	{"pods": [{"addMs": 12.3, "delMs": 4.5, "addCpuMs": 9.1, "delCpuMs": 3.2}], "execMs": [3.1], "addMaxRssKiB": 51234}
 //
+// addCpuMs/delCpuMs: user + system time of the plugin processes (sequential pods only).
 // addMaxRssKiB is the largest peak RSS of any process waited for by the end of the ADDs
 // (getrusage of the children): in a plan of one pod, its ADD's peak. Any failure: a message
 // on stderr and exit status 1.
@@ -62,6 +63,10 @@ type plan struct {
 type timing struct {
 	AddMs float64 `json:"addMs"`
 	DelMs float64 `json:"delMs"`
+	// CPU time (user + system) of the plugin processes of the ADD and of the DEL; only when
+	// pods run one after another (getrusage of the children cannot tell concurrent ones apart).
+	AddCPUMs float64 `json:"addCpuMs,omitempty"`
+	DelCPUMs float64 `json:"delCpuMs,omitempty"`
 }
 
 type runner struct {
@@ -98,11 +103,14 @@ func main() {
 		all(len(p.Pods), "DEL", r.del)
 	} else {
 		for i := range p.Pods {
+			c0 := childrenCPU()
 			must("ADD", i, r.add(i))
+			c1 := childrenCPU()
 			if i == 0 {
 				addRss = childrenMaxRss()
 			}
 			must("DEL", i, r.del(i))
+			r.out[i].AddCPUMs, r.out[i].DelCPUMs = c1-c0, childrenCPU()-c1
 		}
 	}
 	execMs := make([]float64, len(p.Execs))
@@ -172,6 +180,15 @@ func run(e execSpec) float64 {
 		fail(fmt.Errorf("%s: %w", strings.Join(e.Argv, " "), err))
 	}
 	return ms(time.Since(t0))
+}
+
+func childrenCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru); err != nil {
+		fail(err)
+	}
+	tv := func(t syscall.Timeval) float64 { return float64(t.Sec)*1000 + float64(t.Usec)/1000 }
+	return tv(ru.Utime) + tv(ru.Stime)
 }
 
 func childrenMaxRss() int64 {
