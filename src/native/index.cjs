@@ -8,6 +8,7 @@ const load = () => {
 };
 exports.setns = (fd, nstype) => load().setns(fd, nstype);
 exports.flock = (fd, op) => load().flock(fd, op);
+exports.flockWait = (fd, op, timeoutMs) => load().flockWait(fd, op, timeoutMs);
 exports.nlOpen = (protocol, nsfd) => load().nlOpen(protocol, nsfd);
 exports.nlRequest = (fd, msg, seq) => load().nlRequest(fd, msg, seq);
 exports.nlClose = (fd) => load().nlClose(fd);

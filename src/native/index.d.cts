@@ -2,6 +2,11 @@
 export declare function setns(fd: number, nstype: number): void;
 /** flock(2) on `fd` (LOCK_SH=1, LOCK_EX=2, LOCK_NB=4, LOCK_UN=8); false when LOCK_NB finds it held. */
 export declare function flock(fd: number, op: number): boolean;
+/**
+ * A blocking flock(2) on this thread (op: LOCK_EX=2 or LOCK_SH=1) that gives up after
+ * `timeoutMs`: true when taken, false at the deadline. Blocks the event loop while it waits.
+ */
+export declare function flockWait(fd: number, op: number, timeoutMs: number): boolean;
 /** A netlink socket (SOCK_CLOEXEC) of `protocol`, made inside the namespace open at `nsfd` (< 0: here). */
 export declare function nlOpen(protocol: number, nsfd: number): number;
 /**
