@@ -132,10 +132,11 @@ build() {
 #   test: also the libcni e2e client (Go + Debian's libcni sources), the reference plugins
 #         (compared against, and real external delegates), ping, openssl (the Kubernetes
 #         tests' CA and certificates), and what kernel-lab needs
+#   bench: the reference plugins and the libcni driver (Go + Debian's libcni sources)
 DEMO_PKGS=(iproute2 nftables)
 TEST_PKGS=("${DEMO_PKGS[@]}" iputils-ping iptables openssl golang-go golang-github-appc-cni-dev
   containernetworking-plugins qemu-system-x86 kmod busybox-static xz-utils make libelf1 gcc-12)
-BENCH_PKGS=("${DEMO_PKGS[@]}" containernetworking-plugins)
+BENCH_PKGS=("${DEMO_PKGS[@]}" containernetworking-plugins golang-go golang-github-appc-cni-dev)
 
 need_packages() {
   local p missing=()
