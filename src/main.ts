@@ -20,7 +20,20 @@ export async function main(argv0: string, args: readonly string[] = []): Promise
   const type = pluginTypeFor(argv0);
   const load = loaderFor(type) ?? loaderFor(META_TYPE);
   if (!load) return 1;
-  return runSkel({ name: type, version: MANIFOLD_VERSION, load, invoker: invoker() }, processIO());
+  return withSharedSockets(() =>
+    runSkel({ name: type, version: MANIFOLD_VERSION, load, invoker: invoker() }, processIO()),
+  );
+}
+
+/**
+ * One netlink socket per namespace for the whole call (every delegate, every step); VERSION
+ * and the about text load nothing for it.
+ */
+async function withSharedSockets(fn: () => Promise<number>): Promise<number> {
+  const cmd = process.env.CNI_COMMAND;
+  if (!cmd || cmd === 'VERSION') return fn();
+  const { shareSockets } = await import(/* webpackMode: "eager" */ './kernel/socket.ts');
+  return shareSockets(fn);
 }
 
 /** A person's command (kubelet and libcni never pass arguments): the CLI, loaded only then. */

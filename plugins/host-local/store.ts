@@ -135,9 +135,10 @@ export class Store {
   /** The reservations of one attachment (old id-only files match the container id alone). */
   byAttachment(containerId: string, ifname: string): Reservation[] {
     const id = containerId.trim();
-    const exact = this.list().filter((r) => r.containerId === id && r.ifname === ifname);
+    const all = this.list(); // read once: it reads every reservation file
+    const exact = all.filter((r) => r.containerId === id && r.ifname === ifname);
     if (exact.length > 0) return exact;
-    return this.list().filter((r) => r.containerId === id && r.ifname === '');
+    return all.filter((r) => r.containerId === id && r.ifname === '');
   }
 
   /** Removes temp files a crash left behind (older than a minute: never one being written). */

@@ -39,32 +39,72 @@ export function splitMessages(buf: Buffer): RawMessage[] {
   return out;
 }
 
+/** One kernel socket: its fd and its sequence numbers (shared by the Rtnl handles on it). */
+interface Conn {
+  readonly fd: number;
+  seq: number;
+}
+
+/** Inside shareSockets: the socket of each pod namespace, by its dev:inode. */
+let sharing: Map<string, Conn> | undefined;
+
+/**
+ * Runs `fn` with one socket per network namespace: every Rtnl.open of a namespace inside it
+ * gets the same kernel socket (closing a handle leaves it open), closed when `fn` is done.
+ * A call that opens the pod's namespace once per delegate and per step then makes its
+ * socket once (setns there and back, socket, bind, options). Scopes do not nest.
+ */
+export async function shareSockets<T>(fn: () => Promise<T>): Promise<T> {
+  if (sharing) return fn();
+  const mine = new Map<string, Conn>();
+  sharing = mine;
+  try {
+    return await fn();
+  } finally {
+    sharing = undefined;
+    for (const c of mine.values()) nlClose(c.fd);
+  }
+}
+
+function connect(ns: NetNS | undefined): Conn {
+  try {
+    return { fd: nlOpen(NETLINK_ROUTE, ns ? ns.fd : -1), seq: 1 };
+  } catch (err) {
+    const msg = (err as Error).message;
+    if (ns && msg.startsWith('setns')) {
+      throw new CniError(Code.InvalidNetNS, `failed to enter netns ${JSON.stringify(ns.path)}: ${msg}`);
+    }
+    throw toKernelError(err);
+  }
+}
+
 export class Rtnl {
   readonly ns: NetNS | undefined;
-  readonly #fd: number;
-  #seq = 1;
+  readonly #conn: Conn;
+  readonly #shared: boolean;
   #closed = false;
 
-  private constructor(fd: number, ns: NetNS | undefined) {
-    this.#fd = fd;
+  private constructor(conn: Conn, ns: NetNS | undefined, shared: boolean) {
+    this.#conn = conn;
     this.ns = ns;
+    this.#shared = shared;
   }
 
   /** A socket in `ns`, or in the calling thread's namespace (the host) when omitted. */
   static open(ns?: NetNS): Rtnl {
-    try {
-      return new Rtnl(nlOpen(NETLINK_ROUTE, ns ? ns.fd : -1), ns);
-    } catch (err) {
-      const msg = (err as Error).message;
-      if (ns && msg.startsWith('setns')) {
-        throw new CniError(Code.InvalidNetNS, `failed to enter netns ${JSON.stringify(ns.path)}: ${msg}`);
-      }
-      throw toKernelError(err);
+    if (!ns || !sharing) return new Rtnl(connect(ns), ns, false);
+    const key = `${ns.dev}:${ns.ino}`;
+    let conn = sharing.get(key);
+    if (!conn) {
+      conn = connect(ns);
+      sharing.set(key, conn);
     }
+    return new Rtnl(conn, ns, true);
   }
 
   /** One request that the kernel answers with an ACK (or an error); the replies before it. */
   async request(type: number, body: Buffer, flags = 0): Promise<RawMessage[]> {
+    if (this.#closed) throw new Error('netlink socket used after close');
     const msg = Buffer.allocUnsafe(NLMSG_HDRLEN + body.length);
     msg.writeUInt32LE(msg.length, 0);
     msg.writeUInt16LE(type, 4);
@@ -72,10 +112,11 @@ export class Rtnl {
     msg.writeUInt32LE(0, 8); // seq: set by nlRequest
     msg.writeUInt32LE(0, 12); // port: the kernel knows the socket
     body.copy(msg, NLMSG_HDRLEN);
-    const seq = this.#seq;
-    this.#seq = (this.#seq % 0xffffffff) + 1;
+    const c = this.#conn;
+    const seq = c.seq;
+    c.seq = (c.seq % 0xffffffff) + 1;
     try {
-      return splitMessages(nlRequest(this.#fd, msg, seq));
+      return splitMessages(nlRequest(c.fd, msg, seq));
     } catch (err) {
       throw toKernelError(err);
     }
@@ -92,7 +133,7 @@ export class Rtnl {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    nlClose(this.#fd);
+    if (!this.#shared) nlClose(this.#conn.fd);
   }
 }
 
