@@ -38,6 +38,9 @@ export function createInvoker(builtins: Builtins): Invoker {
     async ipam(type: string) {
       return builtins.ipam(type)?.();
     },
+    inProcess(type: string) {
+      return builtins.inProcess(type) !== undefined;
+    },
   };
   return invoker;
 }
