@@ -1,7 +1,8 @@
 /**
  * What the bench prints and writes: the table of ratios with the issue's targets (text for
  * the terminal, Markdown for bench/results.md) and a hand-rolled SVG chart of ADD+DEL time
- * against the number of networks, both implementations, medians with min–max bars.
+ * against the number of networks, both implementations, medians with min–max bars. Both
+ * files are generated (biome leaves them alone).
  */
 import type { Stats } from './stats.ts';
 
@@ -165,7 +166,8 @@ export function svg(r: Results): string {
   const x = (n: number) => L + ((W - L - R) * n) / maxN;
   const y = (v: number) => H - B - ((H - T - B) * v) / top;
   const out: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12" role="img">`,
+    `<title>ADD+DEL time of a pod on N networks: manifold and libcni with the reference plugins (${r.date})</title>`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
     `<text x="${W / 2}" y="20" text-anchor="middle" font-size="14">ADD+DEL of a pod on N macvlan networks (median, min–max)</text>`,
   ];

@@ -3,7 +3,7 @@
  * driven by libcni (the library containerd and CRI-O use) from one process, side by side in
  * one run, alternating. See bench/README.md for what is measured and how to read it.
  *
- *   node bench/run.ts [--rounds 15] [--json] [--out DIR | --no-write]
+ *   node bench/run.ts [--rounds 15] [--json] [--out DIR | --no-write] [--manifold BINDIR]
  *
  * Writes the table to <out>/results.md and the chart to <out>/results.svg (out: bench/).
  * Needs root (network namespaces), `./build.sh` (dist/bin), Debian's

@@ -22,7 +22,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export const ROOT = new URL('..', import.meta.url).pathname;
-export const MF_BIN = join(ROOT, 'dist/bin');
+/** manifold's bin directory: dist/bin, or another build's (`--manifold DIR`, to compare builds). */
+export const MF_BIN = ((i) => (i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : join(ROOT, 'dist/bin')))(
+  process.argv.indexOf('--manifold'),
+) as string;
 export const REF_BIN = '/usr/lib/cni';
 export const NODE = join(ROOT, 'node_modules/.bin/node');
 const ADDON = join(ROOT, 'src/native/build/Release/manifold_native.node');
