@@ -70,7 +70,7 @@ single_executable() {
   rm -rf "$w" && mkdir -p "$w" dist/bin
   cp dist/ncc/index.js "$w/manifold.js"
   # V8 accepts a code cache only under the flags it was made with: the same as the executable's
-  node "${SEA_V8_FLAGS[@]}" src/sea/make-cache.cjs "$w/manifold.js" "$w/manifold.jscache"
+  node "${SEA_V8_FLAGS[@]}" src/sea/make-cache.cjs "$w/manifold.js" "$w/manifold.jscache" dist/ncc
   # every native addon ncc copied, by its path relative to the bundle, with its hash
   node -e '
     const fs = require("fs"), path = require("path"), crypto = require("crypto");

@@ -56,6 +56,35 @@ export function run(): void {
   );
 }
 
+/**
+ * One CNI call with in-memory streams, for the build's training run (src/sea/make-cache.cjs
+ * runs real calls in throwaway namespaces so the code cache holds what they compile). The
+ * plugin is picked by `name` as by the invocation name; never used on a CNI call.
+ */
+export async function trainingCall(
+  name: string,
+  env: Readonly<Record<string, string>>,
+  stdin: string,
+): Promise<{ code: number; stdout: string }> {
+  const type = pluginTypeFor(name);
+  const load = loaderFor(type) ?? loaderFor(META_TYPE);
+  if (!load) return { code: 1, stdout: '' };
+  let stdout = '';
+  const io = {
+    env,
+    readStdin: async () => Buffer.from(stdin),
+    stdout: (s: string) => {
+      stdout += s;
+    },
+    stderr: () => {},
+  };
+  const { shareSockets } = await import(/* webpackMode: "eager" */ './kernel/socket.ts');
+  const code = await shareSockets(() =>
+    runSkel({ name: type, version: MANIFOLD_VERSION, load, invoker: invoker() }, io),
+  );
+  return { code, stdout };
+}
+
 /** The build's warm-up (src/warm.ts), loaded only when the build calls it: never on a CNI call. */
 export async function warm(): Promise<void> {
   await (await import(/* webpackMode: "eager" */ './warm.ts')).warm();
