@@ -4,6 +4,7 @@
  * skel with the registry's invoker.
  */
 import { basename } from 'node:path';
+import { exitCall } from './kernel/exit.ts';
 import { invoker, loaderFor, META_TYPE } from './registry.ts';
 import { processIO } from './skel/process.ts';
 import { runSkel } from './skel/skel.ts';
@@ -50,10 +51,7 @@ async function runCommandLine(args: readonly string[]): Promise<number> {
 /** Runs the CNI call (or the command) of this process and exits with its status. */
 export function run(): void {
   // argv is [node, script, ...] under node and [executable, argv0, ...] in the single executable
-  main(process.argv0, process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    () => process.exit(1),
-  );
+  main(process.argv0, process.argv.slice(2)).then(exitCall, () => exitCall(1));
 }
 
 /**

@@ -12,3 +12,7 @@ exports.flockWait = (fd, op, timeoutMs) => load().flockWait(fd, op, timeoutMs);
 exports.nlOpen = (protocol, nsfd) => load().nlOpen(protocol, nsfd);
 exports.nlRequest = (fd, msg, seq) => load().nlRequest(fd, msg, seq);
 exports.nlClose = (fd) => load().nlClose(fd);
+// Only when the addon is loaded already (a call that used the kernel): never loaded to exit.
+exports.exitNowIfLoaded = (code) => {
+  if (addon) addon.exitNow(code);
+};

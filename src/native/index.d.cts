@@ -16,3 +16,5 @@ export declare function nlOpen(protocol: number, nsfd: number): number;
  */
 export declare function nlRequest(fd: number, msg: Buffer, seq: number): Buffer;
 export declare function nlClose(fd: number): void;
+/** _exit(code) when the addon is already loaded (never returns then); otherwise nothing. */
+export declare function exitNowIfLoaded(code: number): void;

@@ -4,6 +4,7 @@
  *   flock(fd, op)      flock(2), so IPAM stores lock exactly as the reference plugins do;
  *                      returns false instead of throwing when LOCK_NB finds it held.
  *   flockWait(fd, op, ms) a blocking flock that gives up after ms (false): no polling.
+ *   exitNow(code)      _exit(2): the process ends without Node's teardown.
  *   nlOpen, nlRequest, nlClose: synchronous netlink sockets (nlsock.c).
  * Used only by src/kernel/ (netns.ts), on the main thread, always paired with a return to
  * the host namespace in a finally block.
@@ -158,6 +159,19 @@ static napi_value js_flock_wait(napi_env env, napi_callback_info info) {
   return throw_errno(env, "flock", err);
 }
 
+/* exitNow(code): ends the process at once, without Node's teardown of its environment and
+ * heap (~1-2 ms that a finished CNI call has no use for). Only for when everything is written
+ * (the skel writes synchronously) and nothing is left to run. */
+static napi_value js_exit_now(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t code = 1;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc >= 1)
+    napi_get_value_int32(env, argv[0], &code);
+  _exit(code & 0xff);
+  return NULL;
+}
+
 static void export_fn(napi_env env, napi_value exports, const char *name, napi_callback cb) {
   napi_value fn;
   napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn);
@@ -168,6 +182,7 @@ static napi_value init(napi_env env, napi_value exports) {
   export_fn(env, exports, "setns", js_setns);
   export_fn(env, exports, "flock", js_flock);
   export_fn(env, exports, "flockWait", js_flock_wait);
+  export_fn(env, exports, "exitNow", js_exit_now);
   nlsock_register(env, exports);
   return exports;
 }
