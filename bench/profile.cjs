@@ -30,9 +30,10 @@ const script = new vm.Script(wrap(fs.readFileSync(bundle, 'utf8')), {
   cachedData,
 });
 if (cachedData && script.cachedDataRejected) process.stderr.write('profile: the code cache was rejected\n');
+// The addon's exitNow would end the process before --cpu-prof writes its profile: exit as Node does.
 const load = (id) =>
   typeof id === 'string' && id.startsWith(`${VDIR}/`)
-    ? require(path.join(ncc, id.slice(VDIR.length + 1)))
+    ? { ...require(path.join(ncc, id.slice(VDIR.length + 1))), exitNow: (code) => process.exit(code) }
     : require(id);
 const mod = { exports: {} };
 script.runInThisContext().call(mod.exports, mod.exports, load, mod, `${VDIR}/manifold.js`, VDIR);

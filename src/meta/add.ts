@@ -92,7 +92,7 @@ export async function add(ctx: Ctx): Promise<Result> {
   let saved = true;
   for (let k = 0; k < attached.length; k++) {
     const a = attached[k] as Attached;
-    const started = performance.now();
+    const started = process.hrtime.bigint(); // not performance.now(): its first use loads perf_hooks (~1 ms)
     try {
       if (a.delegate.k8s) prepareDeviceInfo(a.delegate.k8s);
       a.result = await addNetwork(ctx.invoker, a.delegate.network, runtimeFor(ctx, a));
@@ -103,7 +103,7 @@ export async function add(ctx: Ctx): Promise<Result> {
       throw cause;
     }
     log.info(
-      `ADD ${ctx.containerId}: ${describe(a.delegate)} attached as ${a.ifname} in ${(performance.now() - started).toFixed(1)} ms`,
+      `ADD ${ctx.containerId}: ${describe(a.delegate)} attached as ${a.ifname} in ${(Number(process.hrtime.bigint() - started) / 1e6).toFixed(1)} ms`,
     );
     saved = !builtinOnly(ctx, a.delegate);
     if (saved) writeCache(cniDir, toCache(ctx, attached));
