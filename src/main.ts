@@ -4,6 +4,7 @@
  * skel with the registry's invoker.
  */
 import { basename } from 'node:path';
+import { exitCall } from './kernel/exit.ts';
 import { builtin, invoker, loaderFor, META_TYPE } from './registry.ts';
 import { processIO } from './skel/process.ts';
 import { runSkel } from './skel/skel.ts';
@@ -20,7 +21,20 @@ export async function main(argv0: string, args: readonly string[] = []): Promise
   const type = pluginTypeFor(argv0);
   const load = loaderFor(type) ?? loaderFor(META_TYPE);
   if (!load) return 1;
-  return runSkel({ name: type, version: MANIFOLD_VERSION, load, invoker: invoker() }, processIO());
+  return withSharedSockets(() =>
+    runSkel({ name: type, version: MANIFOLD_VERSION, load, invoker: invoker() }, processIO()),
+  );
+}
+
+/**
+ * One netlink socket per namespace for the whole call (every delegate, every step); VERSION
+ * and the about text load nothing for it.
+ */
+async function withSharedSockets(fn: () => Promise<number>): Promise<number> {
+  const cmd = process.env.CNI_COMMAND;
+  if (!cmd || cmd === 'VERSION') return fn();
+  const { shareSockets } = await import(/* webpackMode: "eager" */ './kernel/socket.ts');
+  return shareSockets(fn);
 }
 
 /** A person's command (kubelet and libcni never pass arguments): the CLI, loaded only then. */
@@ -45,10 +59,36 @@ async function runCommandLine(args: readonly string[]): Promise<number> {
 /** Runs the CNI call (or the command) of this process and exits with its status. */
 export function run(): void {
   // argv is [node, script, ...] under node and [executable, argv0, ...] in the single executable
-  main(process.argv0, process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    () => process.exit(1),
+  main(process.argv0, process.argv.slice(2)).then(exitCall, () => exitCall(1));
+}
+
+/**
+ * One CNI call with in-memory streams, for the build's training run (src/sea/make-cache.cjs
+ * runs real calls in throwaway namespaces so the code cache holds what they compile). The
+ * plugin is picked by `name` as by the invocation name; never used on a CNI call.
+ */
+export async function trainingCall(
+  name: string,
+  env: Readonly<Record<string, string>>,
+  stdin: string,
+): Promise<{ code: number; stdout: string }> {
+  const type = pluginTypeFor(name);
+  const load = loaderFor(type) ?? loaderFor(META_TYPE);
+  if (!load) return { code: 1, stdout: '' };
+  let stdout = '';
+  const io = {
+    env,
+    readStdin: async () => Buffer.from(stdin),
+    stdout: (s: string) => {
+      stdout += s;
+    },
+    stderr: () => {},
+  };
+  const { shareSockets } = await import(/* webpackMode: "eager" */ './kernel/socket.ts');
+  const code = await shareSockets(() =>
+    runSkel({ name: type, version: MANIFOLD_VERSION, load, invoker: invoker() }, io),
   );
+  return { code, stdout };
 }
 
 /** The build's warm-up (src/warm.ts), loaded only when the build calls it: never on a CNI call. */

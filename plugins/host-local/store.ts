@@ -5,16 +5,22 @@
  *
  * Improvement over the reference: a reservation file appears atomically with its content
  * (written to a temp name, then hard-linked into place, which fails if the IP is taken), so
- * a crash never leaves an empty reservation behind.
+ * a crash never leaves an empty reservation behind. last_reserved_ip is a hint, rewritten in
+ * place as the reference does.
  */
 import {
+  closeSync,
+  constants,
+  fchmodSync,
+  fstatSync,
   linkSync,
+  openSync,
   readdirSync,
   readFileSync,
-  renameSync,
   statSync,
   unlinkSync,
   writeFileSync,
+  writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { failed } from '../../src/cni/errors.ts';
@@ -91,7 +97,7 @@ export class Store {
       }
     }
     try {
-      this.writeAtomic(`${LAST_PREFIX}${rangeId}`, name);
+      this.writeHint(`${LAST_PREFIX}${rangeId}`, name);
     } catch (err) {
       // the caller never hears of this reservation, so it must not stay behind
       this.release({ ip: name, containerId, ifname });
@@ -143,9 +149,10 @@ export class Store {
   /** The reservations of one attachment (old id-only files match the container id alone). */
   byAttachment(containerId: string, ifname: string): Reservation[] {
     const id = containerId.trim();
-    const exact = this.list().filter((r) => r.containerId === id && r.ifname === ifname);
+    const all = this.list(); // read once: it reads every reservation file
+    const exact = all.filter((r) => r.containerId === id && r.ifname === ifname);
     if (exact.length > 0) return exact;
-    return this.list().filter((r) => r.containerId === id && r.ifname === '');
+    return all.filter((r) => r.containerId === id && r.ifname === '');
   }
 
   /** Removes temp files a crash left behind (older than a minute: never one being written). */
@@ -172,18 +179,28 @@ export class Store {
     }
   }
 
-  private writeAtomic(name: string, content: string): void {
-    const tmp = join(this.dir, `.tmp-${process.pid}-${randomHex(4)}`);
+  /**
+   * last_reserved_ip.<n>, rewritten in place (truncate and write), as the reference does: it
+   * is only where the next search starts, so a write torn by a crash costs round-robin order,
+   * never an address (every reservation is still taken with link(), which fails when the IP
+   * is taken). A temp file and a rename would cost a new inode per ADD: the most expensive
+   * file operation on the ext4 measured, ~0.3–0.6 ms against ~60 µs.
+   */
+  private writeHint(name: string, content: string): void {
+    const file = join(this.dir, name);
+    let fd: number | undefined;
     try {
-      writeFileSync(tmp, content, { mode: 0o600 });
-      renameSync(tmp, join(this.dir, name));
-    } catch (err) {
+      fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o600);
       try {
-        unlinkSync(tmp);
+        if ((fstatSync(fd).mode & 0o777) !== 0o600) fchmodSync(fd, 0o600); // the reference's are 0644
       } catch {
-        // nothing to clean
+        // not ours to change: the content is what matters
       }
-      throw failed(`write ${JSON.stringify(join(this.dir, name))}`, err);
+      writeSync(fd, content);
+    } catch (err) {
+      throw failed(`write ${JSON.stringify(file)}`, err);
+    } finally {
+      if (fd !== undefined) closeSync(fd);
     }
   }
 }

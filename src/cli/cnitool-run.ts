@@ -71,6 +71,9 @@ export function toolInvoker(io: CliIO): Invoker {
       );
     },
     ipam: (type) => registry.ipam(type),
+    // whether a type runs in-process depends on the file the search path finds: say no (callers
+    // then treat the plugin as executed, the safe side)
+    inProcess: () => false,
   };
 }
 

@@ -30,6 +30,13 @@ export const ifnameString = z.string().superRefine((s, ctx) => {
 
 export const uint = z.number().int().nonnegative().max(0xffff_ffff);
 
+// Schemas are immutable, so one instance serves every field of that shape: each zod schema
+// object costs ~20 µs to build, and every call builds this module's (see bench/README.md).
+const optUint = uint.optional();
+const optString = z.string().optional();
+const optStrings = z.array(z.string()).optional();
+const optIp = ipString.optional();
+
 /** A link MTU: 0 means "the kernel's default", anything else is at least IPv4's minimum, 68. */
 export const mtuNumber = uint.refine((n) => n === 0 || n >= 68, {
   message: 'must be 0 (default) or at least 68',
@@ -37,47 +44,47 @@ export const mtuNumber = uint.refine((n) => n === 0 || n >= 68, {
 
 export const RouteSchema = z.looseObject({
   dst: cidrString,
-  gw: ipString.optional(),
-  mtu: uint.optional(),
-  advmss: uint.optional(),
-  priority: uint.optional(),
-  table: uint.optional(),
+  gw: optIp,
+  mtu: optUint,
+  advmss: optUint,
+  priority: optUint,
+  table: optUint,
   scope: z.number().int().min(0).max(255).optional(),
 });
 
 export const DNSSchema = z.looseObject({
-  nameservers: z.array(z.string()).optional(),
-  domain: z.string().optional(),
-  search: z.array(z.string()).optional(),
-  options: z.array(z.string()).optional(),
+  nameservers: optStrings,
+  domain: optString,
+  search: optStrings,
+  options: optStrings,
 });
 
 export const InterfaceSchema = z.looseObject({
   name: z.string(),
-  mac: z.string().optional(),
-  mtu: uint.optional(),
-  sandbox: z.string().optional(),
-  socketPath: z.string().optional(),
-  pciID: z.string().optional(),
+  mac: optString,
+  mtu: optUint,
+  sandbox: optString,
+  socketPath: optString,
+  pciID: optString,
 });
 
 export const IPConfigSchema = z.looseObject({
   version: z.enum(['4', '6']).optional(),
   address: cidrString,
-  gateway: ipString.optional(),
-  interface: uint.optional(),
+  gateway: optIp,
+  interface: optUint,
 });
 
 /** 0.1.0/0.2.0: the `ip4`/`ip6` object of a result. */
 const V02IPConfigSchema = z.looseObject({
   ip: cidrString,
-  gateway: ipString.optional(),
-  routes: z.array(z.looseObject({ dst: cidrString, gw: ipString.optional() })).optional(),
+  gateway: optIp,
+  routes: z.array(z.looseObject({ dst: cidrString, gw: optIp })).optional(),
 });
 
 /** A result of any supported version (0.1.0 … 1.1.0). */
 export const ResultSchema = z.looseObject({
-  cniVersion: z.string().optional(),
+  cniVersion: optString,
   interfaces: z.array(InterfaceSchema).optional(),
   ips: z.array(IPConfigSchema).optional(),
   routes: z.array(RouteSchema).optional(),
@@ -95,26 +102,25 @@ export const ipOrCidrString = z
     message: 'must be an IP address or CIDR',
   });
 
+const optMac = macString.optional();
+const optIps = z.array(ipOrCidrString).optional();
+const optBool = z.boolean().optional();
+
 /** Capability arguments manifold reads; the rest pass through untouched. */
 export const RuntimeConfigSchema = z.looseObject({
-  mac: macString.optional(),
-  ips: z.array(ipOrCidrString).optional(),
-  deviceID: z.string().optional(),
-  infinibandGUID: z.string().optional(),
+  mac: optMac,
+  ips: optIps,
+  deviceID: optString,
+  infinibandGUID: optString,
 });
 
 export const ArgsSchema = z.looseObject({
-  cni: z
-    .looseObject({
-      ips: z.array(ipOrCidrString).optional(),
-      mac: macString.optional(),
-    })
-    .optional(),
+  cni: z.looseObject({ ips: optIps, mac: optMac }).optional(),
 });
 
 export const NetConfSchema = z.looseObject({
   /** Absent or "" means 0.1.0 (the skel has settled which version the call speaks). */
-  cniVersion: z.string().optional(),
+  cniVersion: optString,
   name: z.string(),
   type: z.string().min(1),
   capabilities: z.record(z.string(), z.boolean()).optional(),
@@ -123,7 +129,7 @@ export const NetConfSchema = z.looseObject({
   ipam: IpamSchema.optional(),
   dns: DNSSchema.optional(),
   prevResult: ResultSchema.optional(),
-  disableCheck: z.boolean().optional(),
-  disableGC: z.boolean().optional(),
+  disableCheck: optBool,
+  disableGC: optBool,
 });
 export type NetConf = z.output<typeof NetConfSchema>;

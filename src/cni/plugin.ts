@@ -44,6 +44,8 @@ export interface Invoker {
   invoke(req: InvokeRequest): Promise<unknown>;
   /** The IPAM plugin of this type when it is built in (run in-process, config checked up front). */
   ipam(type: string): Promise<Plugin<unknown> | undefined>;
+  /** Whether a plugin of this type runs inside this process (a built-in), rather than executed. */
+  inProcess(type: string): boolean;
 }
 
 export interface PluginContext<C> {

@@ -63,6 +63,9 @@ export function createInvoker(builtins: Builtins, depth = 0): Invoker {
     async ipam(type: string) {
       return builtins.ipam(type)?.();
     },
+    inProcess(type: string) {
+      return builtins.inProcess(type) !== undefined;
+    },
   };
   return invoker;
 }

@@ -3,8 +3,6 @@
  * (strerror text, as Go and iproute2 print it), so callers can both test the errno and
  * show `failed to create macvlan on master "eth1": device or resource busy`.
  */
-import { constants } from 'node:os';
-import { getSystemErrorMessage } from 'node:util';
 import { CniError, Code } from '../cni/errors.ts';
 
 const STRERROR: Record<string, string> = {
@@ -38,8 +36,12 @@ const STRERROR: Record<string, string> = {
 export function strerror(errno: string): string {
   const known = STRERROR[errno];
   if (known) return known;
+  // node:os and node:util only for a rare errno: loading them costs every call ~0.5 ms
+  const { constants } = process.getBuiltinModule('node:os');
   const n = (constants.errno as Record<string, number>)[errno];
-  return n === undefined ? errno.toLowerCase() : getSystemErrorMessage(-n);
+  return n === undefined
+    ? errno.toLowerCase()
+    : process.getBuiltinModule('node:util').getSystemErrorMessage(-n);
 }
 
 /** A failed system call or netlink request. */

@@ -1,11 +1,16 @@
 /**
  * flock(2) through the native addon: the lock the reference plugins take on
- * `<dataDir>/<network>/lock`, so manifold and them can share one store. Taken without
- * blocking the event loop forever: polled, with a deadline that becomes CNI error 11.
+ * `<dataDir>/<network>/lock`, so manifold and them can share one store. No polling: a lock
+ * held by another process is waited for in the kernel (a blocking flock that a timer
+ * interrupts at the deadline, which becomes CNI error 11), so it is taken the moment it is
+ * released. The wait blocks this thread, so callers in one process take turns per path in
+ * JavaScript first: two opens of one file are two lock owners, and a thread blocked behind
+ * its own process's holder would never see the release.
  */
 import { closeSync, openSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { CniError, Code } from '../cni/errors.ts';
-import { flock } from '../native/index.cjs';
+import { flock, flockWait } from '../native/index.cjs';
 import { kernelFailure } from './errors.ts';
 
 const LOCK_EX = 2;
@@ -16,31 +21,39 @@ export interface FileLock {
   release(): void;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Per lock file, the turn of the last caller in this process. */
+const turns = new Map<string, Promise<void>>();
 
 /** Takes an exclusive lock on `path` (created 0600 if missing). */
 export async function lockExclusive(path: string, timeoutMs = 60_000): Promise<FileLock> {
+  const deadline = Date.now() + timeoutMs;
+  const key = resolve(path);
+  const before = turns.get(key) ?? Promise.resolve();
+  let done = () => {};
+  const mine = before.then(() => new Promise<void>((r) => (done = r)));
+  turns.set(key, mine);
+  const leave = () => {
+    done();
+    if (turns.get(key) === mine) turns.delete(key);
+  };
+  await before;
   let fd: number;
   try {
     fd = openSync(path, 'a', 0o600);
   } catch (err) {
+    leave();
     throw kernelFailure(`open lock file ${JSON.stringify(path)}`, err);
   }
-  const deadline = Date.now() + timeoutMs;
-  let wait = 1;
   try {
-    while (!flock(fd, LOCK_EX | LOCK_NB)) {
-      if (Date.now() >= deadline) {
-        throw new CniError(
-          Code.TryAgainLater,
-          `failed to lock ${JSON.stringify(path)}: still held after ${timeoutMs} ms`,
-        );
-      }
-      await sleep(wait);
-      wait = Math.min(wait * 2, 50);
+    if (!flock(fd, LOCK_EX | LOCK_NB) && !flockWait(fd, LOCK_EX, Math.max(0, deadline - Date.now()))) {
+      throw new CniError(
+        Code.TryAgainLater,
+        `failed to lock ${JSON.stringify(path)}: still held after ${timeoutMs} ms`,
+      );
     }
   } catch (err) {
     closeSync(fd);
+    leave();
     throw err instanceof CniError ? err : kernelFailure(`lock ${JSON.stringify(path)}`, err);
   }
   let held = true;
@@ -52,6 +65,7 @@ export async function lockExclusive(path: string, timeoutMs = 60_000): Promise<F
         flock(fd, LOCK_UN);
       } finally {
         closeSync(fd);
+        leave();
       }
     },
   };

@@ -1,16 +1,20 @@
 /**
- * An rtnetlink socket bound to one network namespace. The netlink package gives us the
- * socket, sequence numbers, multipart reassembly and ACK handling; message bodies are
- * encoded here (nl/). Interrupted dumps and EINTR are retried here, once for everyone.
+ * An rtnetlink socket bound to one network namespace: manifold's own addon (src/native
+ * nlsock.c) makes it inside the namespace and answers each request synchronously (send, then
+ * the replies of its sequence number up to the ACK, the error or the end of the dump: a CNI
+ * call does one request at a time, so there is no event-loop round trip and no reassembly in
+ * JavaScript). Message bodies are encoded here (nl/). Interrupted dumps are retried here,
+ * once for everyone; EINTR is retried in C.
  */
-import type { NetlinkSocket } from 'netlink/dist/netlink.js';
-import { KernelError, toKernelError } from './errors.ts';
-import { createNetlink } from './netlink.cjs';
+import { CniError, Code } from '../cni/errors.ts';
+import { nlClose, nlOpen, nlRequest } from '../native/index.cjs';
+import { toKernelError } from './errors.ts';
 import type { NetNS } from './netns.ts';
 import { NLM_F } from './nl/constants.ts';
 
 const NETLINK_ROUTE = 0;
 const RETRIES = 5;
+const NLMSG_HDRLEN = 16;
 
 export interface RawMessage {
   readonly type: number;
@@ -18,40 +22,103 @@ export interface RawMessage {
   readonly data: Buffer;
 }
 
+/** The messages of a reply buffer (headers included, each padded to 4 bytes). */
+export function splitMessages(buf: Buffer): RawMessage[] {
+  const out: RawMessage[] = [];
+  let off = 0;
+  while (off + NLMSG_HDRLEN <= buf.length) {
+    const len = buf.readUInt32LE(off);
+    if (len < NLMSG_HDRLEN || off + len > buf.length) break;
+    out.push({
+      type: buf.readUInt16LE(off + 4),
+      flags: buf.readUInt16LE(off + 6),
+      data: buf.subarray(off + NLMSG_HDRLEN, off + len),
+    });
+    off += (len + 3) & ~3;
+  }
+  return out;
+}
+
+/** One kernel socket: its fd and its sequence numbers (shared by the Rtnl handles on it). */
+interface Conn {
+  readonly fd: number;
+  seq: number;
+}
+
+/** Inside shareSockets: the socket of each pod namespace, by its dev:inode. */
+let sharing: Map<string, Conn> | undefined;
+
+/**
+ * Runs `fn` with one socket per network namespace: every Rtnl.open of a namespace inside it
+ * gets the same kernel socket (closing a handle leaves it open), closed when `fn` is done.
+ * A call that opens the pod's namespace once per delegate and per step then makes its
+ * socket once (setns there and back, socket, bind, options). Scopes do not nest.
+ */
+export async function shareSockets<T>(fn: () => Promise<T>): Promise<T> {
+  if (sharing) return fn();
+  const mine = new Map<string, Conn>();
+  sharing = mine;
+  try {
+    return await fn();
+  } finally {
+    sharing = undefined;
+    for (const c of mine.values()) nlClose(c.fd);
+  }
+}
+
+function connect(ns: NetNS | undefined): Conn {
+  try {
+    return { fd: nlOpen(NETLINK_ROUTE, ns ? ns.fd : -1), seq: 1 };
+  } catch (err) {
+    const msg = (err as Error).message;
+    if (ns && msg.startsWith('setns')) {
+      throw new CniError(Code.InvalidNetNS, `failed to enter netns ${JSON.stringify(ns.path)}: ${msg}`);
+    }
+    throw toKernelError(err);
+  }
+}
+
 export class Rtnl {
   readonly ns: NetNS | undefined;
-  readonly #sock: NetlinkSocket;
-  /** Requests go one at a time: the netlink package reassembles one multipart reply per socket. */
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #conn: Conn;
+  readonly #shared: boolean;
+  #closed = false;
 
-  private constructor(sock: NetlinkSocket, ns: NetNS | undefined) {
-    this.#sock = sock;
+  private constructor(conn: Conn, ns: NetNS | undefined, shared: boolean) {
+    this.#conn = conn;
     this.ns = ns;
+    this.#shared = shared;
   }
 
   /** A socket in `ns`, or in the calling thread's namespace (the host) when omitted. */
   static open(ns?: NetNS): Rtnl {
-    const make = () => createNetlink(NETLINK_ROUTE);
-    return new Rtnl(ns ? ns.run(make) : make(), ns);
+    if (!ns || !sharing) return new Rtnl(connect(ns), ns, false);
+    const key = `${ns.dev}:${ns.ino}`;
+    let conn = sharing.get(key);
+    if (!conn) {
+      conn = connect(ns);
+      sharing.set(key, conn);
+    }
+    return new Rtnl(conn, ns, true);
   }
 
-  /** One request that the kernel answers with an ACK (or an error). */
-  request(type: number, body: Buffer, flags = 0): Promise<RawMessage[]> {
-    const run = this.#queue.then(() => this.#send(type, body, flags));
-    this.#queue = run.catch(() => undefined);
-    return run;
-  }
-
-  async #send(type: number, body: Buffer, flags: number): Promise<RawMessage[]> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const [msgs] = await this.#sock.request(type, body, { flags });
-        return msgs as RawMessage[];
-      } catch (err) {
-        const k = toKernelError(err);
-        if (k instanceof KernelError && k.errno === 'EINTR' && attempt < RETRIES) continue;
-        throw k;
-      }
+  /** One request that the kernel answers with an ACK (or an error); the replies before it. */
+  async request(type: number, body: Buffer, flags = 0): Promise<RawMessage[]> {
+    if (this.#closed) throw new Error('netlink socket used after close');
+    const msg = Buffer.allocUnsafe(NLMSG_HDRLEN + body.length);
+    msg.writeUInt32LE(msg.length, 0);
+    msg.writeUInt16LE(type, 4);
+    msg.writeUInt16LE(flags | NLM_F.REQUEST | NLM_F.ACK, 6);
+    msg.writeUInt32LE(0, 8); // seq: set by nlRequest
+    msg.writeUInt32LE(0, 12); // port: the kernel knows the socket
+    body.copy(msg, NLMSG_HDRLEN);
+    const c = this.#conn;
+    const seq = c.seq;
+    c.seq = (c.seq % 0xffffffff) + 1;
+    try {
+      return splitMessages(nlRequest(c.fd, msg, seq));
+    } catch (err) {
+      throw toKernelError(err);
     }
   }
 
@@ -64,7 +131,9 @@ export class Rtnl {
   }
 
   close(): void {
-    this.#sock.close();
+    if (this.#closed) return;
+    this.#closed = true;
+    if (!this.#shared) nlClose(this.#conn.fd);
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * The meta-plugin's ADD: resolve the delegates → their interface names → write the cache →
  * run the delegates in order (built-ins in-process, others executed) → merge their results
- * into one. The cache is rewritten after each delegate with its result; if one fails, what
+ * into one. The cache gets each delegate's result (right after an executed delegate, at the
+ * end for built-ins, whose DEL does not read it); if one fails, what
  * was added is deleted again in reverse and the cache goes with it (kept only when part of
  * that rollback failed in a way a later DEL can still finish).
  */
@@ -57,6 +58,17 @@ async function rollback(ctx: Ctx, attached: readonly Attached[], cause: CniError
   writeCache(ctx.conf.cniDirOrDefault, toCache(ctx, attached));
 }
 
+/**
+ * Whether every plugin of the delegate runs in-process. Such a delegate's DEL works from its
+ * config, the container id and the interface name alone (none reads prevResult), so its
+ * result goes into the cache with the others' at the end of ADD; a delegate with an executed
+ * plugin has its result written right away, for its DEL's prevResult after a crash. (After a
+ * crash mid-ADD the runtime has no result either: it only ever calls DEL.)
+ */
+function builtinOnly(ctx: Ctx, d: Delegate): boolean {
+  return d.network.plugins.every((p) => ctx.invoker.inProcess(String(p.type)));
+}
+
 export async function add(ctx: Ctx): Promise<Result> {
   const conf = ctx.conf;
   if (conf.readinessindicatorfile) {
@@ -78,9 +90,10 @@ export async function add(ctx: Ctx): Promise<Result> {
   }));
   const cniDir = conf.cniDirOrDefault;
   writeCache(cniDir, toCache(ctx, attached));
+  let saved = true;
   for (let k = 0; k < attached.length; k++) {
     const a = attached[k] as Attached;
-    const started = performance.now();
+    const started = process.hrtime.bigint(); // not performance.now(): its first use loads perf_hooks (~1 ms)
     try {
       if (a.delegate.k8s) prepareDeviceInfo(a.delegate.k8s);
       a.result = await addNetwork(ctx.invoker, a.delegate.network, runtimeFor(ctx, a));
@@ -90,14 +103,16 @@ export async function add(ctx: Ctx): Promise<Result> {
       await rollback(ctx, attached.slice(0, k + 1), cause);
       throw cause;
     }
-    const ms = Math.round((performance.now() - started) * 10) / 10;
+    const ms = Math.round(Number(process.hrtime.bigint() - started) / 1e5) / 10;
     log.info(`ADD ${ctx.containerId}: ${describe(a.delegate)} attached as ${a.ifname} in ${ms} ms`, {
       delegate: `${a.delegate.network.name} (${a.delegate.network.plugins.map((p) => String(p.type)).join(', ')})`,
       ifname: a.ifname,
       ms,
     });
-    writeCache(cniDir, toCache(ctx, attached));
+    saved = !builtinOnly(ctx, a.delegate);
+    if (saved) writeCache(cniDir, toCache(ctx, attached));
   }
+  if (!saved) writeCache(cniDir, toCache(ctx, attached));
   try {
     if (await multihomeAdd(ctx, attached)) writeCache(cniDir, toCache(ctx, attached));
   } catch (err) {

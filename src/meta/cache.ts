@@ -1,8 +1,9 @@
 /**
  * The delegate cache, keyed as libcni keys its result cache: one file per attachment,
  * `<cniDir>/<network>-<containerID>-<ifname>`, recording the manifold network's name, the
- * container, CNI_IFNAME and the netns. Written before any delegate runs and after each one's
- * ADD, so DEL, CHECK and GC know what was attached even when the config changed since; a
+ * container, CNI_IFNAME and the netns. Written before any delegate runs and with the results
+ * after ADD (right after an executed delegate's, see add.ts), so DEL, CHECK and GC know what
+ * was attached even when the config changed since; a
  * container on two manifold networks has two caches, and GC of one network reads only its
  * own. Writes are atomic (temp file + rename, 0600 in a 0700 dir): a crash leaves the old
  * cache (Multus #1087). A file that cannot be read is reported as such, never thrown.

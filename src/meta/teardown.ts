@@ -20,6 +20,7 @@ import { CniError, Code } from '../cni/errors.ts';
 import { PluginNotFoundError } from '../invoke/exec.ts';
 import { delNetwork, ipamDelNetwork } from '../invoke/network.ts';
 import * as link from '../kernel/link.ts';
+import { batchRemovals } from '../kernel/removals.ts';
 import { log } from '../util/log.ts';
 import { type Attached, type Ctx, describe, runtimeFor, wrap } from './attachment.ts';
 import { isNested } from './guard.ts';
@@ -127,7 +128,12 @@ async function deleteOne(
   }
 }
 
-/** DEL of every attachment in reverse; nothing is thrown, everything is attempted. */
+/**
+ * DEL of every attachment in reverse; nothing is thrown, everything is attempted. The pod
+ * links the built-ins remove are deleted together at the end, one request per namespace
+ * (kernel/removals.ts: one RCU grace period for all instead of one per link); a link that
+ * could not be deleted then is a transient failure, so the runtime's next DEL retries it.
+ */
 export async function deleteAll(
   ctx: Ctx,
   attached: readonly Attached[],
@@ -136,7 +142,10 @@ export async function deleteAll(
 ): Promise<Teardown> {
   const out: Teardown = { transient: [], permanent: [] };
   await multihomeDel(netns, attached);
-  for (const a of [...attached].reverse()) await deleteOne(ctx, a, netns, containerId, out);
+  const { failures } = await batchRemovals(async () => {
+    for (const a of [...attached].reverse()) await deleteOne(ctx, a, netns, containerId, out);
+  });
+  out.transient.push(...failures);
   for (const e of out.permanent) {
     log.error(
       `DEL ${containerId}: ${e.message} (cannot succeed by retrying: not reported; IPAM released for it)`,

@@ -13,3 +13,11 @@ exports.packetSend = (fd, ifindex, protocol, dst, payload) =>
   load().packetSend(fd, ifindex, protocol, dst, payload);
 exports.packetRecv = (fd) => load().packetRecv(fd);
 exports.packetWait = (fds, timeoutMs) => load().packetWait(fds, timeoutMs);
+exports.flockWait = (fd, op, timeoutMs) => load().flockWait(fd, op, timeoutMs);
+exports.nlOpen = (protocol, nsfd) => load().nlOpen(protocol, nsfd);
+exports.nlRequest = (fd, msg, seq) => load().nlRequest(fd, msg, seq);
+exports.nlClose = (fd) => load().nlClose(fd);
+// Only when the addon is loaded already (a call that used the kernel): never loaded to exit.
+exports.exitNowIfLoaded = (code) => {
+  if (addon) addon.exitNow(code);
+};

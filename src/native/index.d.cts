@@ -18,3 +18,19 @@ export declare function packetRecv(
 ): { data: Buffer; from: Buffer; type: number; ifindex: number; protocol: number } | null;
 /** Waits up to `timeoutMs` for one of `fds` to be readable: its index, or -1. */
 export declare function packetWait(fds: readonly number[], timeoutMs: number): number;
+/**
+ * A blocking flock(2) on this thread (op: LOCK_EX=2 or LOCK_SH=1) that gives up after
+ * `timeoutMs`: true when taken, false at the deadline. Blocks the event loop while it waits.
+ */
+export declare function flockWait(fd: number, op: number, timeoutMs: number): boolean;
+/** A netlink socket (SOCK_CLOEXEC) of `protocol`, made inside the namespace open at `nsfd` (< 0: here). */
+export declare function nlOpen(protocol: number, nsfd: number): number;
+/**
+ * Sends `msg` (a whole netlink message; its nlmsg_seq is set to `seq`) and returns the reply
+ * messages of that sequence number, headers included, up to the ACK, the error or NLMSG_DONE
+ * (left out). A kernel error is thrown with its errno name as `code`.
+ */
+export declare function nlRequest(fd: number, msg: Buffer, seq: number): Buffer;
+export declare function nlClose(fd: number): void;
+/** _exit(code) when the addon is already loaded (never returns then); otherwise nothing. */
+export declare function exitNowIfLoaded(code: number): void;

@@ -3,17 +3,26 @@
  *   setns(fd, nstype)  moves the calling thread into the namespace open at fd.
  *   flock(fd, op)      flock(2), so IPAM stores lock exactly as the reference plugins do;
  *                      returns false instead of throwing when LOCK_NB finds it held.
+ *   flockWait(fd, op, ms) a blocking flock that gives up after ms (false): no polling.
+ *   exitNow(code)      _exit(2): the process ends without Node's teardown.
+ *   nlOpen, nlRequest, nlClose: synchronous netlink sockets (nlsock.c).
  * Used only by src/kernel/ (netns.ts), on the main thread, always paired with a return to
  * the host namespace in a finally block. Packet sockets (ARP/NDP) are in packet.c.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
 #include <sys/file.h>
 #include <stdio.h>
 #include <string.h>
 #include <node_api.h>
 #include "native.h"
+
+#include "nlsock.h"
 
 napi_value throw_errno(napi_env env, const char *syscall, int err) {
   char code[32];
@@ -72,6 +81,98 @@ static napi_value js_flock(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/* SIGALRM interrupts a blocking flock; nothing else in the process uses it. Installed once and
+ * left in place (restoring it could race with another thread's wait). */
+static void on_alarm(int sig) { (void)sig; }
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* flockWait(fd, op, timeoutMs): a blocking flock (op: LOCK_EX or LOCK_SH) that gives up after
+ * timeoutMs (false). A timer aimed at this thread sends SIGALRM at the deadline and then every
+ * 10 ms, so the wait cannot miss it; other signals (EINTR) before the deadline just retry. */
+static napi_value js_flock_wait(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  int32_t fd = -1, op = 0;
+  double timeout = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 ||
+      napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      napi_get_value_int32(env, argv[1], &op) != napi_ok ||
+      napi_get_value_double(env, argv[2], &timeout) != napi_ok || timeout < 0) {
+    napi_throw_type_error(env, NULL, "flockWait(fd: number, op: number, timeoutMs: number)");
+    return NULL;
+  }
+  static int installed = 0;
+  if (!installed) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: flock must return EINTR */
+    if (sigaction(SIGALRM, &sa, NULL) != 0) return throw_errno(env, "sigaction", errno);
+    installed = 1;
+  }
+  sigset_t alrm, old;
+  sigemptyset(&alrm);
+  sigaddset(&alrm, SIGALRM);
+  pthread_sigmask(SIG_UNBLOCK, &alrm, &old);
+  struct sigevent sev;
+  memset(&sev, 0, sizeof sev);
+  sev.sigev_notify = SIGEV_THREAD_ID;
+  sev.sigev_signo = SIGALRM;
+  sev._sigev_un._tid = gettid();
+  timer_t timer;
+  if (timer_create(CLOCK_MONOTONIC, &sev, &timer) != 0) {
+    int e = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return throw_errno(env, "timer_create", e);
+  }
+  double deadline = now_ms() + timeout;
+  struct itimerspec its;
+  memset(&its, 0, sizeof its);
+  its.it_value.tv_sec = (time_t)(timeout / 1000);
+  its.it_value.tv_nsec = (long)((timeout - its.it_value.tv_sec * 1000.0) * 1e6);
+  if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0) its.it_value.tv_nsec = 1;
+  its.it_interval.tv_nsec = 10 * 1000 * 1000;
+  timer_settime(timer, 0, &its, NULL);
+  int rc, err = 0;
+  for (;;) {
+    rc = flock(fd, op & ~LOCK_NB);
+    if (rc == 0) break;
+    err = errno;
+    if (err != EINTR || now_ms() >= deadline) break;
+  }
+  timer_delete(timer);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  napi_value result;
+  if (rc == 0) {
+    napi_get_boolean(env, true, &result);
+    return result;
+  }
+  if (err == EINTR) {
+    napi_get_boolean(env, false, &result);
+    return result;
+  }
+  return throw_errno(env, "flock", err);
+}
+
+/* exitNow(code): ends the process at once, without Node's teardown of its environment and
+ * heap (~1-2 ms that a finished CNI call has no use for). Only for when everything is written
+ * (the skel writes synchronously) and nothing is left to run. */
+static napi_value js_exit_now(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int32_t code = 1;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc >= 1)
+    napi_get_value_int32(env, argv[0], &code);
+  _exit(code & 0xff);
+  return NULL;
+}
+
 void export_fn(napi_env env, napi_value exports, const char *name, napi_callback cb) {
   napi_value fn;
   napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn);
@@ -82,6 +183,9 @@ static napi_value init(napi_env env, napi_value exports) {
   export_fn(env, exports, "setns", js_setns);
   export_fn(env, exports, "flock", js_flock);
   packet_register(env, exports);
+  export_fn(env, exports, "flockWait", js_flock_wait);
+  export_fn(env, exports, "exitNow", js_exit_now);
+  nlsock_register(env, exports);
   return exports;
 }
 

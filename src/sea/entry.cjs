@@ -2,6 +2,7 @@
 // Single-executable bootstrap. The executable carries three kinds of assets (see build.sh):
 //   manifold.js        the ncc bundle (CommonJS)
 //   manifold.jscache   V8 code cache for it, made at build time by the same Node binary
+//   manifest.json      the addons' hashes, and the bundle's answer to VERSION
 //   natives/<path>     every native addon the bundle requires (netlink's, manifold's own)
 // The bundle runs inside a module wrapper whose `require` loads Node built-ins as usual and
 // native addons from a content-addressed directory, `<root>/<hash>/<name>`: the first of
@@ -158,6 +159,26 @@ function seaRequire(id) {
     return loaded.get(rel);
   }
   return require(id);
+}
+
+// VERSION depends on nothing but CNI_COMMAND (no stdin, no config, no other variable): the
+// build recorded the bundle's own answer, replayed here without compiling the bundle (its
+// code cache alone costs more than the rest of a VERSION call). With command-line arguments
+// the call is a person's command, not CNI: the bundle decides.
+if (
+  process.env.CNI_COMMAND === 'VERSION' &&
+  process.argv.length <= 2 &&
+  typeof manifest.version === 'string'
+) {
+  let out = Buffer.from(manifest.version);
+  while (out.length > 0) {
+    try {
+      out = out.subarray(fs.writeSync(1, out));
+    } catch (err) {
+      if (err.code !== 'EAGAIN') process.exit(1);
+    }
+  }
+  process.exit(0);
 }
 
 const source = wrap(sea.getAsset('manifold.js', 'utf8'));

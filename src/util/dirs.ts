@@ -9,6 +9,8 @@ import { resolve, sep } from 'node:path';
 
 /** Makes `dir` and its missing parents with `mode` (0700 by default); existing ones are left as they are. */
 export function ensureDir(dir: string, mode = 0o700): void {
+  // the usual case, one stat: it is there (every host-local ADD and cache write asks)
+  if (statSync(dir, { throwIfNoEntry: false })?.isDirectory()) return;
   const parts = resolve(dir)
     .split(sep)
     .filter((p) => p !== '');

@@ -438,3 +438,44 @@ describe('upgrade: a cache written before issue 10', () => {
     expect(cacheFiles(cniDir)).toEqual([]);
   });
 });
+
+describe('the cache during ADD', () => {
+  it('holds an executed delegate’s result before the next delegate runs, and every result at the end', async () => {
+    const cniDir = join(work, uniq('cache'));
+    const peek = join(bin, 'peek');
+    writeFileSync(
+      peek,
+      `#!/bin/sh
+case "$CNI_COMMAND" in
+  ADD) cat ${cniDir}/net-peek-* > ${marks}/peeked; echo '{"cniVersion":"1.1.0"}' ;;
+esac
+exit 0
+`,
+    );
+    chmodSync(peek, 0o755);
+    script('ext', '{"cniVersion":"1.1.0","interfaces":[{"name":"ext0"}]}');
+    const built = mv(uniq('p'), 'p1');
+    const conf = metaConf(
+      'net-peek',
+      [
+        { cniVersion: '1.1.0', name: 'ext', type: 'ext' },
+        built,
+        { cniVersion: '1.1.0', name: 'peek', type: 'peek', manifold: { ifname: 'p2' } },
+      ],
+      cniDir,
+    );
+    const pod = newNetns();
+    const env = { CNI_CONTAINERID: uniq('pk'), CNI_NETNS: pod.path, CNI_IFNAME: 'eth0' };
+    expect((await call('ADD', conf, env)).code).toBe(0);
+    const seen = JSON.parse(readFileSync(join(marks, 'peeked'), 'utf8')) as {
+      delegates: { network: { name: string }; result?: unknown }[];
+    };
+    expect(seen.delegates[0]?.result).toMatchObject({ interfaces: [{ name: 'ext0' }] });
+    const [file] = cacheFiles(cniDir);
+    const final = JSON.parse(readFileSync(join(cniDir, file ?? ''), 'utf8')) as typeof seen;
+    expect(final.delegates.map((d) => d.result !== undefined)).toEqual([true, true, true]);
+    expect((await call('DEL', conf, env)).code).toBe(0);
+    expect(podLinks(pod.name)).toEqual([]);
+    expect(reservations([built.name])).toEqual([]);
+  });
+});

@@ -71,6 +71,8 @@ export const IFLA_INFO = { KIND: 1, DATA: 2, SLAVE_KIND: 4, SLAVE_DATA: 5 } as c
 
 export const RTEXT_FILTER_VF = 1;
 export const RTEXT_FILTER_BRVLAN = 2;
+/** No IFLA_STATS/IFLA_STATS64 in link replies (kernels without it ignore the bit). */
+export const RTEXT_FILTER_SKIP_STATS = 8;
 
 export const IFLA_MACVLAN = { MODE: 1, FLAGS: 2, BC_QUEUE_LEN: 7 } as const;
 export const MACVLAN_MODE = { private: 1, vepa: 2, bridge: 4, passthru: 8, source: 16 } as const;

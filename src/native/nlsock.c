@@ -1,0 +1,248 @@
+/*
+ * Netlink sockets, synchronous: a CNI call is one short-lived process doing one request at a
+ * time, so a blocking request/reply costs two system calls and no event-loop round trip.
+ *   nlOpen(protocol, nsfd)   a SOCK_CLOEXEC netlink socket; with nsfd >= 0 it is made inside
+ *                            that network namespace (setns there and back on this thread:
+ *                            a socket stays in the namespace it was made in).
+ *   nlRequest(fd, msg, seq)  sends one complete message (header included, nlmsg_seq = seq)
+ *                            and reads the replies of that sequence number until the ACK,
+ *                            the error or (for a dump) NLMSG_DONE. Returns the reply
+ *                            messages, headers included, concatenated in one Buffer (the
+ *                            ACK or DONE left out); a kernel error is thrown with its errno
+ *                            name as `code` (EEXIST…). Replies of other sequence numbers
+ *                            (a late answer to an earlier request) are skipped. A kernel that
+ *                            does not answer within 30 s is ETIMEDOUT.
+ *   nlClose(fd)
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/netlink.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+#include <node_api.h>
+
+#include "nlsock.h"
+
+static napi_value nl_throw(napi_env env, const char *syscall, int err) {
+  char code[32];
+  char msg[160];
+  const char *name = strerrorname_np(err);
+  if (name) snprintf(code, sizeof code, "%s", name);
+  else snprintf(code, sizeof code, "E%d", err);
+  snprintf(msg, sizeof msg, "%s: %s", syscall, strerror(err));
+  napi_value ecode, emsg, error, eno;
+  napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &ecode);
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &emsg);
+  napi_create_error(env, ecode, emsg, &error);
+  napi_create_int32(env, err, &eno);
+  napi_set_named_property(env, error, "errno", eno);
+  napi_throw(env, error);
+  return NULL;
+}
+
+static int int_args(napi_env env, napi_callback_info info, size_t want, int32_t *out, napi_value *argv) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < want) return -1;
+  for (size_t i = 0; i < want; i++)
+    if (out && napi_get_value_int32(env, argv[i], &out[i]) != napi_ok) return -1;
+  return 0;
+}
+
+static int make_socket(int protocol) {
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
+  if (fd < 0) return -1;
+  struct timeval tv = {.tv_sec = 30, .tv_usec = 0};
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one);
+  setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one); /* errors without the request echoed */
+  struct sockaddr_nl local = {.nl_family = AF_NETLINK};
+  if (bind(fd, (struct sockaddr *)&local, sizeof local) != 0) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  return fd;
+}
+
+static napi_value js_nl_open(napi_env env, napi_callback_info info) {
+  int32_t a[2];
+  napi_value argv[2];
+  if (int_args(env, info, 2, a, argv) != 0) {
+    napi_throw_type_error(env, NULL, "nlOpen(protocol: number, nsfd: number)");
+    return NULL;
+  }
+  int fd;
+  if (a[1] < 0) {
+    fd = make_socket(a[0]);
+    if (fd < 0) return nl_throw(env, "socket", errno);
+  } else {
+    int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (home < 0) return nl_throw(env, "open /proc/thread-self/ns/net", errno);
+    if (setns(a[1], CLONE_NEWNET) != 0) {
+      int e = errno;
+      close(home);
+      return nl_throw(env, "setns", e);
+    }
+    fd = make_socket(a[0]);
+    int e = errno;
+    if (setns(home, CLONE_NEWNET) != 0) {
+      /* staying in the pod's namespace would send every later request to the wrong place */
+      fprintf(stderr, "manifold: fatal: cannot return to the host netns: %s\n", strerror(errno));
+      _exit(70);
+    }
+    close(home);
+    if (fd < 0) return nl_throw(env, "socket", e);
+  }
+  napi_value out;
+  napi_create_int32(env, fd, &out);
+  return out;
+}
+
+static napi_value js_nl_close(napi_env env, napi_callback_info info) {
+  int32_t fd;
+  napi_value argv[1];
+  if (int_args(env, info, 1, &fd, argv) != 0) {
+    napi_throw_type_error(env, NULL, "nlClose(fd: number)");
+    return NULL;
+  }
+  close(fd);
+  return NULL;
+}
+
+/* Appends `len` bytes to a growing buffer; -1 when out of memory. */
+static int append(char **buf, size_t *len, size_t *cap, const void *data, size_t n) {
+  if (*len + n > *cap) {
+    size_t next = *cap ? *cap * 2 : 16384;
+    while (next < *len + n) next *= 2;
+    char *p = realloc(*buf, next);
+    if (!p) return -1;
+    *buf = p;
+    *cap = next;
+  }
+  memcpy(*buf + *len, data, n);
+  *len += n;
+  return 0;
+}
+
+static napi_value js_nl_request(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  int32_t fd = -1;
+  uint32_t seq = 0;
+  void *msg = NULL;
+  size_t msglen = 0;
+  bool isbuf = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 ||
+      napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      napi_is_buffer(env, argv[1], &isbuf) != napi_ok || !isbuf ||
+      napi_get_buffer_info(env, argv[1], &msg, &msglen) != napi_ok ||
+      napi_get_value_uint32(env, argv[2], &seq) != napi_ok || msglen < sizeof(struct nlmsghdr)) {
+    napi_throw_type_error(env, NULL, "nlRequest(fd: number, msg: Buffer, seq: number)");
+    return NULL;
+  }
+  ((struct nlmsghdr *)msg)->nlmsg_seq = seq;
+  int dump = (((struct nlmsghdr *)msg)->nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP;
+  struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+  ssize_t sent;
+  do {
+    sent = sendto(fd, msg, msglen, 0, (struct sockaddr *)&kernel, sizeof kernel);
+  } while (sent < 0 && errno == EINTR);
+  if (sent < 0) return nl_throw(env, "sendto", errno);
+
+  char *out = NULL;
+  size_t outlen = 0, outcap = 0;
+  size_t rcap = 32768;
+  char *rbuf = malloc(rcap);
+  int err = 0;
+  const char *what = "recv";
+  int done = 0;
+  while (!done && rbuf) {
+    ssize_t n;
+    do {
+      n = recv(fd, rbuf, rcap, MSG_PEEK | MSG_TRUNC);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      err = errno == EAGAIN ? ETIMEDOUT : errno;
+      break;
+    }
+    if ((size_t)n > rcap) {
+      char *p = realloc(rbuf, (size_t)n);
+      if (!p) {
+        err = ENOMEM;
+        break;
+      }
+      rbuf = p;
+      rcap = (size_t)n;
+    }
+    do {
+      n = recv(fd, rbuf, rcap, 0);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      err = errno == EAGAIN ? ETIMEDOUT : errno;
+      break;
+    }
+    int left = (int)n;
+    for (struct nlmsghdr *h = (struct nlmsghdr *)rbuf; NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+      if (h->nlmsg_seq != seq) continue;
+      if (h->nlmsg_type == NLMSG_ERROR) {
+        struct nlmsgerr *e = NLMSG_DATA(h);
+        if (h->nlmsg_len < NLMSG_LENGTH(sizeof(int))) err = EBADMSG;
+        else if (e->error != 0) err = -e->error, what = "netlink request";
+        done = 1;
+        break;
+      }
+      if (h->nlmsg_type == NLMSG_DONE) {
+        if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(int))) {
+          int code = *(int *)NLMSG_DATA(h);
+          if (code < 0) err = -code, what = "netlink dump";
+        }
+        done = 1;
+        break;
+      }
+      if (append(&out, &outlen, &outcap, h, h->nlmsg_len) != 0) {
+        err = ENOMEM;
+        done = 1;
+        break;
+      }
+      /* a reply that is not part of a multipart answer ends a request without ACK */
+      if (!dump && !(h->nlmsg_flags & NLM_F_MULTI) && !(((struct nlmsghdr *)msg)->nlmsg_flags & NLM_F_ACK)) {
+        done = 1;
+        break;
+      }
+    }
+  }
+  if (!rbuf) err = ENOMEM;
+  free(rbuf);
+  if (err) {
+    free(out);
+    return nl_throw(env, what, err);
+  }
+  napi_value result;
+  void *data;
+  if (napi_create_buffer_copy(env, outlen, outlen ? out : "", &data, &result) != napi_ok) {
+    free(out);
+    return nl_throw(env, "napi_create_buffer_copy", ENOMEM);
+  }
+  free(out);
+  return result;
+}
+
+static void export_fn(napi_env env, napi_value exports, const char *name, napi_callback cb) {
+  napi_value fn;
+  napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn);
+  napi_set_named_property(env, exports, name, fn);
+}
+
+void nlsock_register(napi_env env, napi_value exports) {
+  export_fn(env, exports, "nlOpen", js_nl_open);
+  export_fn(env, exports, "nlRequest", js_nl_request);
+  export_fn(env, exports, "nlClose", js_nl_close);
+}
