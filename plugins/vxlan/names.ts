@@ -23,6 +23,15 @@ export function vxlanDeviceName(vni: number): string {
   return `vxlan${vni}`;
 }
 
+/**
+ * The name a shared device of a VNI is created under, before one request gives it its final
+ * name and manifold's mark together: a call killed in between leaves a device under this
+ * name only, which is manifold's by construction and removed by the next call of the VNI.
+ */
+export function stagingName(kind: 'bridge' | 'vxlan', vni: number): string {
+  return `${kind === 'bridge' ? 'mfvb' : 'mfvx'}${vni}`;
+}
+
 /** The alias on a bridge or vxlan device manifold created for a VNI. */
 export function sharedMark(vni: number): string {
   return `${MARK} vni=${vni}`;

@@ -20,7 +20,7 @@ import { log } from '../../src/util/log.ts';
 import type { VxlanConf } from './config.ts';
 import { retryVniClash, vniInUse, vxlanMismatch, vxlanSpec } from './device.ts';
 import { hostWantedFdb, installFdb } from './fdb.ts';
-import { isSharedMark, LOCK_DIR, LOCK_FILE, sharedMark, vxlanDeviceName } from './names.ts';
+import { isSharedMark, LOCK_DIR, LOCK_FILE, sharedMark, stagingName, vxlanDeviceName } from './names.ts';
 
 /** Runs `fn` holding the host-wide vxlan lock (create/attach and count/remove never interleave). */
 export async function withVxlanLock<T>(fn: () => Promise<T>): Promise<T> {
@@ -62,25 +62,38 @@ async function ensureBridge(host: Rtnl, conf: VxlanConf, mtu: number): Promise<l
     if (!found.up) await link.set(host, found.index, { up: true }, `bridge ${q(name)}`);
     return found;
   }
-  await link.create(host, { name, kind: 'bridge', mtu, up: true }, `bridge ${q(name)}`);
-  const br = await link.mustByName(host, name, 'in the host netns');
-  await link.set(host, br.index, { alias: sharedMark(conf.vni) }, `bridge ${q(name)}`);
-  return br;
+  const staging = stagingName('bridge', conf.vni);
+  await link.create(host, { name: staging, kind: 'bridge', mtu }, `bridge ${q(name)}`);
+  const made = await link.mustByName(host, staging, 'in the host netns');
+  await link.set(host, made.index, { name, alias: sharedMark(conf.vni) }, `bridge ${q(staging)}`);
+  await link.set(host, made.index, { up: true }, `bridge ${q(name)}`);
+  return link.mustByName(host, name, 'in the host netns');
+}
+
+/** Removes the devices a call killed between creating and naming them left (call under the lock). */
+async function removeStaging(host: Rtnl, vni: number): Promise<void> {
+  for (const kind of ['vxlan', 'bridge'] as const) {
+    const l = await link.byName(host, stagingName(kind, vni));
+    if (l?.kind === kind) {
+      await link.remove(host, l.index, `${kind} ${q(l.name)}`);
+      log.info(`vxlan: removed ${l.name}, left by a call killed while creating it`);
+    }
+  }
 }
 
 async function createVxlan(host: Rtnl, conf: VxlanConf, master: link.Link, br: link.Link, mtu: number) {
   const name = vxlanDeviceName(conf.vni);
+  const staging = stagingName('vxlan', conf.vni);
   try {
     await retryVniClash(() =>
       link.create(
         host,
         {
-          name,
+          name: staging,
           kind: 'vxlan',
           data: kinds.vxlanData(vxlanSpec(conf, master)),
           mtu,
           master: br.index,
-          up: true,
         },
         `vxlan ${q(name)} (VNI ${conf.vni}) on master ${q(master.name)}`,
       ),
@@ -91,9 +104,10 @@ async function createVxlan(host: Rtnl, conf: VxlanConf, master: link.Link, br: l
     }
     throw err;
   }
-  const vx = await link.mustByName(host, name, 'in the host netns');
-  await link.set(host, vx.index, { alias: sharedMark(conf.vni) }, `vxlan ${q(name)}`);
-  return vx;
+  const made = await link.mustByName(host, staging, 'in the host netns');
+  await link.set(host, made.index, { name, alias: sharedMark(conf.vni) }, `vxlan ${q(staging)}`);
+  await link.set(host, made.index, { up: true }, `vxlan ${q(name)}`);
+  return link.mustByName(host, name, 'in the host netns');
 }
 
 /**
@@ -107,6 +121,7 @@ export async function ensureShared(
   master: link.Link,
   mtu: number,
 ): Promise<Shared> {
+  await removeStaging(host, conf.vni);
   const br = await ensureBridge(host, conf, mtu);
   const name = vxlanDeviceName(conf.vni);
   const all = await link.list(host);
@@ -146,6 +161,7 @@ export async function ensureShared(
  * and bridge (devices without manifold's mark stay). Returns whether the devices are gone.
  */
 export async function releaseIfUnused(host: Rtnl, conf: VxlanConf): Promise<boolean> {
+  await removeStaging(host, conf.vni);
   const all = await link.list(host);
   const br = all.find((l) => l.name === conf.bridgeName && l.kind === 'bridge');
   const vxName = vxlanDeviceName(conf.vni);

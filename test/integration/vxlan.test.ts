@@ -567,6 +567,22 @@ describe('bridge mode: a shared host bridge and vxlan device per VNI, pods on ve
     ip('link', 'del', 'mine0');
   });
 
+  it('removes the shared devices a call killed while creating them left (under their staging names)', async () => {
+    const c = conf({ vni: 84, mode: 'bridge' });
+    // a kill after the bridge was made but before its naming request; another after the
+    // vxlan device joined the (named, marked) bridge but before its own naming request
+    ip('link', 'add', 'mfvb84', 'type', 'bridge');
+    const p = pod();
+    const r = await add(c, p);
+    expect(linkNames()).not.toContain('mfvb84');
+    expect(linkShow(undefined, 'vxbr84')?.ifalias).toBe('manifold-vxlan vni=84');
+    expect(linkShow(undefined, 'vxlan84')?.ifalias).toBe('manifold-vxlan vni=84');
+    ip('link', 'add', 'mfvx84', 'type', 'vxlan', 'id', '8484', 'dstport', '4789', 'dev', UNDERLAY);
+    ip('link', 'set', 'mfvx84', 'master', 'vxbr84');
+    expect((await cni('DEL', c, p, r)).code).toBe(0);
+    expect(linkNames().filter((n) => /^(mfv[bx]|vxbr|vxlan)84$/.test(n))).toEqual([]);
+  });
+
   it('DEL of the last pod with its netns gone still removes the shared devices', async () => {
     const c = conf({ vni: 82, mode: 'bridge' });
     const p = pod();
