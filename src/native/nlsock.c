@@ -27,24 +27,8 @@
 #include <unistd.h>
 #include <node_api.h>
 
+#include "native.h"
 #include "nlsock.h"
-
-static napi_value nl_throw(napi_env env, const char *syscall, int err) {
-  char code[32];
-  char msg[160];
-  const char *name = strerrorname_np(err);
-  if (name) snprintf(code, sizeof code, "%s", name);
-  else snprintf(code, sizeof code, "E%d", err);
-  snprintf(msg, sizeof msg, "%s: %s", syscall, strerror(err));
-  napi_value ecode, emsg, error, eno;
-  napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &ecode);
-  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &emsg);
-  napi_create_error(env, ecode, emsg, &error);
-  napi_create_int32(env, err, &eno);
-  napi_set_named_property(env, error, "errno", eno);
-  napi_throw(env, error);
-  return NULL;
-}
 
 static int int_args(napi_env env, napi_callback_info info, size_t want, int32_t *out, napi_value *argv) {
   size_t argc = want;
@@ -82,14 +66,14 @@ static napi_value js_nl_open(napi_env env, napi_callback_info info) {
   int fd;
   if (a[1] < 0) {
     fd = make_socket(a[0]);
-    if (fd < 0) return nl_throw(env, "socket", errno);
+    if (fd < 0) return throw_errno(env, "socket", errno);
   } else {
     int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (home < 0) return nl_throw(env, "open /proc/thread-self/ns/net", errno);
+    if (home < 0) return throw_errno(env, "open /proc/thread-self/ns/net", errno);
     if (setns(a[1], CLONE_NEWNET) != 0) {
       int e = errno;
       close(home);
-      return nl_throw(env, "setns", e);
+      return throw_errno(env, "setns", e);
     }
     fd = make_socket(a[0]);
     int e = errno;
@@ -99,7 +83,7 @@ static napi_value js_nl_open(napi_env env, napi_callback_info info) {
       _exit(70);
     }
     close(home);
-    if (fd < 0) return nl_throw(env, "socket", e);
+    if (fd < 0) return throw_errno(env, "socket", e);
   }
   napi_value out;
   napi_create_int32(env, fd, &out);
@@ -155,7 +139,7 @@ static napi_value js_nl_request(napi_env env, napi_callback_info info) {
   do {
     sent = sendto(fd, msg, msglen, 0, (struct sockaddr *)&kernel, sizeof kernel);
   } while (sent < 0 && errno == EINTR);
-  if (sent < 0) return nl_throw(env, "sendto", errno);
+  if (sent < 0) return throw_errno(env, "sendto", errno);
 
   char *out = NULL;
   size_t outlen = 0, outcap = 0;
@@ -223,22 +207,16 @@ static napi_value js_nl_request(napi_env env, napi_callback_info info) {
   free(rbuf);
   if (err) {
     free(out);
-    return nl_throw(env, what, err);
+    return throw_errno(env, what, err);
   }
   napi_value result;
   void *data;
   if (napi_create_buffer_copy(env, outlen, outlen ? out : "", &data, &result) != napi_ok) {
     free(out);
-    return nl_throw(env, "napi_create_buffer_copy", ENOMEM);
+    return throw_errno(env, "napi_create_buffer_copy", ENOMEM);
   }
   free(out);
   return result;
-}
-
-static void export_fn(napi_env env, napi_value exports, const char *name, napi_callback cb) {
-  napi_value fn;
-  napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, NULL, &fn);
-  napi_set_named_property(env, exports, name, fn);
 }
 
 void nlsock_register(napi_env env, napi_value exports) {
