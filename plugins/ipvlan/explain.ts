@@ -3,7 +3,13 @@
  * prevResult's single interface when chained, else the default-route interface), sharing its
  * MAC, with IPAM's addresses — or, chained without IPAM, prevResult's.
  */
-import { type ExplainContext, type Explainer, type Forecast, podL3 } from '../../src/cni/explain.ts';
+import {
+  type ExplainContext,
+  type Explainer,
+  type Forecast,
+  linkForecast,
+  podL3,
+} from '../../src/cni/explain.ts';
 import { parseIpvlanConf } from './config.ts';
 
 export const explainer: Explainer = {
@@ -25,17 +31,13 @@ export const explainer: Explainer = {
       ...(conf.effectiveMode !== 'l2' ? ['L3: no ARP, every route is installed as a device route'] : []),
       ...(ipam ? l3.notes : given ? ["no ipam: prevResult's addresses"] : ['no ipam: L2 only']),
     ];
-    return {
-      result: {
-        cniVersion: ctx.cniVersion,
-        interfaces: [{ name: ctx.ifname, sandbox: ctx.netns, ...(conf.mtu ? { mtu: conf.mtu } : {}) }],
-        ips: l3.ips,
-        routes: l3.routes,
-        ...(l3.dns ? { dns: l3.dns } : {}),
-      },
+    return linkForecast(
+      ctx,
+      [{ name: ctx.ifname, sandbox: ctx.netns, ...(conf.mtu ? { mtu: conf.mtu } : {}) }],
+      l3,
+      ipam,
       notes,
-      sources: given ? l3.ips.map(() => 'prevResult') : l3.sources,
-      complete: ipam?.complete ?? true,
-    };
+      given ? l3.ips.map(() => 'prevResult') : l3.sources,
+    );
   },
 };

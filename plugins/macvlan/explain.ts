@@ -3,7 +3,13 @@
  * master in the configured mode, created in the pod under a temporary name and renamed — with
  * the addresses, routes and DNS its IPAM would give, from the plugin's own config parser.
  */
-import { type ExplainContext, type Explainer, type Forecast, podL3 } from '../../src/cni/explain.ts';
+import {
+  type ExplainContext,
+  type Explainer,
+  type Forecast,
+  linkForecast,
+  podL3,
+} from '../../src/cni/explain.ts';
 import { parseMacvlanConf } from './config.ts';
 
 export const explainer: Explainer = {
@@ -16,24 +22,19 @@ export const explainer: Explainer = {
       `macvlan in mode ${conf.effectiveMode} on ${master}${conf.linkInContainer ? ' (in the pod)' : ''}${conf.mtu ? `, MTU ${conf.mtu}` : ''}${conf.effectiveMac ? `, MAC ${conf.effectiveMac}` : ''}`,
       ...(ipam ? l3.notes : ['no ipam: the interface is only brought up (an L2 attachment)']),
     ];
-    return {
-      result: {
-        cniVersion: ctx.cniVersion,
-        interfaces: [
-          {
-            name: ctx.ifname,
-            sandbox: ctx.netns,
-            ...(conf.effectiveMac ? { mac: conf.effectiveMac } : {}),
-            ...(conf.mtu ? { mtu: conf.mtu } : {}),
-          },
-        ],
-        ips: l3.ips,
-        routes: l3.routes,
-        ...(l3.dns ? { dns: l3.dns } : {}),
-      },
+    return linkForecast(
+      ctx,
+      [
+        {
+          name: ctx.ifname,
+          sandbox: ctx.netns,
+          ...(conf.effectiveMac ? { mac: conf.effectiveMac } : {}),
+          ...(conf.mtu ? { mtu: conf.mtu } : {}),
+        },
+      ],
+      l3,
+      ipam,
       notes,
-      sources: l3.sources,
-      complete: ipam?.complete ?? true,
-    };
+    );
   },
 };

@@ -5,7 +5,13 @@
  * host without that VF the forecast says so and assumes a netdev VF.
  */
 import { describeError, invalidConfig } from '../../src/cni/errors.ts';
-import { type ExplainContext, type Explainer, type Forecast, podL3 } from '../../src/cni/explain.ts';
+import {
+  type ExplainContext,
+  type Explainer,
+  type Forecast,
+  linkForecast,
+  podL3,
+} from '../../src/cni/explain.ts';
 import { Sysfs, sysfsRoot } from '../../src/kernel/sysfs.ts';
 import { parseSriovConf } from './config.ts';
 import { discoverVf, isDpdkDriver } from './discover.ts';
@@ -41,24 +47,19 @@ export const explainer: Explainer = {
     const ipam = await ctx.ipam();
     const l3 = podL3(ipam, 0, conf.dns);
     notes.push(...(ipam ? l3.notes : ['no ipam: the interface is only brought up']));
-    return {
-      result: {
-        cniVersion: ctx.cniVersion,
-        interfaces: [
-          {
-            name: ctx.ifname,
-            sandbox: ctx.netns,
-            pciID: pci,
-            ...(conf.effectiveMac ? { mac: conf.effectiveMac } : {}),
-          },
-        ],
-        ips: l3.ips,
-        routes: l3.routes,
-        ...(l3.dns ? { dns: l3.dns } : {}),
-      },
+    return linkForecast(
+      ctx,
+      [
+        {
+          name: ctx.ifname,
+          sandbox: ctx.netns,
+          pciID: pci,
+          ...(conf.effectiveMac ? { mac: conf.effectiveMac } : {}),
+        },
+      ],
+      l3,
+      ipam,
       notes,
-      sources: l3.sources,
-      complete: ipam?.complete ?? true,
-    };
+    );
   },
 };

@@ -4,7 +4,13 @@
  * veth whose host end's name is derived from the attachment — with IPAM's addresses on the
  * pod interface, from the plugin's own config parser and names.
  */
-import { type ExplainContext, type Explainer, type Forecast, podL3 } from '../../src/cni/explain.ts';
+import {
+  type ExplainContext,
+  type Explainer,
+  type Forecast,
+  linkForecast,
+  podL3,
+} from '../../src/cni/explain.ts';
 import type { Interface } from '../../src/cni/result.ts';
 import { parseVxlanConf } from './config.ts';
 import { hostVethName, vxlanDeviceName } from './names.ts';
@@ -33,17 +39,6 @@ export const explainer: Explainer = {
         : 'direct mode: the vxlan device is the pod interface (one pod per VNI and port on a host)',
       ...(ipam ? l3.notes : ['no ipam: the interface is only brought up']),
     ];
-    return {
-      result: {
-        cniVersion: ctx.cniVersion,
-        interfaces,
-        ips: l3.ips,
-        routes: l3.routes,
-        ...(l3.dns ? { dns: l3.dns } : {}),
-      },
-      notes,
-      sources: l3.sources,
-      complete: ipam?.complete ?? true,
-    };
+    return linkForecast(ctx, interfaces, l3, ipam, notes);
   },
 };

@@ -7,7 +7,7 @@
  * built on the meta-plugin's own functions.
  */
 import type { Env } from './plugin.ts';
-import type { DNS, IPConfig, Result, Route } from './result.ts';
+import type { DNS, Interface, IPConfig, Result, Route } from './result.ts';
 
 /** A name only ADD decides (a veth's random host end): shown in angle brackets. */
 export function decidedAtAdd(what: string): string {
@@ -69,5 +69,28 @@ export function podL3(
     dns: confDns ?? r?.dns,
     notes: [...(ipam?.notes ?? [])],
     sources: [...(ipam?.sources ?? [])],
+  };
+}
+
+/** A link plugin's forecast: its interfaces, the IP part (podL3), its notes; complete unless IPAM is executed. */
+export function linkForecast(
+  ctx: Pick<ExplainContext, 'cniVersion'>,
+  interfaces: Interface[],
+  l3: ReturnType<typeof podL3>,
+  ipam: Forecast | undefined,
+  notes: readonly string[],
+  sources: readonly string[] = l3.sources,
+): Forecast {
+  return {
+    result: {
+      cniVersion: ctx.cniVersion,
+      interfaces,
+      ips: l3.ips,
+      routes: l3.routes,
+      ...(l3.dns ? { dns: l3.dns } : {}),
+    },
+    notes,
+    sources,
+    complete: ipam?.complete ?? true,
   };
 }
