@@ -2,7 +2,7 @@
 // Single-executable bootstrap. The executable carries three kinds of assets (see build.sh):
 //   manifold.js        the ncc bundle (CommonJS)
 //   manifold.jscache   V8 code cache for it, made at build time by the same Node binary
-//   manifest.json      the addons' hashes, and the bundle's answer to VERSION
+//   manifest.json      the addons' hashes (their directory names), and the bundle's answer to VERSION
 //   natives/<path>     every native addon the bundle requires (netlink's, manifold's own)
 // The bundle runs inside a module wrapper whose `require` loads Node built-ins as usual and
 // native addons from a content-addressed directory, `<root>/<hash>/<name>`: the first of
@@ -15,7 +15,7 @@
 //     (/tmp); missing ones are made 0700, one mkdir per path component (bounded: Node's
 //     recursive mkdir spins forever where mkdir answers ENOENT, as under /proc);
 //   - the file is opened without following symlinks and must be a regular file owned by this
-//     uid, mode 0600, whose sha256 is the build manifest's; otherwise (and when missing) it is
+//     uid, mode 0600, byte for byte the executable's own copy; otherwise (and when missing) it is
 //     written again from the executable (temp file 0600 + rename) and checked again;
 //   - the verified open file is what is loaded (/proc/self/fd/N), so it cannot be swapped
 //     between the check and dlopen.
@@ -48,36 +48,45 @@ function checkDir(dir, st) {
 }
 
 // `dir` and its missing parents, made 0700 one component at a time; the last one is checked.
+// The usual case, `dir` already there, is one lstat (every mkdir would answer EEXIST).
 function privateDir(dir) {
-  const parts = path.resolve(dir).split(path.sep).filter(Boolean);
-  let cur = '';
-  for (const part of parts) {
-    cur += path.sep + part;
-    try {
-      fs.mkdirSync(cur, { mode: 0o700 });
-    } catch (err) {
-      if (err.code !== 'EEXIST') fail(`cannot create ${cur}: ${err.code || err.message}`);
+  let st = fs.lstatSync(dir, { throwIfNoEntry: false });
+  if (!st) {
+    const parts = path.resolve(dir).split(path.sep).filter(Boolean);
+    let cur = '';
+    for (const part of parts) {
+      cur += path.sep + part;
+      try {
+        fs.mkdirSync(cur, { mode: 0o700 });
+      } catch (err) {
+        if (err.code !== 'EEXIST') fail(`cannot create ${cur}: ${err.code || err.message}`);
+      }
     }
+    st = fs.lstatSync(dir);
   }
-  checkDir(dir, fs.lstatSync(dir));
+  checkDir(dir, st);
   const parent = fs.statSync(path.dirname(dir));
   if (parent.mode & 0o002 && !(parent.mode & 0o1000))
     fail(`${path.dirname(dir)} is writable by others and not sticky`);
 }
 
-function sha256(fd) {
-  const hash = require('node:crypto').createHash('sha256');
-  const buf = Buffer.alloc(65536);
+// Whether the open file holds exactly `want` (the executable's own copy of the addon): its
+// size, then its bytes. A byte-for-byte comparison proves what a digest would, and costs
+// ~50 us where sha256 through node:crypto cost ~5 ms per call (OpenSSL's initialisation).
+function sameBytes(fd, size, want) {
+  if (size !== want.length) return false;
+  const buf = Buffer.allocUnsafe(want.length + 1);
   let off = 0;
   for (;;) {
-    const n = fs.readSync(fd, buf, 0, buf.length, off);
-    if (n === 0) return hash.digest('hex');
-    hash.update(buf.subarray(0, n));
+    const n = fs.readSync(fd, buf, off, buf.length - off, off);
+    if (n === 0) break;
     off += n;
+    if (off > want.length) return false;
   }
+  return off === want.length && buf.subarray(0, off).equals(want);
 }
 
-// An fd of `file` when it is exactly what the manifest says; otherwise undefined and why.
+// An fd of `file` when it is exactly the executable's copy `want`; otherwise undefined and why.
 function openVerified(file, want) {
   let fd;
   try {
@@ -90,7 +99,7 @@ function openVerified(file, want) {
   if (!st.isFile()) why = 'not a regular file';
   else if (st.uid !== UID) why = `owned by uid ${st.uid}`;
   else if ((st.mode & 0o777) !== 0o600) why = `mode ${(st.mode & 0o777).toString(8)}, not 600`;
-  else if (sha256(fd) !== want) why = 'its sha256 is not the one this executable carries';
+  else if (!sameBytes(fd, st.size, want)) why = 'its content is not the one this executable carries';
   if (!why) return { fd };
   fs.closeSync(fd);
   return { why };
@@ -153,9 +162,10 @@ function seaRequire(id) {
   if (typeof id === 'string' && id.startsWith(`${VDIR}/`) && id.endsWith('.node')) {
     const rel = id.slice(VDIR.length + 1);
     const hash = manifest.natives[rel];
-    const want = manifest.sha256?.[rel];
-    if (!hash || !want) throw new Error(`native addon ${rel} is not in this executable`);
-    if (!loaded.has(rel)) loaded.set(rel, dlopenVerified(extract(rel, hash, want)));
+    if (!hash) throw new Error(`native addon ${rel} is not in this executable`);
+    // the executable's own bytes of the addon, a view of the blob (no copy)
+    if (!loaded.has(rel))
+      loaded.set(rel, dlopenVerified(extract(rel, hash, Buffer.from(sea.getRawAsset(`natives/${rel}`)))));
     return loaded.get(rel);
   }
   return require(id);

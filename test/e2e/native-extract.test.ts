@@ -2,7 +2,7 @@
  * The single executable's native addons (issue 10, defects 8 and 9). An addon is extracted
  * to `$MANIFOLD_NATIVE_DIR/<hash>/<name>`, falling back to `$TMPDIR/manifold-native-<uid>/`;
  * whichever directory it is, manifold must never load a file it did not write or cannot
- * verify (owner, mode, sha256 against the build's manifest), and must never hang on a
+ * verify (owner, mode, its bytes against the executable's own copy), and must never hang on a
  * directory it cannot make. The planted library is real code: its constructor writes a
  * marker file, so "loaded" means "ran as root".
  */
@@ -39,6 +39,12 @@ const manifest = JSON.parse(readFileSync(join(DIST, 'sea/manifest.json'), 'utf8'
 const HASH = manifest.natives[ADDON] as string;
 const GOOD = readFileSync(join(DIST, 'ncc', ADDON));
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+/** `b` with its last byte changed: the same size, not the same file. */
+const oneByteChanged = (b: Buffer) => {
+  const c = Buffer.from(b);
+  c[c.length - 1] = (c[c.length - 1] ?? 0) ^ 0xff;
+  return c;
+};
 
 let work: string;
 let planted: string;
@@ -127,6 +133,7 @@ describe('defect 8: a planted native addon is never loaded', () => {
 
   it.each([
     ['the wrong content (sha256)', {}],
+    ['the wrong content of the right size (one byte changed)', { content: oneByteChanged(GOOD) }],
     ['a group/other-writable file', { fileMode: 0o666, content: GOOD }],
     ['a symlink', { symlink: true }],
   ])('in our own fallback directory, %s: not loaded, replaced by the right file', async (_, how) => {
