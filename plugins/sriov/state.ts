@@ -5,23 +5,14 @@
  * and the PF-side settings ADD applies. `<dataDir>/<pci address>.lock` is flock'ed around
  * every change of one VF. Writes are atomic: temp file (0600) + fsync + rename.
  */
-import {
-  closeSync,
-  fsyncSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  unlinkSync,
-  writeSync,
-} from 'node:fs';
+import { readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { describeError, failed } from '../../src/cni/errors.ts';
 import { type FileLock, lockExclusive } from '../../src/kernel/flock.ts';
+import { tempsOf, writeFileAtomic } from '../../src/util/atomic.ts';
 import { ensureDir } from '../../src/util/dirs.ts';
 import { log } from '../../src/util/log.ts';
-import { randomHex } from '../../src/util/random.ts';
 
 const LinkStateSchema = z.enum(['auto', 'enable', 'disable']);
 const ProtoSchema = z.enum(['802.1q', '802.1ad']);
@@ -122,31 +113,18 @@ export class VfStore {
   write(rec: VfRecord): void {
     this.#ensureDir();
     const file = join(this.dir, `${rec.pciAddress}.json`);
-    const tmp = join(this.dir, `.${rec.pciAddress}.${randomHex(4)}.tmp`);
     try {
-      const fd = openSync(tmp, 'wx', 0o600);
-      try {
-        writeSync(fd, `${JSON.stringify(rec)}\n`);
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      renameSync(tmp, file);
+      writeFileAtomic(file, `${JSON.stringify(rec)}\n`, { durable: true });
     } catch (err) {
-      try {
-        unlinkSync(tmp);
-      } catch {
-        // not created
-      }
       throw failed(`write VF record ${JSON.stringify(file)}`, err);
     }
   }
 
   /** Removes the record of a VF and the temp files of writes a killed process left (call under its lock). */
   remove(pci: string): void {
-    for (const name of [`${pci}.json`, ...this.#temps(pci)]) {
+    for (const f of [this.#file(pci), ...this.#temps(pci)]) {
       try {
-        unlinkSync(join(this.dir, name));
+        unlinkSync(f);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw failed(`remove VF record of ${pci}`, err);
       }
@@ -158,12 +136,13 @@ export class VfStore {
     return this.#temps(pci).length > 0;
   }
 
+  #file(pci: string): string {
+    return join(this.dir, `${pci}.json`);
+  }
+
   #temps(pci: string): string[] {
-    try {
-      return readdirSync(this.dir).filter((n) => n.startsWith(`.${pci}.`) && n.endsWith('.tmp'));
-    } catch {
-      return [];
-    }
+    // `.<pci>.` also matches the temps of versions that named them `.<pci>.<random>.tmp`
+    return tempsOf(this.#file(pci), `.${pci}.`);
   }
 
   /** Every record in the directory. */

@@ -5,43 +5,14 @@
  * rewritten). Temp names end in `.tmp`, which libcni never loads as a network config.
  */
 import { createHash } from 'node:crypto';
-import {
-  chmodSync,
-  copyFileSync,
-  mkdirSync,
-  readFileSync,
-  renameSync,
-  unlinkSync,
-  writeFileSync,
-} from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-
-function tempFor(path: string): string {
-  return join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-}
+import { chmodSync, copyFileSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../util/atomic.ts';
 
 function sameContent(path: string, data: Buffer): boolean {
   try {
     return readFileSync(path).equals(data);
   } catch {
     return false;
-  }
-}
-
-function replace(path: string, write: (tmp: string) => void, mode: number): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-  const tmp = tempFor(path);
-  try {
-    write(tmp);
-    chmodSync(tmp, mode);
-    renameSync(tmp, path);
-  } catch (err) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // nothing written
-    }
-    throw err;
   }
 }
 
@@ -52,7 +23,7 @@ export function writeAtomic(path: string, data: string | Buffer, mode: number): 
     chmodSync(path, mode);
     return false;
   }
-  replace(path, (tmp) => writeFileSync(tmp, buf, { mode }), mode);
+  writeFileAtomic(path, buf, { mode, dirMode: 0o755 });
   return true;
 }
 
@@ -71,6 +42,6 @@ export function copyExecutable(source: string, target: string): boolean {
     same = false;
   }
   if (same) return false;
-  replace(target, (tmp) => copyFileSync(source, tmp), 0o755);
+  writeFileAtomic(target, (tmp) => copyFileSync(source, tmp), { mode: 0o755, dirMode: 0o755 });
   return true;
 }

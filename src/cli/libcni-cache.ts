@@ -6,11 +6,10 @@
  * netns, cniArgs, capabilityArgs, result}, 0600 in a 0700 directory. A file of another kind is
  * read as a bare result (libcni's legacy form). Written atomically (libcni writes in place).
  */
-import { readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeError, failed } from '../cni/errors.ts';
-import { ensureDir } from '../util/dirs.ts';
-import { randomHex } from '../util/random.ts';
+import { writeFileAtomic } from '../util/atomic.ts';
 
 export const CNI_CACHE_KIND = 'cniCacheV1';
 export const DEFAULT_CACHE_DIR = '/var/lib/cni';
@@ -34,7 +33,7 @@ export function writeCachedResult(
   cacheDir: string,
   a: CachedAttachment & { readonly config: Buffer },
 ): string {
-  const dir = join(cacheDir, 'results');
+  const _dir = join(cacheDir, 'results');
   const file = cacheFile(cacheDir, a.networkName, a.containerId, a.ifName);
   const body: Record<string, unknown> = {
     kind: CNI_CACHE_KIND,
@@ -47,17 +46,9 @@ export function writeCachedResult(
     ...(Object.keys(a.capabilityArgs).length ? { capabilityArgs: a.capabilityArgs } : {}),
     ...(a.result ? { result: a.result } : {}),
   };
-  const tmp = join(dir, `.${a.networkName}-${a.containerId}-${a.ifName}.${process.pid}.${randomHex(4)}.tmp`);
   try {
-    ensureDir(dir, 0o700);
-    writeFileSync(tmp, JSON.stringify(body), { mode: 0o600 });
-    renameSync(tmp, file);
+    writeFileAtomic(file, JSON.stringify(body));
   } catch (err) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // nothing written
-    }
     throw failed(`set network ${JSON.stringify(a.networkName)} cached result (${file})`, err);
   }
   return file;

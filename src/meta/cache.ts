@@ -8,13 +8,12 @@
  * own. Writes are atomic (temp file + rename, 0600 in a 0700 dir): a crash leaves the old
  * cache (Multus #1087). A file that cannot be read is reported as such, never thrown.
  */
-import { readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { describeError, failed } from '../cni/errors.ts';
-import { ensureDir } from '../util/dirs.ts';
+import { tempsOf, writeFileAtomic } from '../util/atomic.ts';
 import { log } from '../util/log.ts';
-import { randomHex } from '../util/random.ts';
 
 export const CACHE_KIND = 'manifoldCacheV2';
 /** Before issue 10: `<cniDir>/<containerID>`, no network name; read (for DEL) when no V2 cache exists. */
@@ -131,20 +130,9 @@ export function readCache(cniDir: string, key: CacheKey): Loaded {
 export function writeCache(cniDir: string, data: CacheFile & { networkName: string }): void {
   const key = { network: data.networkName, containerId: data.containerId, ifname: data.ifname };
   const file = cachePath(cniDir, key);
-  const tmp = join(
-    cniDir,
-    `.${key.network}-${key.containerId}-${key.ifname}.${process.pid}.${randomHex(4)}.tmp`,
-  );
   try {
-    ensureDir(cniDir, 0o700);
-    writeFileSync(tmp, JSON.stringify({ ...data, kind: CACHE_KIND }), { mode: 0o600 });
-    renameSync(tmp, file);
+    writeFileAtomic(file, JSON.stringify({ ...data, kind: CACHE_KIND }));
   } catch (err) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // nothing written
-    }
     throw failed(`write the delegate cache ${JSON.stringify(file)}`, err);
   }
 }
@@ -155,15 +143,7 @@ export function writeCache(cniDir: string, data: CacheFile & { networkName: stri
  * a runtime never runs two verbs of one attachment at once.
  */
 export function removeCache(file: string): void {
-  const dir = dirname(file);
-  const prefix = `.${basename(file)}.`;
-  let names: string[] = [];
-  try {
-    names = readdirSync(dir).filter((n) => n.startsWith(prefix) && n.endsWith('.tmp'));
-  } catch {
-    // no directory: nothing to remove
-  }
-  for (const f of [file, ...names.map((n) => join(dir, n))]) {
+  for (const f of [file, ...tempsOf(file)]) {
     try {
       unlinkSync(f);
     } catch (err) {

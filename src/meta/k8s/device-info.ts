@@ -5,9 +5,10 @@
  * which the delegate gets as capability `CNIDeviceInfoFile`; after ADD its content goes into
  * the pod's network-status; DEL removes it. A missing or broken file never fails a call.
  */
-import { mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { readFileSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { describeError } from '../../cni/errors.ts';
+import { writeFileAtomic } from '../../util/atomic.ts';
 import { log } from '../../util/log.ts';
 import type { PodAttachment } from './attachment.ts';
 
@@ -45,18 +46,10 @@ export function prepareDeviceInfo(a: PodAttachment): void {
   if (!a.deviceInfoFile || !a.deviceInfoSource) return;
   const info = readJson(a.deviceInfoSource);
   if (!info) return;
-  const tmp = `${a.deviceInfoFile}.${process.pid}.tmp`;
   try {
-    mkdirSync(dirname(a.deviceInfoFile), { recursive: true, mode: 0o755 });
-    writeFileSync(tmp, JSON.stringify(info), { mode: 0o444 });
-    renameSync(tmp, a.deviceInfoFile);
+    writeFileAtomic(a.deviceInfoFile, JSON.stringify(info), { mode: 0o444, dirMode: 0o755 });
   } catch (err) {
     log.error(`cannot write device-info file ${a.deviceInfoFile}: ${describeError(err)}`);
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // nothing written
-    }
   }
 }
 
