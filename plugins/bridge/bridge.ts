@@ -8,6 +8,7 @@
 import { checkPodLink, resultInterface } from '../../src/attach/l3.ts';
 import { attachmentOf, clearTempLink, removePodLink, withPod } from '../../src/attach/pod.ts';
 import { transaction } from '../../src/attach/undo.ts';
+import { Attempts } from '../../src/cni/attempts.ts';
 import { CniError, Code, q } from '../../src/cni/errors.ts';
 import type { CheckContext, GcContext, Plugin, PluginContext } from '../../src/cni/plugin.ts';
 import type { DNS, Interface, Result } from '../../src/cni/result.ts';
@@ -123,14 +124,8 @@ function fill(i: Interface | undefined, l: link.Link): void {
 async function del(ctx: Ctx): Promise<void> {
   const conf = ctx.conf;
   const ipam = await openIpam(ctx);
-  const errors: unknown[] = [];
-  const attempt = async (fn: () => Promise<void>) => {
-    try {
-      await fn();
-    } catch (err) {
-      errors.push(err);
-    }
-  };
+  const steps = new Attempts();
+  const attempt = (fn: () => Promise<unknown>) => steps.run(fn);
   const which = { masq: conf.ipMasq === true && !!ipam, spoof: conf.macspoofchk === true };
   if (which.masq || which.spoof) {
     await attempt(async () => {
@@ -144,7 +139,7 @@ async function del(ctx: Ctx): Promise<void> {
   }
   await attempt(() => removePodLink(ctx.netns, attachmentOf(ctx), 'veth'));
   if (ipam) await attempt(() => ipam.del());
-  if (errors.length > 0) throw errors[0];
+  steps.throwIfFailed('DEL steps failed');
 }
 
 async function check(ctx: CheckContext<BridgeConf>): Promise<void> {

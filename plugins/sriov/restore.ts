@@ -5,7 +5,8 @@
  * the kernel put it when the pod's netns was destroyed.
  */
 import { Pod } from '../../src/attach/pod.ts';
-import { CniError, describeError, q } from '../../src/cni/errors.ts';
+import { Attempts } from '../../src/cni/attempts.ts';
+import { describeError, q } from '../../src/cni/errors.ts';
 import { NetNS } from '../../src/kernel/netns.ts';
 import type { Rtnl } from '../../src/kernel/socket.ts';
 import type { Sysfs } from '../../src/kernel/sysfs.ts';
@@ -57,15 +58,9 @@ async function resetPf(h: Rtnl, rec: VfRecord, sys: Sysfs): Promise<void> {
   const steps = resetSteps(rec.applied, orig, rec.original.netdev?.mac);
   if (steps.length === 0) return;
   const { pf } = await readPf(h, currentPf(sys, rec.pciAddress, rec.pf), rec.vfIndex);
-  const errors: unknown[] = [];
-  for (const s of steps) {
-    try {
-      await runStep(h, pf, rec.vfIndex, s);
-    } catch (err) {
-      errors.push(err);
-    }
-  }
-  if (errors.length) throw combine(errors);
+  const attempts = new Attempts();
+  for (const s of steps) await attempts.run(() => runStep(h, pf, rec.vfIndex, s));
+  attempts.throwIfFailed('VF settings could not be reset');
 }
 
 async function returnNetdev(h: Rtnl, rec: VfRecord, opts: RestoreOptions): Promise<Outcome> {
@@ -100,23 +95,9 @@ async function returnNetdev(h: Rtnl, rec: VfRecord, opts: RestoreOptions): Promi
   return { pending: false, index: l.index };
 }
 
-function combine(errors: unknown[]): unknown {
-  const [first, ...rest] = errors;
-  if (rest.length === 0 || !(first instanceof CniError)) return first;
-  const more = rest.map((e) => describeError(e)).join('; ');
-  return new CniError(
-    first.code,
-    first.message,
-    [first.details, `also: ${more}`].filter(Boolean).join('; '),
-    {
-      cause: first,
-    },
-  );
-}
-
 /**
- * Restores everything the record says was changed, trying every step; throws the first
- * failure (the others in its details) after that. A record still in phase "adding" (an ADD
+ * Restores everything the record says was changed, trying every step; throws the failures
+ * together after that. A record still in phase "adding" (an ADD
  * that crashed) may list settings the driver refused: their reset failures are only logged.
  */
 export async function restoreVf(h: Rtnl, rec: VfRecord, opts: RestoreOptions): Promise<Outcome> {
@@ -124,24 +105,22 @@ export async function restoreVf(h: Rtnl, rec: VfRecord, opts: RestoreOptions): P
     log.info(`VF ${rec.pciAddress} no longer exists (VFs removed?): nothing to restore`);
     return DONE;
   }
-  const errors: unknown[] = [];
+  const attempts = new Attempts();
   if (rec.phase !== 'released') {
-    try {
-      await resetPf(h, rec, opts.sys);
-    } catch (err) {
-      if (rec.phase === 'adding') log.error(`VF ${rec.pciAddress}: ${describeError(err)}`);
-      else errors.push(err);
-    }
+    await attempts.run(() =>
+      resetPf(h, rec, opts.sys).catch((err: unknown) => {
+        if (rec.phase !== 'adding') throw err;
+        log.error(`VF ${rec.pciAddress}: ${describeError(err)}`);
+      }),
+    );
   }
   let outcome = DONE;
   if (!rec.dpdk) {
-    try {
+    await attempts.run(async () => {
       outcome = await returnNetdev(h, rec, opts);
-    } catch (err) {
-      errors.push(err);
-    }
+    });
   }
-  if (errors.length) throw combine(errors);
+  attempts.throwIfFailed('VF restore steps failed');
   return outcome;
 }
 

@@ -7,6 +7,7 @@
 import { checkL3, resultInterface } from '../../src/attach/l3.ts';
 import { Pod, withPod } from '../../src/attach/pod.ts';
 import { transaction } from '../../src/attach/undo.ts';
+import { Attempts } from '../../src/cni/attempts.ts';
 import { CniError, Code, describeError, invalidConfig, q } from '../../src/cni/errors.ts';
 import type { CheckContext, GcContext, Plugin, PluginContext } from '../../src/cni/plugin.ts';
 import type { Result } from '../../src/cni/result.ts';
@@ -191,18 +192,12 @@ async function gc(ctx: GcContext<SriovConf>): Promise<void> {
   const key = (c: string, i: string) => `${c}\u0000${i}`;
   const valid = new Set(ctx.validAttachments.map((a) => key(a.containerID, a.ifname)));
   const gone = (r: VfRecord) => r.network === conf.name && !valid.has(key(r.containerId, r.ifname));
-  const errors: string[] = [];
+  const steps = new Attempts();
   for (const rec of store.list().filter(gone)) {
-    try {
-      await release(hostRtnl(), store, rec.pciAddress, gone, restoreOptions(ctx, 0));
-    } catch (err) {
-      errors.push(describeError(err));
-    }
+    await steps.run(() => release(hostRtnl(), store, rec.pciAddress, gone, restoreOptions(ctx, 0)));
   }
-  const ipam = await openIpam(ctx);
-  await ipam?.gc(ctx.validAttachments);
-  if (errors.length)
-    throw new CniError(Code.Internal, `failed to restore ${errors.length} VF(s): ${errors.join('; ')}`);
+  await steps.run(async () => (await openIpam(ctx))?.gc(ctx.validAttachments));
+  steps.throwIfFailed('GC steps failed (VF restores, IPAM GC)');
 }
 
 export const plugin: Plugin<SriovConf> = {

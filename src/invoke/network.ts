@@ -5,6 +5,7 @@
  * `capabilities`; ADD runs the plugins in order, DEL in reverse with the cached result.
  */
 import { z } from 'zod';
+import { Attempts } from '../cni/attempts.ts';
 import { CniError, Code } from '../cni/errors.ts';
 import { ResultSchema } from '../cni/netconf.ts';
 import type { Attachment, Env, Invoker, Verb } from '../cni/plugin.ts';
@@ -211,22 +212,20 @@ export async function gcNetwork(
  * by container id and interface name. In reverse order, each attempted; the errors are returned.
  */
 export async function ipamDelNetwork(invoker: Invoker, net: Network, rt: RuntimeConf): Promise<unknown[]> {
-  const errors: unknown[] = [];
+  const steps = new Attempts();
   for (const plugin of [...net.plugins].reverse()) {
     const ipam = plugin.ipam as { type?: unknown } | undefined;
     const type = typeof ipam?.type === 'string' && ipam.type !== '' ? ipam.type : undefined;
     if (!type) continue;
-    try {
-      await invoker.invoke({
+    await steps.run(() =>
+      invoker.invoke({
         type,
         command: 'DEL',
         env: envFor(rt),
         searchPath: rt.searchPath,
         conf: pluginConfig(net, plugin, rt, undefined),
-      });
-    } catch (err) {
-      errors.push(err);
-    }
+      }),
+    );
   }
-  return errors;
+  return steps.failures;
 }

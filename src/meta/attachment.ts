@@ -131,13 +131,3 @@ export function wrap(d: Delegate, verb: string, err: unknown): CniError {
     { cause: err },
   );
 }
-
-/** One error for several (`what`: "delegates failed DEL"): the first one's code, every message listed. */
-export function combine(errors: readonly CniError[], total: number, what: string): CniError {
-  const first = errors[0] as CniError;
-  if (errors.length === 1) return first;
-  return new CniError(
-    first.code,
-    `${errors.length} of ${total} ${what}: ${errors.map((e) => e.message).join('; ')}`,
-  );
-}

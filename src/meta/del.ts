@@ -7,9 +7,10 @@
  * are logged and worked around. The cache, readable or not, goes once nothing is left to
  * retry. One pass, no loop: the runtime's retry is the retry.
  */
+import { combineFailures } from '../cni/attempts.ts';
 import type { CniError } from '../cni/errors.ts';
 import { log } from '../util/log.ts';
-import { type Attached, type Ctx, combine, fromCache } from './attachment.ts';
+import { type Attached, type Ctx, fromCache } from './attachment.ts';
 import { cachePath, type Loaded, readCache, removeCache } from './cache.ts';
 import { delegatesEach, ifnameOf } from './delegates.ts';
 import { deleteAll } from './teardown.ts';
@@ -50,7 +51,7 @@ export async function del(ctx: Ctx): Promise<void> {
   for (const p of problems)
     log.error(`DEL ${ctx.containerId}: ${p.message} (a delegate that does not resolve: skipped)`);
   const t = await deleteAll(ctx, attached, ctx.netns, ctx.containerId);
-  if (t.transient.length > 0) throw combine(t.transient, attached.length, 'delegates failed DEL');
+  if (t.transient.length > 0) throw combineFailures(t.transient, attached.length, 'delegates failed DEL');
   // also when there is none: a write killed before its rename leaves only its temp file
   removeCache(loaded.state === 'missing' ? cachePath(ctx.conf.cniDirOrDefault, key) : loaded.file);
   log.info(`DEL ${ctx.containerId}: ${attached.length} delegate(s) deleted, from ${from}`);

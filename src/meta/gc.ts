@@ -6,11 +6,12 @@
  * as staying (two manifold networks may share a delegate network); a cache that cannot be
  * read is skipped. Every step is attempted and every failure reported, as libcni does.
  */
+import { Attempts, combineFailures } from '../cni/attempts.ts';
 import { CniError, describeError } from '../cni/errors.ts';
 import type { Attachment, GcContext } from '../cni/plugin.ts';
 import { gcNetwork } from '../invoke/network.ts';
 import { log } from '../util/log.ts';
-import { type Attached, combine, fromCache, runtimeFor, wrap } from './attachment.ts';
+import { type Attached, fromCache, runtimeFor, wrap } from './attachment.ts';
 import { type CacheFile, listCaches, removeCache, removeStaleTemps } from './cache.ts';
 import type { MetaConf } from './config.ts';
 import { delegatesEach, ifnameOf } from './delegates.ts';
@@ -47,8 +48,7 @@ export async function gc(ctx: GcContext<MetaConf>): Promise<void> {
   const valid = new Set(ctx.validAttachments.map((a) => key(a.containerID, a.ifname)));
   const live = new Live();
   const covered = new Set<string>();
-  const errors: CniError[] = [];
-  let steps = 0;
+  const steps = new Attempts();
 
   const listed = listCaches(cniDir);
   for (const u of listed.unreadable) log.error(`GC: skipping ${u.file}: ${u.reason}`);
@@ -66,20 +66,14 @@ export async function gc(ctx: GcContext<MetaConf>): Promise<void> {
       log.error(`GC: skipping ${file}: ${describeError(err)}`);
       continue;
     }
-    steps++;
-    const t = await deleteAll(ctx, attached, cache.netns, cache.containerId);
-    if (t.transient.length > 0) {
-      const e = combine(t.transient, attached.length, 'delegates failed DEL');
-      errors.push(
-        new CniError(e.code, `stale attachment ${cache.containerId}/${cache.ifname}: ${e.message}`),
-      );
-      continue;
-    }
-    try {
+    await steps.run(async () => {
+      const t = await deleteAll(ctx, attached, cache.netns, cache.containerId);
+      if (t.transient.length > 0) {
+        const e = combineFailures(t.transient, attached.length, 'delegates failed DEL');
+        throw new CniError(e.code, `stale attachment ${cache.containerId}/${cache.ifname}: ${e.message}`);
+      }
       removeCache(file);
-    } catch (err) {
-      errors.push(err instanceof CniError ? err : new CniError(999, describeError(err)));
-    }
+    });
   }
 
   const delegates = delegatesEach(ctx.conf);
@@ -91,22 +85,21 @@ export async function gc(ctx: GcContext<MetaConf>): Promise<void> {
     });
   }
   for (const d of delegates) {
-    steps++;
     if (d instanceof CniError) {
-      errors.push(d);
+      steps.fail(d);
       continue;
     }
     if (isNested(d)) {
       log.error(`GC: ${d.source}: a nested manifold delegate is never run`);
       continue;
     }
-    try {
+    await steps.run(async () => {
       const rt = runtimeFor(ctx, { delegate: d, ifname: '', result: undefined }, '', '');
-      await gcNetwork(ctx.invoker, d.network, rt, live.of(d.network.name));
-    } catch (err) {
-      errors.push(wrap(d, 'GC', err));
-    }
+      await gcNetwork(ctx.invoker, d.network, rt, live.of(d.network.name)).catch((err: unknown) => {
+        throw wrap(d, 'GC', err);
+      });
+    });
   }
   removeStaleTemps(cniDir);
-  if (errors.length > 0) throw combine(errors, steps, 'GC steps failed');
+  steps.throwIfFailed('GC steps failed');
 }
