@@ -1,5 +1,5 @@
 /** bridge config: the reference plugin's fields (containernetworking/plugins bridge). */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { invalidConfig, q } from '../../src/cni/errors.ts';
 import { interfaceNameProblem } from '../../src/cni/names.ts';
 import { macString, NetConfSchema, uint } from '../../src/cni/netconf.ts';
@@ -14,50 +14,54 @@ export function badIfname(name: string): string | undefined {
   return interfaceNameProblem(name);
 }
 
-const ifname = z.string().superRefine((s, ctx) => {
-  const why = s === '' ? undefined : badIfname(s);
-  if (why) ctx.addIssue({ code: 'custom', message: `${why} (an interface name)`, input: s });
-});
+const ifname = z.string().check(
+  z.superRefine((s, ctx) => {
+    const why = s === '' ? undefined : badIfname(s);
+    if (why) ctx.addIssue({ code: 'custom', message: `${why} (an interface name)`, input: s });
+  }),
+);
 
 const vlanId = z
-  .number()
   .int()
-  .refine((v) => v >= 0 && v <= MAX_VLAN, { message: `must be a VLAN ID between 0 and ${MAX_VLAN}` });
+  .check(
+    z.refine((v) => v >= 0 && v <= MAX_VLAN, { message: `must be a VLAN ID between 0 and ${MAX_VLAN}` }),
+  );
 
 const trunkId = z
-  .number()
   .int()
-  .refine((v) => v >= 1 && v <= MAX_VLAN, { message: `must be a VLAN ID between 1 and ${MAX_VLAN}` });
+  .check(
+    z.refine((v) => v >= 1 && v <= MAX_VLAN, { message: `must be a VLAN ID between 1 and ${MAX_VLAN}` }),
+  );
 
 export const VlanTrunkSchema = z.looseObject({
-  id: trunkId.optional(),
-  minID: trunkId.optional(),
-  maxID: trunkId.optional(),
+  id: z.optional(trunkId),
+  minID: z.optional(trunkId),
+  maxID: z.optional(trunkId),
 });
 
-export const BridgeConfSchema = NetConfSchema.extend({
+export const BridgeConfSchema = z.extend(NetConfSchema, {
   /** The bridge to create or reuse; "" or absent means cni0. */
-  bridge: ifname.optional(),
-  isGateway: z.boolean().optional(),
+  bridge: z.optional(ifname),
+  isGateway: z.optional(z.boolean()),
   /** Implies isGateway; adds a default route via the gateway when IPAM gave none. */
-  isDefaultGateway: z.boolean().optional(),
-  forceAddress: z.boolean().optional(),
-  ipMasq: z.boolean().optional(),
+  isDefaultGateway: z.optional(z.boolean()),
+  forceAddress: z.optional(z.boolean()),
+  ipMasq: z.optional(z.boolean()),
   /** The reference's backend choice; manifold always uses nftables (see README). */
-  ipMasqBackend: z.enum(['iptables', 'nftables']).optional(),
+  ipMasqBackend: z.optional(z.enum(['iptables', 'nftables'])),
   /** 0 = the kernel's default. */
-  mtu: uint.optional(),
-  hairpinMode: z.boolean().optional(),
-  promiscMode: z.boolean().optional(),
-  vlan: vlanId.optional(),
-  vlanTrunk: z.array(VlanTrunkSchema).optional(),
-  preserveDefaultVlan: z.boolean().optional(),
-  macspoofchk: z.boolean().optional(),
-  enabledad: z.boolean().optional(),
-  disableContainerInterface: z.boolean().optional(),
-  portIsolation: z.boolean().optional(),
+  mtu: z.optional(uint),
+  hairpinMode: z.optional(z.boolean()),
+  promiscMode: z.optional(z.boolean()),
+  vlan: z.optional(vlanId),
+  vlanTrunk: z.optional(z.array(VlanTrunkSchema)),
+  preserveDefaultVlan: z.optional(z.boolean()),
+  macspoofchk: z.optional(z.boolean()),
+  enabledad: z.optional(z.boolean()),
+  disableContainerInterface: z.optional(z.boolean()),
+  portIsolation: z.optional(z.boolean()),
   /** A fixed MAC for the pod interface (manifold extension; runtimeConfig.mac and CNI_ARGS MAC win). */
-  mac: macString.optional(),
+  mac: z.optional(macString),
 });
 
 export interface BridgeConf extends z.output<typeof BridgeConfSchema> {

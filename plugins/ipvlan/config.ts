@@ -1,5 +1,5 @@
 /** ipvlan config: the reference plugin's fields (containernetworking/plugins ipvlan) plus `flags`. */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { ifnameString, mtuNumber, NetConfSchema } from '../../src/cni/netconf.ts';
 import { parseWith } from '../../src/cni/validate.ts';
 
@@ -8,15 +8,15 @@ export type Mode = (typeof MODES)[number];
 export const FLAGS = ['bridge', 'private', 'vepa'] as const;
 export type Flag = (typeof FLAGS)[number];
 
-export const IpvlanConfSchema = NetConfSchema.extend({
+export const IpvlanConfSchema = z.extend(NetConfSchema, {
   /** Host interface to attach to; default: prevResult's single interface when chained, else the default-route interface. */
-  master: ifnameString.optional(),
+  master: z.optional(ifnameString),
   /** "" means l2, as in the reference. */
-  mode: z.enum(['', ...MODES]).optional(),
+  mode: z.optional(z.enum(['', ...MODES])),
   /** How slaves of one master reach each other (IFLA_IPVLAN_FLAGS); default bridge. */
-  flags: z.enum(FLAGS).optional(),
-  mtu: mtuNumber.optional(),
-  linkInContainer: z.boolean().optional(),
+  flags: z.optional(z.enum(FLAGS)),
+  mtu: z.optional(mtuNumber),
+  linkInContainer: z.optional(z.boolean()),
 });
 
 export interface IpvlanConf extends z.output<typeof IpvlanConfSchema> {

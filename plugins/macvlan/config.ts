@@ -1,5 +1,5 @@
 /** macvlan config: the reference plugin's fields (containernetworking/plugins macvlan). */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import {
   ifnameString,
   macString,
@@ -14,23 +14,25 @@ export const MODES = ['bridge', 'private', 'vepa', 'passthru'] as const;
 export type Mode = (typeof MODES)[number];
 
 /** A MAC, or "" for none: the reference ignores empty MACs wherever they come from. */
-const macOrEmpty = z.string().refine((s) => s === '' || macString.safeParse(s).success, {
-  message: 'must be a MAC address like 0a:58:0a:f4:00:05',
-});
+const macOrEmpty = z.string().check(
+  z.refine((s) => s === '' || macString.safeParse(s).success, {
+    message: 'must be a MAC address like 0a:58:0a:f4:00:05',
+  }),
+);
 
-export const MacvlanConfSchema = NetConfSchema.extend({
+export const MacvlanConfSchema = z.extend(NetConfSchema, {
   /** Host interface to attach to; default: the interface of the default route. */
-  master: ifnameString.optional(),
+  master: z.optional(ifnameString),
   /** "" means bridge, as in the reference. */
-  mode: z.enum(['', ...MODES]).optional(),
+  mode: z.optional(z.enum(['', ...MODES])),
   /** 0 = the kernel's default (the master's MTU); must not exceed the master's. */
-  mtu: mtuNumber.optional(),
-  mac: macOrEmpty.optional(),
-  runtimeConfig: RuntimeConfigSchema.extend({ mac: macOrEmpty.optional() }).optional(),
+  mtu: z.optional(mtuNumber),
+  mac: z.optional(macOrEmpty),
+  runtimeConfig: z.optional(z.extend(RuntimeConfigSchema, { mac: z.optional(macOrEmpty) })),
   /** The master lives in the pod's namespace rather than the host's. */
-  linkInContainer: z.boolean().optional(),
+  linkInContainer: z.optional(z.boolean()),
   /** Broadcast queue length of the macvlan port (IFLA_MACVLAN_BC_QUEUE_LEN). */
-  bcqueuelen: uint.optional(),
+  bcqueuelen: z.optional(uint),
 });
 
 export interface MacvlanConf extends z.output<typeof MacvlanConfSchema> {

@@ -4,7 +4,7 @@
  * `netdevReturnTimeout`. Cross-field rules fail as CNI error 7 naming the field and value.
  */
 import { isAbsolute } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { invalidConfig, q } from '../../src/cni/errors.ts';
 import { macString, NetConfSchema, RuntimeConfigSchema, uint } from '../../src/cni/netconf.ts';
 import { parseWith } from '../../src/cni/validate.ts';
@@ -17,9 +17,11 @@ export const DEFAULT_NETDEV_RETURN_TIMEOUT = 5000;
 
 /** A PCI address, `dddd:bb:dd.f` (domain optional, as `bb:dd.f`); normalised to lower case with a domain. */
 const PCI_RE = /^(?:([0-9a-fA-F]{4,8}):)?([0-9a-fA-F]{2}):([0-1][0-9a-fA-F])\.([0-7])$/;
-export const pciAddress = z.string().regex(PCI_RE, {
-  message: 'must be a PCI address like 0000:03:02.3',
-});
+export const pciAddress = z.string().check(
+  z.regex(PCI_RE, {
+    message: 'must be a PCI address like 0000:03:02.3',
+  }),
+);
 
 export function normalizePci(s: string): string {
   const m = PCI_RE.exec(s);
@@ -28,51 +30,62 @@ export function normalizePci(s: string): string {
 }
 
 /** sriov-cni (Go) treats "" as not set wherever a MAC or device ID comes from. */
-const orEmpty = (t: z.ZodType<string>, message: string) =>
-  z.string().refine((s) => s === '' || t.safeParse(s).success, { message });
+const orEmpty = (t: z.ZodMiniType<string>, message: string) =>
+  z.string().check(z.refine((s) => s === '' || t.safeParse(s).success, { message }));
 const pciOrEmpty = orEmpty(pciAddress, 'must be a PCI address like 0000:03:02.3');
 const macOrEmpty = orEmpty(macString, 'must be a MAC address like 0a:58:0a:f4:00:05');
 
 /** Go's `*int`: null is "not set". */
-const optionalNullable = <T extends z.ZodType>(t: T) => t.nullish().transform((v) => v ?? undefined);
+const optionalNullable = <T extends z.ZodMiniType>(t: T) =>
+  z.pipe(
+    z.nullish(t),
+    z.transform((v: z.output<T> | null | undefined) => v ?? undefined),
+  );
 /** sriov-cni's string fields with `omitempty`: "" is "not set". */
-const optionalEnum = <const V extends readonly [string, ...string[]]>(values: V) =>
-  z
-    .enum(['', ...values])
-    .optional()
-    .transform((v) => (v === '' ? undefined : (v as V[number] | undefined)));
+const optionalEnum = <const V extends readonly [string, ...string[]]>(values: V) => {
+  const inner = z.optional(z.enum(['', ...values]));
+  return z.pipe(
+    inner,
+    z.transform((v: z.output<typeof inner>) => (v === '' ? undefined : (v as V[number] | undefined))),
+  );
+};
 
-export const SriovConfSchema = NetConfSchema.extend({
+export const SriovConfSchema = z.extend(NetConfSchema, {
   /** The VF's PCI address (the device plugin's, through Multus). */
-  deviceID: pciOrEmpty.optional(),
+  deviceID: z.optional(pciOrEmpty),
   /** What Multus sets for some device plugins; used when deviceID is missing. */
-  pciBusID: pciOrEmpty.optional(),
-  vlan: optionalNullable(z.number().int().min(0).max(4094)),
-  vlanQoS: optionalNullable(z.number().int().min(0).max(7)),
+  pciBusID: z.optional(pciOrEmpty),
+  vlan: optionalNullable(z.int().check(z.minimum(0), z.maximum(4094))),
+  vlanQoS: optionalNullable(z.int().check(z.minimum(0), z.maximum(7))),
   /** 802.1q (default) or 802.1ad, any case (sriov-cni lower-cases it). */
   vlanProto: optionalNullable(
-    z
-      .string()
-      .transform((s) => s.toLowerCase())
-      .pipe(z.enum(['802.1q', '802.1ad'])),
+    z.pipe(
+      z.pipe(
+        z.string(),
+        z.transform((s: string) => s.toLowerCase()),
+      ),
+      z.enum(['802.1q', '802.1ad']),
+    ),
   ),
-  mac: macOrEmpty.optional(),
-  runtimeConfig: RuntimeConfigSchema.extend({
-    mac: macOrEmpty.optional(),
-    deviceID: pciOrEmpty.optional(),
-  }).optional(),
+  mac: z.optional(macOrEmpty),
+  runtimeConfig: z.optional(
+    z.extend(RuntimeConfigSchema, {
+      mac: z.optional(macOrEmpty),
+      deviceID: z.optional(pciOrEmpty),
+    }),
+  ),
   spoofchk: optionalEnum(['on', 'off']),
   trust: optionalEnum(['on', 'off']),
   link_state: optionalEnum(['auto', 'enable', 'disable']),
   /** Mbps; 0 = no limit. */
   min_tx_rate: optionalNullable(uint),
   max_tx_rate: optionalNullable(uint),
-  logLevel: z.string().optional(),
-  logFile: z.string().optional(),
+  logLevel: z.optional(z.string()),
+  logFile: z.optional(z.string()),
   /** manifold: where VF records and locks live. */
-  dataDir: z.string().refine(isAbsolute, { message: 'must be an absolute path' }).optional(),
+  dataDir: z.optional(z.string().check(z.refine(isAbsolute, { message: 'must be an absolute path' }))),
   /** manifold: ms DEL waits for the kernel to return a VF netdev whose pod netns is gone. */
-  netdevReturnTimeout: uint.max(600_000).optional(),
+  netdevReturnTimeout: z.optional(uint.check(z.maximum(600_000))),
 });
 
 export interface SriovConf extends z.output<typeof SriovConfSchema> {

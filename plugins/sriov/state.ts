@@ -7,7 +7,7 @@
  */
 import { readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { describeError, failed } from '../../src/cni/errors.ts';
 import { type FileLock, lockExclusive } from '../../src/kernel/flock.ts';
 import { tempsOf, writeFileAtomic } from '../../src/util/atomic.ts';
@@ -19,13 +19,13 @@ const ProtoSchema = z.enum(['802.1q', '802.1ad']);
 
 /** The PF-side view of a VF (what IFLA_VFINFO_LIST reports). */
 const PfStateSchema = z.object({
-  mac: z.string().optional(),
+  mac: z.optional(z.string()),
   vlan: z.number(),
   qos: z.number(),
   vlanProto: ProtoSchema,
-  spoofchk: z.boolean().optional(),
-  trust: z.boolean().optional(),
-  linkState: LinkStateSchema.optional(),
+  spoofchk: z.optional(z.boolean()),
+  trust: z.optional(z.boolean()),
+  linkState: z.optional(LinkStateSchema),
   minTxRate: z.number(),
   maxTxRate: z.number(),
 });
@@ -33,7 +33,7 @@ export type PfState = z.output<typeof PfStateSchema>;
 
 const NetdevStateSchema = z.object({
   name: z.string(),
-  mac: z.string().optional(),
+  mac: z.optional(z.string()),
   mtu: z.number(),
   up: z.boolean(),
 });
@@ -41,13 +41,13 @@ export type NetdevState = z.output<typeof NetdevStateSchema>;
 
 /** PF-side settings wanted for the VF (only the ones the config sets). */
 const PfWantSchema = z.object({
-  vlan: z.object({ vlan: z.number(), qos: z.number(), proto: ProtoSchema }).optional(),
-  mac: z.string().optional(),
-  maxTxRate: z.number().optional(),
-  minTxRate: z.number().optional(),
-  spoofchk: z.boolean().optional(),
-  trust: z.boolean().optional(),
-  linkState: LinkStateSchema.optional(),
+  vlan: z.optional(z.object({ vlan: z.number(), qos: z.number(), proto: ProtoSchema })),
+  mac: z.optional(z.string()),
+  maxTxRate: z.optional(z.number()),
+  minTxRate: z.optional(z.number()),
+  spoofchk: z.optional(z.boolean()),
+  trust: z.optional(z.boolean()),
+  linkState: z.optional(LinkStateSchema),
 });
 
 export type PfWant = z.output<typeof PfWantSchema>;
@@ -64,7 +64,7 @@ const RecordSchema = z.looseObject({
   netns: z.string(),
   /** adding: ADD under way (or crashed); attached; released: PF side reset, netdev not back yet. */
   phase: z.enum(['adding', 'attached', 'released']),
-  original: z.object({ pf: PfStateSchema.optional(), netdev: NetdevStateSchema.optional() }),
+  original: z.object({ pf: z.optional(PfStateSchema), netdev: z.optional(NetdevStateSchema) }),
   applied: PfWantSchema,
 });
 export type VfRecord = z.output<typeof RecordSchema>;

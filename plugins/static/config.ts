@@ -1,22 +1,24 @@
 /** static config: the `ipam` section with the reference plugin's field names, and the capabilities it reads. */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { cidrString, DNSSchema, ipString, NetConfSchema, RouteSchema } from '../../src/cni/netconf.ts';
 
 export const StaticAddressSchema = z.looseObject({
   address: cidrString,
-  gateway: ipString.optional(),
+  gateway: z.optional(ipString),
 });
 
 export const StaticIpamSchema = z.looseObject({
   type: z.string(),
-  addresses: z.array(StaticAddressSchema).optional(),
-  routes: z.array(RouteSchema).optional(),
-  dns: DNSSchema.optional(),
+  addresses: z.optional(z.array(StaticAddressSchema)),
+  routes: z.optional(z.array(RouteSchema)),
+  dns: z.optional(DNSSchema),
 });
 
-export const StaticConfSchema = NetConfSchema.extend({
+export const StaticConfSchema = z.extend(NetConfSchema, {
   ipam: StaticIpamSchema,
-  runtimeConfig: z.looseObject({ ips: z.array(cidrString).optional() }).optional(),
-  args: z.looseObject({ cni: z.looseObject({ ips: z.array(cidrString).optional() }).optional() }).optional(),
+  runtimeConfig: z.optional(z.looseObject({ ips: z.optional(z.array(cidrString)) })),
+  args: z.optional(
+    z.looseObject({ cni: z.optional(z.looseObject({ ips: z.optional(z.array(cidrString)) })) }),
+  ),
 });
 export type StaticConf = z.output<typeof StaticConfSchema>;

@@ -2,7 +2,7 @@
  * vxlan config. No reference CNI plugin exists: the fields follow the kernel's vxlan link
  * options (ip-link(8) names where they fit) and flannel's vxlan backend (REFERENCE.md).
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { invalidConfig } from '../../src/cni/errors.ts';
 import { interfaceNameProblem } from '../../src/cni/names.ts';
 import { ipString, macString, NetConfSchema, uint } from '../../src/cni/netconf.ts';
@@ -17,8 +17,8 @@ export const DEFAULT_PORT = 4789;
 export const ZERO_MAC = '00:00:00:00:00:00';
 
 const MAX_VNI = 16_777_215;
-const u8 = z.number().int().min(0).max(255);
-const udpPort = z.number().int().min(1).max(65_535);
+const u8 = z.int().check(z.minimum(0), z.maximum(255));
+const udpPort = z.int().check(z.minimum(1), z.maximum(65_535));
 
 function isMulticast(s: string): boolean {
   const ip = parseIP(s);
@@ -31,16 +31,19 @@ function isUnspecified(s: string): boolean {
   return parseIP(s)?.bytes.every((b) => b === 0) ?? false;
 }
 
-const unicastIP = ipString
-  .refine((s) => !isMulticast(s), { message: 'must be a unicast address' })
-  .refine((s) => !isUnspecified(s), { message: 'must not be the unspecified address' });
+const unicastIP = ipString.check(
+  z.refine((s) => !isMulticast(s), { message: 'must be a unicast address' }),
+  z.refine((s) => !isUnspecified(s), { message: 'must not be the unspecified address' }),
+);
 
 /** A Linux interface name: 1–15 bytes, no "/", ":" or whitespace, not "." or "..". */
 /** An interface name the kernel accepts: 1–15 bytes, no "/", ":" or white space, not "." or "..". */
-export const ifName = z.string().superRefine((s, ctx) => {
-  const why = interfaceNameProblem(s);
-  if (why) ctx.addIssue({ code: 'custom', message: `interface name ${why}`, input: s });
-});
+export const ifName = z.string().check(
+  z.superRefine((s, ctx) => {
+    const why = interfaceNameProblem(s);
+    if (why) ctx.addIssue({ code: 'custom', message: `interface name ${why}`, input: s });
+  }),
+);
 
 export const FdbEntrySchema = z.looseObject({
   /** Inner (overlay) MAC; 00:00:00:00:00:00 is a flood entry, like one of `remotes`. */
@@ -50,29 +53,29 @@ export const FdbEntrySchema = z.looseObject({
 });
 export type FdbEntry = z.output<typeof FdbEntrySchema>;
 
-export const VxlanConfSchema = NetConfSchema.extend({
-  vni: z.number().int().min(1).max(MAX_VNI),
-  port: udpPort.optional(),
+export const VxlanConfSchema = z.extend(NetConfSchema, {
+  vni: z.int().check(z.minimum(1), z.maximum(MAX_VNI)),
+  port: z.optional(udpPort),
   /** Underlay device in the host; default: the interface of the default route. */
-  master: ifName.optional(),
-  local: unicastIP.optional(),
-  group: ipString.refine(isMulticast, { message: 'must be a multicast address' }).optional(),
-  remotes: z.array(unicastIP).optional(),
-  fdb: z.array(FdbEntrySchema).optional(),
-  learning: z.boolean().optional(),
+  master: z.optional(ifName),
+  local: z.optional(unicastIP),
+  group: z.optional(ipString.check(z.refine(isMulticast, { message: 'must be a multicast address' }))),
+  remotes: z.optional(z.array(unicastIP)),
+  fdb: z.optional(z.array(FdbEntrySchema)),
+  learning: z.optional(z.boolean()),
   /** 0 = auto (the kernel's default TTL). */
-  ttl: u8.optional(),
+  ttl: z.optional(u8),
   /** 1 = inherit from the inner packet. */
-  tos: u8.optional(),
+  tos: z.optional(u8),
   /** UDP source port range [low, high] (the kernel hashes flows into it). */
-  srcPortRange: z.tuple([udpPort, udpPort]).optional(),
-  udpCsum: z.boolean().optional(),
+  srcPortRange: z.optional(z.tuple([udpPort, udpPort])),
+  udpCsum: z.optional(z.boolean()),
   /** 0 = default: the underlay's MTU minus the encapsulation overhead. */
-  mtu: uint.max(65_535).optional(),
-  mode: z.enum(MODES).optional(),
+  mtu: z.optional(uint.check(z.maximum(65_535))),
+  mode: z.optional(z.enum(MODES)),
   /** Bridge mode: the host bridge shared by the pods of this VNI (default vxbr<vni>). */
-  bridge: ifName.optional(),
-  mac: macString.optional(),
+  bridge: z.optional(ifName),
+  mac: z.optional(macString),
 });
 
 export interface VxlanConf extends z.output<typeof VxlanConfSchema> {

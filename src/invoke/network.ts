@@ -4,7 +4,7 @@
  * result as `prevResult`, and `runtimeConfig` holding the capability arguments it declared in
  * `capabilities`; ADD runs the plugins in order, DEL in reverse with the cached result.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { Attempts } from '../cni/attempts.ts';
 import { CniError, Code } from '../cni/errors.ts';
 import { ResultSchema } from '../cni/netconf.ts';
@@ -25,20 +25,20 @@ export interface Network {
   readonly raw: Readonly<Record<string, unknown>>;
 }
 
-const PluginSchema = z.looseObject({ type: z.string().min(1) });
+const PluginSchema = z.looseObject({ type: z.string().check(z.minLength(1)) });
 const ConfSchema = z.looseObject({
-  cniVersion: z.string().optional(),
-  name: z.string().min(1),
-  type: z.string().min(1),
-  disableCheck: z.boolean().optional(),
-  disableGC: z.boolean().optional(),
+  cniVersion: z.optional(z.string()),
+  name: z.string().check(z.minLength(1)),
+  type: z.string().check(z.minLength(1)),
+  disableCheck: z.optional(z.boolean()),
+  disableGC: z.optional(z.boolean()),
 });
 const ConfListSchema = z.looseObject({
-  cniVersion: z.string().optional(),
-  name: z.string().min(1),
-  plugins: z.array(PluginSchema).min(1),
-  disableCheck: z.boolean().optional(),
-  disableGC: z.boolean().optional(),
+  cniVersion: z.optional(z.string()),
+  name: z.string().check(z.minLength(1)),
+  plugins: z.array(PluginSchema).check(z.minLength(1)),
+  disableCheck: z.optional(z.boolean()),
+  disableGC: z.optional(z.boolean()),
 });
 
 /**

@@ -5,16 +5,16 @@
  * the `status` subresource (so RBAC needs only `update` on pods/status), again on 409
  * Conflict with the fresh object.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import type { KubeClient } from './client.ts';
 import { ApiError, isNotFound } from './errors.ts';
 
 const MetaSchema = z.looseObject({
   name: z.string(),
-  namespace: z.string().optional(),
-  uid: z.string().optional(),
-  resourceVersion: z.string().optional(),
-  annotations: z.record(z.string(), z.string()).nullish(),
+  namespace: z.optional(z.string()),
+  uid: z.optional(z.string()),
+  resourceVersion: z.optional(z.string()),
+  annotations: z.nullish(z.record(z.string(), z.string())),
 });
 
 const PodSchema = z.looseObject({ metadata: MetaSchema });
@@ -22,7 +22,7 @@ export type Pod = z.output<typeof PodSchema>;
 
 const NadSchema = z.looseObject({
   metadata: MetaSchema,
-  spec: z.looseObject({ config: z.string().optional() }).nullish(),
+  spec: z.nullish(z.looseObject({ config: z.optional(z.string()) })),
 });
 export type Nad = z.output<typeof NadSchema>;
 
@@ -35,7 +35,7 @@ export function isStaticPod(pod: Pod): boolean {
 const seg = (s: string) => encodeURIComponent(s);
 const podPath = (ns: string, name: string) => `/api/v1/namespaces/${seg(ns)}/pods/${seg(name)}`;
 
-function shape<S extends z.ZodType>(schema: S, body: unknown, what: string): z.output<S> {
+function shape<S extends z.ZodMiniType>(schema: S, body: unknown, what: string): z.output<S> {
   const r = schema.safeParse(body);
   if (!r.success) throw new ApiError(200, 'Invalid', `the API server sent a malformed ${what}`);
   return r.data;

@@ -4,16 +4,16 @@
  * a map NUMA node → IDs since Kubernetes 1.20 and a plain list before; both are read.
  */
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import type { DeviceMap } from './podresources.ts';
 
 const EntrySchema = z.looseObject({
   PodUID: z.string(),
   ResourceName: z.string(),
-  DeviceIDs: z.union([z.array(z.string()), z.record(z.string(), z.array(z.string()).nullable())]).nullish(),
+  DeviceIDs: z.nullish(z.union([z.array(z.string()), z.record(z.string(), z.nullable(z.array(z.string())))])),
 });
 const CheckpointSchema = z.looseObject({
-  Data: z.looseObject({ PodDeviceEntries: z.array(EntrySchema).nullish() }),
+  Data: z.looseObject({ PodDeviceEntries: z.nullish(z.array(EntrySchema)) }),
 });
 
 /** The devices of the pod with `uid` (throws when the file cannot be read or is not a checkpoint). */

@@ -9,37 +9,37 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { CniError, Code, describeError } from '../cni/errors.ts';
 import { parseWith } from '../cni/validate.ts';
 import { readCredential, readToken, type Target, type TargetSource } from './target.ts';
 
 const ClusterSchema = z.looseObject({
-  server: z.string().min(1),
-  'certificate-authority': z.string().nullish(),
-  'certificate-authority-data': z.string().nullish(),
-  'insecure-skip-tls-verify': z.boolean().nullish(),
-  'tls-server-name': z.string().nullish(),
+  server: z.string().check(z.minLength(1)),
+  'certificate-authority': z.nullish(z.string()),
+  'certificate-authority-data': z.nullish(z.string()),
+  'insecure-skip-tls-verify': z.nullish(z.boolean()),
+  'tls-server-name': z.nullish(z.string()),
 });
 const UserSchema = z.looseObject({
-  'client-certificate': z.string().nullish(),
-  'client-certificate-data': z.string().nullish(),
-  'client-key': z.string().nullish(),
-  'client-key-data': z.string().nullish(),
-  token: z.string().nullish(),
-  tokenFile: z.string().nullish(),
-  username: z.string().nullish(),
-  password: z.string().nullish(),
-  exec: z.unknown().optional(),
-  'auth-provider': z.unknown().optional(),
+  'client-certificate': z.nullish(z.string()),
+  'client-certificate-data': z.nullish(z.string()),
+  'client-key': z.nullish(z.string()),
+  'client-key-data': z.nullish(z.string()),
+  token: z.nullish(z.string()),
+  tokenFile: z.nullish(z.string()),
+  username: z.nullish(z.string()),
+  password: z.nullish(z.string()),
+  exec: z.optional(z.unknown()),
+  'auth-provider': z.optional(z.unknown()),
 });
-const ContextSchema = z.looseObject({ cluster: z.string(), user: z.string().nullish() });
+const ContextSchema = z.looseObject({ cluster: z.string(), user: z.nullish(z.string()) });
 
 const KubeconfigSchema = z.looseObject({
-  'current-context': z.string().nullish(),
-  clusters: z.array(z.looseObject({ name: z.string(), cluster: ClusterSchema })).nullish(),
-  users: z.array(z.looseObject({ name: z.string(), user: UserSchema })).nullish(),
-  contexts: z.array(z.looseObject({ name: z.string(), context: ContextSchema })).nullish(),
+  'current-context': z.nullish(z.string()),
+  clusters: z.nullish(z.array(z.looseObject({ name: z.string(), cluster: ClusterSchema }))),
+  users: z.nullish(z.array(z.looseObject({ name: z.string(), user: UserSchema }))),
+  contexts: z.nullish(z.array(z.looseObject({ name: z.string(), context: ContextSchema }))),
 });
 type Kubeconfig = z.output<typeof KubeconfigSchema>;
 

@@ -10,7 +10,7 @@
  */
 import { readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { describeError, failed } from '../cni/errors.ts';
 import { tempsOf, writeFileAtomic } from '../util/atomic.ts';
 import { log } from '../util/log.ts';
@@ -27,9 +27,9 @@ const EntrySchema = z.looseObject({
   /** The network config (conf or conflist) as it was run. */
   network: z.looseObject({}),
   /** Its ADD result, in the network's cniVersion, once it succeeded. */
-  result: z.looseObject({}).optional(),
+  result: z.optional(z.looseObject({})),
   /** The message its ADD failed with, when it failed. */
-  addError: z.string().optional(),
+  addError: z.optional(z.string()),
 });
 export type CacheEntry = z.output<typeof EntrySchema>;
 

@@ -4,7 +4,7 @@
  * are accepted here and used by the Kubernetes layer.
  */
 import { isAbsolute } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { invalidConfig } from '../cni/errors.ts';
 import { NetConfSchema } from '../cni/netconf.ts';
 import { parseWith } from '../cni/validate.ts';
@@ -16,28 +16,30 @@ export const DEFAULT_CONF_DIR = '/etc/cni/manifold/net.d';
 export const DEFAULT_CNI_DIR = '/var/lib/cni/manifold';
 export const DEFAULT_READINESS_TIMEOUT_S = 45;
 
-const absolute = z.string().refine((p) => p === '' || isAbsolute(p), { message: 'must be an absolute path' });
+const absolute = z
+  .string()
+  .check(z.refine((p) => p === '' || isAbsolute(p), { message: 'must be an absolute path' }));
 
-export const MetaConfSchema = NetConfSchema.extend({
-  delegates: z.array(z.looseObject({})).optional(),
-  clusterNetwork: z.string().optional(),
-  defaultNetworks: z.array(z.string()).optional(),
-  confDir: absolute.optional(),
-  cniDir: absolute.optional(),
-  binDir: absolute.optional(),
-  kubeconfig: z.string().optional(),
-  readinessindicatorfile: z.string().optional(),
+export const MetaConfSchema = z.extend(NetConfSchema, {
+  delegates: z.optional(z.array(z.looseObject({}))),
+  clusterNetwork: z.optional(z.string()),
+  defaultNetworks: z.optional(z.array(z.string())),
+  confDir: z.optional(absolute),
+  cniDir: z.optional(absolute),
+  binDir: z.optional(absolute),
+  kubeconfig: z.optional(z.string()),
+  readinessindicatorfile: z.optional(z.string()),
   /** manifold extension: how long ADD waits for the readiness file (Multus: 45 s, fixed). */
-  readinessTimeoutSeconds: z.number().positive().max(3600).optional(),
-  namespaceIsolation: z.boolean().optional(),
-  globalNamespaces: z.string().optional(),
-  systemNamespaces: z.array(z.string()).optional(),
-  multusNamespace: z.string().optional(),
-  logFile: z.string().optional(),
-  logLevel: z.enum(['panic', 'error', 'info', 'verbose', 'debug', '']).optional(),
-  logToStderr: z.boolean().optional(),
+  readinessTimeoutSeconds: z.optional(z.number().check(z.positive(), z.maximum(3600))),
+  namespaceIsolation: z.optional(z.boolean()),
+  globalNamespaces: z.optional(z.string()),
+  systemNamespaces: z.optional(z.array(z.string())),
+  multusNamespace: z.optional(z.string()),
+  logFile: z.optional(z.string()),
+  logLevel: z.optional(z.enum(['panic', 'error', 'info', 'verbose', 'debug', ''])),
+  logToStderr: z.optional(z.boolean()),
   /** manifold: one JSON line per event (default), or text for people. */
-  logFormat: z.enum(['json', 'text']).optional(),
+  logFormat: z.optional(z.enum(['json', 'text'])),
   ...K8S_FIELDS,
   /** manifold extension: multi-homing (docs/multihoming.md), every option off by default. */
   ...MultihomeShape,

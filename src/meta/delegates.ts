@@ -5,7 +5,7 @@
  * is removed before the plugin sees the config: `{"ifname": "net5", "defaultRoute": true}`,
  * and the multi-homing options for this network (`{"policyRouting": true}`, docs/multihoming.md).
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { CniError, Code, invalidConfig } from '../cni/errors.ts';
 import { interfaceNameProblem } from '../cni/names.ts';
 import { parseWith } from '../cni/validate.ts';
@@ -32,13 +32,13 @@ export interface Delegate {
   readonly multihome?: OptionFields | undefined;
 }
 
-const ManifoldKey = z
-  .looseObject({
-    ifname: z.string().optional(),
-    defaultRoute: z.boolean().optional(),
+const ManifoldKey = z.optional(
+  z.looseObject({
+    ifname: z.optional(z.string()),
+    defaultRoute: z.optional(z.boolean()),
     ...MultihomeShape,
-  })
-  .optional();
+  }),
+);
 
 export type ManifoldKeyFields = NonNullable<z.output<typeof ManifoldKey>>;
 

@@ -3,7 +3,7 @@
  * version, build the plugin context and call the verb. Loaded lazily so VERSION stays cheap.
  */
 import { isAbsolute } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { CniError, Code } from '../cni/errors.ts';
 import { isValidName } from '../cni/names.ts';
 import { ResultSchema } from '../cni/netconf.ts';

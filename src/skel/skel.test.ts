@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { runWith } from '../../test/helpers/skel.ts';
 import { CniError } from '../cni/errors.ts';
 import { NetConfSchema } from '../cni/netconf.ts';
@@ -15,9 +15,9 @@ const ENV = {
   CNI_PATH: '/opt/cni/bin',
 };
 
-const TestConf = NetConfSchema.extend({
-  mode: z.enum(['bridge', 'private']).optional(),
-  plugins: z.array(z.looseObject({ mtu: z.number().int().max(9000).optional() })).optional(),
+const TestConf = z.extend(NetConfSchema, {
+  mode: z.optional(z.enum(['bridge', 'private'])),
+  plugins: z.optional(z.array(z.looseObject({ mtu: z.optional(z.int().check(z.maximum(9000))) }))),
 });
 
 function plugin(over: Partial<Plugin<z.output<typeof TestConf>>> = {}) {

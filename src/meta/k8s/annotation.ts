@@ -6,7 +6,7 @@
  *     portMappings, bandwidth, infiniband-guid, deviceID} (a value containing `[`, `{` or `"`).
  * Anything malformed is CNI error 7 naming the annotation and quoting the bad part.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { CniError, Code } from '../../cni/errors.ts';
 import { interfaceNameProblem } from '../../cni/names.ts';
 import { ipOrCidrString, ipString, macString, uint } from '../../cni/netconf.ts';
@@ -45,51 +45,53 @@ const subdomainProblem = (s: string) =>
     : undefined;
 
 const checked = (problem: (s: string) => string | undefined) =>
-  z.string().superRefine((s, ctx) => {
-    const p = problem(s);
-    if (p) ctx.addIssue({ code: 'custom', message: p, input: s });
-  });
+  z.string().check(
+    z.superRefine((s, ctx) => {
+      const p = problem(s);
+      if (p) ctx.addIssue({ code: 'custom', message: p, input: s });
+    }),
+  );
 
 const GUID_RE = /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){7}$/;
-const port = z.number().int().min(0).max(65535);
+const port = z.int().check(z.minimum(0), z.maximum(65535));
 
 const ElementSchema = z.looseObject({
   name: checked(subdomainProblem),
-  namespace: z.union([z.literal(''), checked(labelProblem)]).nullish(),
-  interface: checked((s) => (s === '' ? undefined : interfaceNameProblem(s))).nullish(),
+  namespace: z.nullish(z.union([z.literal(''), checked(labelProblem)])),
+  interface: z.nullish(checked((s) => (s === '' ? undefined : interfaceNameProblem(s)))),
   /** Before NPWG spec 1.1 (Multus < 3.2). */
-  interfaceRequest: checked((s) => (s === '' ? undefined : interfaceNameProblem(s))).nullish(),
-  ips: z.array(ipOrCidrString).nullish(),
-  mac: z.union([z.literal(''), macString]).nullish(),
-  'default-route': z.array(ipString).nullish(),
-  'cni-args': z.record(z.string(), z.unknown()).nullish(),
-  portMappings: z
-    .array(
+  interfaceRequest: z.nullish(checked((s) => (s === '' ? undefined : interfaceNameProblem(s)))),
+  ips: z.nullish(z.array(ipOrCidrString)),
+  mac: z.nullish(z.union([z.literal(''), macString])),
+  'default-route': z.nullish(z.array(ipString)),
+  'cni-args': z.nullish(z.record(z.string(), z.unknown())),
+  portMappings: z.nullish(
+    z.array(
       z.looseObject({
         hostPort: port,
         containerPort: port,
-        protocol: z.string().optional(),
-        hostIP: z.string().optional(),
+        protocol: z.optional(z.string()),
+        hostIP: z.optional(z.string()),
       }),
-    )
-    .nullish(),
-  bandwidth: z
-    .looseObject({
-      ingressRate: uint.optional(),
-      ingressBurst: uint.optional(),
-      egressRate: uint.optional(),
-      egressBurst: uint.optional(),
-    })
-    .nullish(),
-  'infiniband-guid': z
-    .union([
+    ),
+  ),
+  bandwidth: z.nullish(
+    z.looseObject({
+      ingressRate: z.optional(uint),
+      ingressBurst: z.optional(uint),
+      egressRate: z.optional(uint),
+      egressBurst: z.optional(uint),
+    }),
+  ),
+  'infiniband-guid': z.nullish(
+    z.union([
       z.literal(''),
-      z.string().regex(GUID_RE, { message: 'must be 8 bytes like 00:11:22:33:44:55:66:77' }),
-    ])
-    .nullish(),
-  deviceID: z.string().nullish(),
+      z.string().check(z.regex(GUID_RE, { message: 'must be 8 bytes like 00:11:22:33:44:55:66:77' })),
+    ]),
+  ),
+  deviceID: z.nullish(z.string()),
   /** manifold extension: this attachment's multi-homing options, over its network's and the meta config's. */
-  manifold: z.strictObject(MultihomeShape).nullish(),
+  manifold: z.nullish(z.strictObject(MultihomeShape)),
 });
 
 function fail(key: string, problem: string): CniError {

@@ -5,7 +5,7 @@
  * `cni-args` merged into `args.cni`, and a device-plugin device ID written into the config as
  * `deviceID` (and `pciBusID`). Kept in the delegate cache, so DEL and CHECK get the same.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import type { Delegate } from '../delegates.ts';
 
 export interface PodAttachment {
@@ -81,10 +81,10 @@ const CachedSchema = z.looseObject({
   statusName: z.string(),
   capabilityArgs: z.record(z.string(), z.unknown()),
   cniArgs: z.array(z.tuple([z.string(), z.string()])),
-  resourceName: z.string().optional(),
-  deviceID: z.string().optional(),
-  deviceInfoFile: z.string().optional(),
-  deviceInfoSource: z.string().optional(),
+  resourceName: z.optional(z.string()),
+  deviceID: z.optional(z.string()),
+  deviceInfoFile: z.optional(z.string()),
+  deviceInfoSource: z.optional(z.string()),
 });
 
 /** The `k8s` field of a cached delegate entry, back as a delegate field (nothing when absent or unreadable). */

@@ -5,19 +5,21 @@
  * front; read only when a call is for a Kubernetes pod.
  */
 import { isAbsolute } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 
-const absolute = z.string().refine((p) => p === '' || isAbsolute(p), { message: 'must be an absolute path' });
+const absolute = z
+  .string()
+  .check(z.refine((p) => p === '' || isAbsolute(p), { message: 'must be an absolute path' }));
 
 export const K8S_FIELDS = {
   /** kubelet's pod-resources gRPC socket (device IDs of SR-IOV and other device-plugin resources). */
-  podResourcesSocket: absolute.optional(),
+  podResourcesSocket: z.optional(absolute),
   /** kubelet's device-manager checkpoint, read when the socket cannot be used. */
-  kubeletCheckpointFile: absolute.optional(),
+  kubeletCheckpointFile: z.optional(absolute),
   /** The device-info-spec directory (`dp/` written by device plugins, `cni/` by manifold). */
-  deviceInfoDir: absolute.optional(),
+  deviceInfoDir: z.optional(absolute),
   /** The most one CNI call spends on the Kubernetes API, every request and retry included. */
-  kubeApiTimeoutSeconds: z.number().positive().max(300).optional(),
+  kubeApiTimeoutSeconds: z.optional(z.number().check(z.positive(), z.maximum(300))),
 };
 
 export const DEFAULT_POD_RESOURCES_SOCKET = '/var/lib/kubelet/pod-resources/kubelet.sock';

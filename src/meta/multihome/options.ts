@@ -3,7 +3,7 @@
  * in a delegate's `manifold` object. Every one is off by default, so a pod gets its routes
  * exactly as its IPAM gives them (what Multus users expect); see docs/multihoming.md.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 
 export const GATEWAY_CHECKS = ['off', 'warn', 'fail'] as const;
 export type GatewayCheck = (typeof GATEWAY_CHECKS)[number];
@@ -12,31 +12,31 @@ export const DEFAULT_PROBE_COUNT = 3;
 export const DEFAULT_PROBE_INTERVAL_MS = 100;
 
 /** Two octets, unicast (the low bit of the first is 0); `""` turns an inherited prefix off. */
-const macPrefix = z
-  .string()
-  .regex(/^([0-9a-fA-F]{2}:[0-9a-fA-F]{2})?$/, { message: 'must be two MAC octets like "0a:58"' })
-  .refine((s) => s === '' || (Number.parseInt(s.slice(0, 2), 16) & 1) === 0, {
+const macPrefix = z.string().check(
+  z.regex(/^([0-9a-fA-F]{2}:[0-9a-fA-F]{2})?$/, { message: 'must be two MAC octets like "0a:58"' }),
+  z.refine((s) => s === '' || (Number.parseInt(s.slice(0, 2), 16) & 1) === 0, {
     message: 'must be a unicast prefix (the first octet even), e.g. "0a:58"',
-  });
+  }),
+);
 
 /** The fields, spread into the meta config's schema and into a delegate's `manifold` object. */
 export const MultihomeShape = {
   /** A routing table and `from <address>` rules for every attachment without the default route. */
-  policyRouting: z.boolean().optional(),
+  policyRouting: z.optional(z.boolean()),
   /** Gratuitous ARP for each IPv4 address and an unsolicited NA for each IPv6 address, last. */
-  announce: z.boolean().optional(),
+  announce: z.optional(z.boolean()),
   /** ARP probes for each IPv4 address, the kernel's DAD result for each IPv6 one; conflicts fail ADD. */
-  addressConflictCheck: z.boolean().optional(),
+  addressConflictCheck: z.optional(z.boolean()),
   /** Does each gateway answer ARP/NDP: `warn` logs, `fail` rolls ADD back. */
-  gatewayCheck: z.enum(GATEWAY_CHECKS).optional(),
+  gatewayCheck: z.optional(z.enum(GATEWAY_CHECKS)),
   /** The probe budget of the two checks: probes per address or gateway … */
-  probeCount: z.number().int().min(1).max(10).optional(),
+  probeCount: z.optional(z.int().check(z.minimum(1), z.maximum(10))),
   /** … and the time between two of them (ms). */
-  probeIntervalMs: z.number().int().min(10).max(1000).optional(),
+  probeIntervalMs: z.optional(z.int().check(z.minimum(10), z.maximum(1000))),
   /** arp_ignore=1, arp_announce=2 on every interface; rp_filter=2, accept_ra_defrtr=0 on the others. */
-  multihomeSysctls: z.boolean().optional(),
+  multihomeSysctls: z.optional(z.boolean()),
   /** The interface's MAC becomes `<prefix>:<the four octets of its IPv4 address>`. */
-  macFromIPv4: macPrefix.optional(),
+  macFromIPv4: z.optional(macPrefix),
 };
 
 const OptionsSchema = z.object(MultihomeShape);

@@ -4,18 +4,18 @@
  * multi-homing did something. Tables and rules are found again from these table ids and the
  * cached addresses; default routes, table routes and rules carry manifold's route protocol.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { log } from '../../util/log.ts';
 
 const StateSchema = z.looseObject({
   /** The MAC before macFromIPv4 changed it. */
-  mac: z.string().optional(),
+  mac: z.optional(z.string()),
   /** sysctl values before ADD changed them, by key (`net/ipv4/conf/net1/rp_filter`). */
-  sysctls: z.record(z.string(), z.string()).optional(),
+  sysctls: z.optional(z.record(z.string(), z.string())),
   /** The policy routing tables made for it, by family (the same id serves IPv4 and IPv6). */
-  tables: z
-    .array(z.looseObject({ table: z.number().int().nonnegative(), family: z.literal([4, 6]) }))
-    .optional(),
+  tables: z.optional(
+    z.array(z.looseObject({ table: z.int().check(z.nonnegative()), family: z.literal([4, 6]) })),
+  ),
 });
 export type AttachmentState = z.output<typeof StateSchema>;
 
