@@ -17,7 +17,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execCni } from '../helpers/exec-plugin.ts';
-import { fourNets, leftovers, makeWorld, mirrorVfs, snapshot, type World } from '../helpers/fournets.ts';
+import {
+  fourNets,
+  leftovers,
+  makeVfNetdev,
+  makeWorld,
+  mirrorVfs,
+  snapshot,
+  type World,
+} from '../helpers/fournets.ts';
 import { delNetns, ip, ipJson, isolateHost, newNetns, requireRoot } from '../helpers/host.ts';
 
 requireRoot();
@@ -146,20 +154,7 @@ describe('DEL after a reboot', () => {
       } catch {
         // went with the netns
       }
-      ip(
-        'link',
-        'add',
-        vf.netdev,
-        'address',
-        vf.mac,
-        'mtu',
-        String(vf.mtu),
-        'type',
-        'veth',
-        'peer',
-        'name',
-        `${vf.netdev}p`,
-      );
+      makeVfNetdev(vf);
     }
     mirrorVfs(w);
     const d = await del('reboot1', pod.path);

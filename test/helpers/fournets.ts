@@ -72,20 +72,7 @@ export function makeWorld(work: string, vfs: number): World {
       mac: `02:f4:00:00:${(n >> 8).toString(16).padStart(2, '0')}:${(n & 255).toString(16).padStart(2, '0')}`,
       mtu: 1400,
     };
-    ip(
-      'link',
-      'add',
-      vf.netdev,
-      'address',
-      vf.mac,
-      'mtu',
-      String(vf.mtu),
-      'type',
-      'veth',
-      'peer',
-      'name',
-      `${vf.netdev}p`,
-    );
+    makeVfNetdev(vf);
     fake.addVf(PF_PCI, n, vf.pci, { netdev: vf.netdev });
     list.push(vf);
   }
@@ -243,4 +230,22 @@ export function leftovers(w: World, pod: string | undefined): string[] {
   const temps = [...files(w.cniDir, /\.tmp$/), ...files(w.sriovDir, /\.tmp$/)];
   if (temps.length) out.push(`temp files: ${temps.join(', ')}`);
   return out;
+}
+
+/** The veth end that stands in for a VF's netdev (its peer `<netdev>p`), with the VF's MAC and MTU. */
+export function makeVfNetdev(vf: Vf): void {
+  ip(
+    'link',
+    'add',
+    vf.netdev,
+    'address',
+    vf.mac,
+    'mtu',
+    String(vf.mtu),
+    'type',
+    'veth',
+    'peer',
+    'name',
+    `${vf.netdev}p`,
+  );
 }
