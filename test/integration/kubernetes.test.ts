@@ -418,6 +418,28 @@ describe('namespaces', () => {
     expectNothingLeft(p);
   });
 
+  it('namespace isolation also holds for v1.multus-cni.io/default-network: code 7 before anything is attached', async () => {
+    const iso = metaConf({ namespaceIsolation: true });
+    // another namespace's NAD as the default network: refused, never the master
+    const p = pod({ 'v1.multus-cni.io/default-network': 'other/foreign' });
+    const r = await p.call('ADD', iso);
+    expect(r.json).toMatchObject({
+      code: 7,
+      msg: 'namespace isolation: pod in namespace "default" may not use network "other/foreign" (annotation v1.multus-cni.io/default-network)',
+      details:
+        'allowed: its own namespace, the global namespaces "default" (globalNamespaces) and "kube-system" (multusNamespace)',
+    });
+    expectNothingLeft(p);
+    expect(status(p)).toBeUndefined();
+    // an unqualified name resolves in multusNamespace, which is allowed
+    const q = pod({ 'v1.multus-cni.io/default-network': 'cluster-alt' });
+    const ok = await q.call('ADD', iso);
+    expect(ok.code, ok.stdout).toBe(0);
+    expect(addrs(q.ns.name, 'eth0')[0]).toMatch(/^10\.70\.9\./);
+    expect((await q.call('DEL', iso)).code).toBe(0);
+    expectNothingLeft(q);
+  });
+
   it('pods in systemNamespaces get no defaultNetworks and no network-status', async () => {
     const confDir = join(work, 'conf.d');
     rmSync(confDir, { recursive: true, force: true });

@@ -29,19 +29,29 @@ export function multusNamespace(conf: MetaConf): string {
   return conf.multusNamespace || DEFAULT_MULTUS_NAMESPACE;
 }
 
-/** Refuses (code 7) a reference to a NAD the pod's namespace may not use. */
+/**
+ * Refuses (code 7) a reference to a NAD the pod's namespace may not use. The default network
+ * (`v1.multus-cni.io/default-network`) may also come from `multusNamespace`, where its
+ * unqualified names resolve; `via` names the annotation in the message.
+ */
 export function checkIsolation(
   conf: MetaConf,
   podNamespace: string,
   nadNamespace: string,
   nadName: string,
+  opts: { readonly via?: string; readonly defaultNetwork?: boolean } = {},
 ): void {
   if (!conf.namespaceIsolation || nadNamespace === podNamespace) return;
-  const allowed = globalNamespaces(conf);
-  if (allowed.includes(nadNamespace)) return;
+  const globals = globalNamespaces(conf);
+  if (globals.includes(nadNamespace)) return;
+  const multus = multusNamespace(conf);
+  if (opts.defaultNetwork && nadNamespace === multus) return;
+  const allowed = `the global namespaces ${JSON.stringify(globals.join(','))} (globalNamespaces)`;
   throw new CniError(
     Code.InvalidConfig,
-    `namespace isolation: pod in namespace ${JSON.stringify(podNamespace)} may not use network ${JSON.stringify(`${nadNamespace}/${nadName}`)}`,
-    `allowed: its own namespace and the global namespaces ${JSON.stringify(allowed.join(','))} (globalNamespaces)`,
+    `namespace isolation: pod in namespace ${JSON.stringify(podNamespace)} may not use network ${JSON.stringify(`${nadNamespace}/${nadName}`)}${opts.via ? ` (annotation ${opts.via})` : ''}`,
+    opts.defaultNetwork
+      ? `allowed: its own namespace, ${allowed} and ${JSON.stringify(multus)} (multusNamespace)`
+      : `allowed: its own namespace and ${allowed}`,
   );
 }

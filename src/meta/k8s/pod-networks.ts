@@ -121,6 +121,13 @@ class Resolver {
     }
     const list: Delegate[] = [];
     const asked = `${podRef} (annotation ${DEFAULT_NETWORK_ANNOTATION})`;
+    // the default network becomes the master: isolation is checked before anything is read or attached
+    for (const sel of defaultNet) {
+      checkIsolation(conf, this.#podNs, sel.namespace, sel.name, {
+        via: DEFAULT_NETWORK_ANNOTATION,
+        defaultNetwork: true,
+      });
+    }
     const master = defaultNet[0] ? await this.fromNad(defaultNet[0], true, asked) : undefined;
     if (conf.clusterNetwork) {
       list.push(master ?? (await this.named(conf.clusterNetwork, 'clusterNetwork', true)));
