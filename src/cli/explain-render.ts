@@ -6,7 +6,7 @@
 import { isDecidedAtAdd } from '../cni/explain.ts';
 import { encodeResult, type Route } from '../cni/result.ts';
 import { familyOf } from '../ip/ip.ts';
-import { defaultRouteOwners, isDefaultRoute } from '../meta/multihome/owners.ts';
+import { defaultRouteOwners, isDefaultRoute, keepsDefaultRoute } from '../meta/multihome/owners.ts';
 import type { AttachmentPlan, Explanation } from './explain.ts';
 
 function route(r: Route): string {
@@ -64,7 +64,7 @@ export function renderExplanation(
     '',
   ];
   e.attachments.forEach((a, i) => {
-    const owns = (r: Route) => owners[familyOf(r.dst) ?? 4] === i;
+    const owns = (r: Route) => keepsDefaultRoute(owners, familyOf(r.dst) ?? 4, i);
     lines.push(...attachment(a, i, owns, meta), '');
   });
   lines.push(

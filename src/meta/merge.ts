@@ -2,13 +2,14 @@
  * One result for the whole pod: every delegate's interfaces in order (the master's first),
  * `ips[].interface` renumbered into the merged list, every delegate's routes except the
  * default routes (0.0.0.0/0, ::/0) of delegates that do not own the default route of that
- * family (the master, or a delegate marked `defaultRoute`: multihome/owners.ts), and the
+ * family (the master, or a delegate marked `defaultRoute`: multihome/owners.ts; a family
+ * nobody owns keeps them all), and the
  * master's DNS. Multus returns only the master's result; this is the superset a runtime can read.
  */
 
 import type { Result } from '../cni/result.ts';
 import { familyOf } from '../ip/ip.ts';
-import { defaultRouteOwners, isDefaultRoute } from './multihome/owners.ts';
+import { defaultRouteOwners, isDefaultRoute, keepsDefaultRoute } from './multihome/owners.ts';
 
 export interface Part {
   readonly result: Result;
@@ -26,7 +27,7 @@ export function mergeResults(parts: readonly Part[], cniVersion: string): Result
     for (const ip of p.result.ips ?? []) {
       out.ips?.push({ ...ip, interface: ip.interface === undefined ? undefined : ip.interface + offset });
     }
-    const keep = (dst: string) => owners[familyOf(dst) ?? 4] === i;
+    const keep = (dst: string) => keepsDefaultRoute(owners, familyOf(dst) ?? 4, i);
     out.routes?.push(
       ...(p.result.routes ?? []).filter((r) => !isDefaultRoute(r) || keep(r.dst)).map((r) => ({ ...r })),
     );

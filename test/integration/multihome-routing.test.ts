@@ -132,6 +132,26 @@ describe('one default route per family', () => {
     await p.del(conf);
   });
 
+  it("keeps a secondary's IPv6 default route when the master has none of that family (options off)", async () => {
+    const p = pod();
+    const v4master = {
+      ...eth0(),
+      ipam: hostLocal('net-a', [[{ subnet: '10.40.0.0/24' }]], [{ dst: '0.0.0.0/0' }]),
+    };
+    const conf = metaConf([v4master, net1({}, hostLocal('net-b', RANGE_B, DEFAULTS))]);
+    const res = await p.add(conf);
+    // IPv4: the master's only; IPv6: no attachment is chosen, so the secondary's stays, as IPAM gave it
+    expect(defaults(p.ns.name, '-4').map((d) => d.dev)).toEqual(['eth0']);
+    expect(defaults(p.ns.name, '-6')).toEqual([
+      expect.objectContaining({ dev: 'net1', gateway: '2001:db8:41::1' }),
+    ]);
+    expect(defaultsOf(res)).toEqual(['0.0.0.0/0 eth0', '::/0 net1']);
+    const check = await p.call('CHECK', conf, res as unknown as object);
+    expect(check.code, check.stdout).toBe(0);
+    await p.del(conf);
+    nothingLeft(p);
+  });
+
   it('CHECK fails when an interface without a default route in its result has one in the kernel', async () => {
     const p = pod();
     const conf = metaConf([eth0(), net1()], { policyRouting: true });
@@ -311,8 +331,10 @@ describe('DEL', () => {
     expect(b.code, b.stdout).toBe(0);
     const tables = (fam: '-4' | '-6') => rules(a.ns.name, fam).map((r) => r.table);
     const t = tables('-4');
-    expect(t).toHaveLength(2);
-    expect(new Set(t).size).toBe(2);
+    // A: net1 (eth0 owns the default route); B: eth1 and net2 (B's master has no default
+    // route, so no attachment of B owns one and each gets its own table)
+    expect(t).toHaveLength(3);
+    expect(new Set(t).size).toBe(3);
     const del = await callB('DEL');
     expect(del.code, del.stdout).toBe(0);
     expect(tables('-4')).toEqual([t[0]]);

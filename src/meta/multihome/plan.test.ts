@@ -53,6 +53,25 @@ describe('default route owners', () => {
     expect(defaultRouteOwners(marked)).toEqual({ 4: 1, 6: 0 });
   });
 
+  it("leave a family nobody owns alone: a master without an IPv6 default route keeps the others' ::/0", () => {
+    const v4master = result('eth0', '10.0.0.5/24', '10.0.0.1', ['0.0.0.0/0']);
+    const dual = result(
+      'net1',
+      '10.1.0.5/24',
+      '10.1.0.1',
+      ['0.0.0.0/0', '::/0'],
+      '2001:db8:1::5/64',
+      '2001:db8:1::1',
+    );
+    const parts = attached([v4master, dual]).map((a) => ({ ...a.delegate, result: a.result }));
+    expect(defaultRouteOwners(parts)).toEqual({ 4: 0, 6: -1 });
+    const merged = mergeResults(parts, '1.1.0');
+    expect(merged.routes?.map((r) => r.dst)).toEqual(['0.0.0.0/0', '::/0']);
+    const plan = planFor({}, attached([v4master, dual]));
+    expect(plan.defaultRoutes).toEqual([4]);
+    expect(plan.attachments[1]?.owns).toEqual({ 4: false, 6: true });
+  });
+
   it('decide what the merged result keeps', () => {
     const merged = mergeResults(
       attached([eth0, net1], { defaultRoute: 1 }).map((a) => ({ ...a.delegate, result: a.result })),

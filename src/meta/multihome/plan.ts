@@ -121,12 +121,17 @@ export function planFor(meta: OptionFields, given: readonly Attachment[]): Plan 
   const defaultRoutes = new Set<Family>();
   const attachments = attached.map((a, i): AttachmentPlan => {
     const options = resolveOptions(meta, a.delegate.multihome);
-    const owns = { 4: owners[4] === i, 6: owners[6] === i };
     const ownDefaults = (a.result?.routes ?? []).filter((r) => isDefaultRoute(r));
+    const has = (fam: Family) => ownDefaults.some((r) => isDefaultRoute(r, fam));
+    // a family nobody owns: each attachment keeps the default route its IPAM gave, no kernel work
+    const owns = {
+      4: owners[4] === i || (owners[4] < 0 && has(4)),
+      6: owners[6] === i || (owners[6] < 0 && has(6)),
+    };
     for (const fam of FAMILIES) {
-      const has = ownDefaults.some((r) => isDefaultRoute(r, fam));
+      if (owners[fam] < 0) continue;
       const asked = a.delegate.gatewayRequest?.some((g) => familyOf(g) === fam) === true;
-      if ((owns[fam] && (!a.delegate.master || asked)) || (!owns[fam] && has)) defaultRoutes.add(fam);
+      if ((owns[fam] && (!a.delegate.master || asked)) || (!owns[fam] && has(fam))) defaultRoutes.add(fam);
     }
     const ips = podIPs(a.result, a.ifname);
     const mac = options.macPrefix ? macFromIPv4(options.macPrefix, ips) : undefined;
