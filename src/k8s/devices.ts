@@ -33,7 +33,9 @@ export async function allocatedDevices(
   if (existsSync(src.socket) && src.timeoutMs > 0) {
     try {
       const r = await podResourcesDevices(src.socket, pod.namespace, pod.name, src.timeoutMs);
-      return { devices: normalized(r.devices), from: `pod-resources ${r.method} on ${src.socket}` };
+      const from = `pod-resources ${r.method} on ${src.socket}`;
+      log.info(`pod ${pod.namespace}/${pod.name}: devices from ${from}`);
+      return { devices: normalized(r.devices), from };
     } catch (err) {
       socketProblem = describeError(err);
       log.error(`pod-resources ${src.socket}: ${socketProblem}; trying the checkpoint ${src.checkpoint}`);
@@ -41,10 +43,9 @@ export async function allocatedDevices(
   }
   try {
     if (!pod.uid) throw new Error('the pod has no uid (CNI_ARGS K8S_POD_UID, metadata.uid)');
-    return {
-      devices: normalized(checkpointDevices(src.checkpoint, pod.uid)),
-      from: `checkpoint ${src.checkpoint}`,
-    };
+    const devices = normalized(checkpointDevices(src.checkpoint, pod.uid));
+    log.info(`pod ${pod.namespace}/${pod.name}: devices from the checkpoint ${src.checkpoint}`);
+    return { devices, from: `checkpoint ${src.checkpoint}` };
   } catch (err) {
     throw new CniError(
       Code.TryAgainLater,
