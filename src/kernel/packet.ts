@@ -4,6 +4,9 @@
  * interface to a link-layer address, received without blocking with the interface and
  * ethertype they came with, and a bounded wait. Closing one costs the kernel an RCU grace
  * period (~10 ms), so one socket on every interface and ethertype serves a whole call.
+ * A frame longer than the addon's receive buffer (2048 bytes: every ARP and NDP message we
+ * read fits) is skipped and counted, never parsed cut; a frame the interface queue drops is
+ * reported by send() as false, like a frame lost on the wire.
  */
 import { closeSync } from 'node:fs';
 import { packetOpen, packetRecv, packetSend, packetWait } from '../native/index.cjs';
@@ -31,6 +34,8 @@ export class PacketSocket {
   readonly fd: number;
   /** For messages: `netns "/run/netns/p1"`. */
   readonly where: string;
+  /** Frames skipped because they were longer than the receive buffer (jumbo frames, GRO). */
+  truncated = 0;
   #closed = false;
 
   private constructor(fd: number, where: string) {
@@ -50,24 +55,46 @@ export class PacketSocket {
     }
   }
 
-  /** Sends `payload` (from the ARP/IPv6 header on) out of `ifindex` to `dst`. */
-  send(ifindex: number, protocol: number, dst: string, payload: Buffer, link = `interface ${ifindex}`): void {
+  /**
+   * Sends `payload` (from the ARP/IPv6 header on) out of `ifindex` to `dst`: false when the
+   * frame was dropped before the wire (the interface queue or the socket buffer was full).
+   */
+  send(
+    ifindex: number,
+    protocol: number,
+    dst: string,
+    payload: Buffer,
+    link = `interface ${ifindex}`,
+  ): boolean {
     try {
-      packetSend(this.fd, ifindex, protocol, parseMac(dst), payload);
+      return packetSend(this.fd, ifindex, protocol, parseMac(dst), payload);
     } catch (err) {
       throw kernelFailure(`send on ${link} in ${this.where}`, err);
     }
   }
 
-  /** The next queued frame, or undefined. */
+  /** The next queued whole frame, or undefined. */
   recv(): Frame | undefined {
-    let f: ReturnType<typeof packetRecv>;
-    try {
-      f = packetRecv(this.fd);
-    } catch (err) {
-      throw kernelFailure(`receive in ${this.where}`, err);
+    for (;;) {
+      let f: ReturnType<typeof packetRecv>;
+      try {
+        f = packetRecv(this.fd);
+      } catch (err) {
+        throw kernelFailure(`receive in ${this.where}`, err);
+      }
+      if (!f) return undefined;
+      if (f.truncated) {
+        this.truncated++;
+        continue;
+      }
+      return {
+        data: f.data,
+        from: formatMac(f.from) ?? '',
+        type: f.type,
+        ifindex: f.ifindex,
+        protocol: f.protocol,
+      };
     }
-    return f ? { ...f, from: formatMac(f.from) ?? '' } : undefined;
   }
 
   close(): void {

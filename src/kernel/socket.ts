@@ -3,17 +3,17 @@
  * nlsock.c) makes it inside the namespace and answers each request synchronously (send, then
  * the replies of its sequence number up to the ACK, the error or the end of the dump: a CNI
  * call does one request at a time, so there is no event-loop round trip and no reassembly in
- * JavaScript). Message bodies are encoded here (nl/). Interrupted dumps are retried here,
- * once for everyone; EINTR is retried in C.
+ * JavaScript). Message bodies are encoded here (nl/). Dumps the kernel flags as interrupted
+ * (NLM_F_DUMP_INTR) are run again in C, a bounded number of times (then EINTR), as is a
+ * system call interrupted by a signal.
  */
 import { CniError, Code } from '../cni/errors.ts';
 import { nlClose, nlOpen, nlRequest } from '../native/index.cjs';
-import { toKernelError } from './errors.ts';
+import { KernelError, toKernelError } from './errors.ts';
 import type { NetNS } from './netns.ts';
 import { NLM_F } from './nl/constants.ts';
 
 const NETLINK_ROUTE = 0;
-const RETRIES = 5;
 const NLMSG_HDRLEN = 16;
 
 export interface RawMessage {
@@ -122,11 +122,19 @@ export class Rtnl {
     }
   }
 
-  /** A dump; restarted when the kernel flags it as interrupted (NLM_F_DUMP_INTR). */
+  /**
+   * A dump; never one the kernel flagged as interrupted (NLM_F_DUMP_INTR): nlRequest runs it
+   * again, and gives up with EINTR when the table keeps changing.
+   */
   async dump(type: number, body: Buffer): Promise<RawMessage[]> {
-    for (let attempt = 0; ; attempt++) {
-      const msgs = await this.request(type, body, NLM_F.DUMP);
-      if (!msgs.some((m) => m.flags & NLM_F.DUMP_INTR) || attempt >= RETRIES) return msgs;
+    try {
+      return await this.request(type, body, NLM_F.DUMP);
+    } catch (err) {
+      // signals are retried in C: EINTR here is the dump that never came out whole
+      if (err instanceof KernelError && err.errno === 'EINTR') {
+        throw new KernelError('EINTR', `${err.message} (the kernel's table kept changing during 6 dumps)`);
+      }
+      throw err;
     }
   }
 

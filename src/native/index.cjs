@@ -17,6 +17,7 @@ exports.flockWait = (fd, op, timeoutMs) => load().flockWait(fd, op, timeoutMs);
 exports.nlOpen = (protocol, nsfd) => load().nlOpen(protocol, nsfd);
 exports.nlRequest = (fd, msg, seq) => load().nlRequest(fd, msg, seq);
 exports.nlClose = (fd) => load().nlClose(fd);
+exports.nlDumpRetries = () => load().nlDumpRetries();
 // Only when the addon is loaded already (a call that used the kernel): never loaded to exit.
 exports.exitNowIfLoaded = (code) => {
   if (addon) addon.exitNow(code);

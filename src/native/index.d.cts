@@ -4,19 +4,35 @@ export declare function setns(fd: number, nstype: number): void;
 export declare function flock(fd: number, op: number): boolean;
 /** An AF_PACKET SOCK_DGRAM socket bound to `ifindex` (0: all) and ethertype `protocol` (3: all), non-blocking, own frames ignored. */
 export declare function packetOpen(ifindex: number, protocol: number): number;
-/** Sends `payload` (from the ARP/IPv6 header on) to link-layer address `dst`. */
+/**
+ * Sends `payload` (from the ARP/IPv6 header on) to link-layer address `dst`: false when the
+ * frame was dropped before the wire (ENOBUFS: interface queue full; EAGAIN: send buffer full).
+ */
 export declare function packetSend(
   fd: number,
   ifindex: number,
   protocol: number,
   dst: Buffer,
   payload: Buffer,
-): void;
-/** One received frame (payload, sender's link-layer address, PACKET_* type, interface, ethertype), or null when none is queued. */
-export declare function packetRecv(
-  fd: number,
-): { data: Buffer; from: Buffer; type: number; ifindex: number; protocol: number } | null;
-/** Waits up to `timeoutMs` for one of `fds` to be readable: its index, or -1. */
+): boolean;
+/**
+ * One received frame (payload, sender's link-layer address, PACKET_* type, interface,
+ * ethertype, real length), or null when none is queued. A frame longer than the receive
+ * buffer (2048 bytes) has `truncated: true` and an empty `data`.
+ */
+export declare function packetRecv(fd: number): {
+  data: Buffer;
+  from: Buffer;
+  type: number;
+  ifindex: number;
+  protocol: number;
+  length: number;
+  truncated: boolean;
+} | null;
+/**
+ * Waits up to `timeoutMs` for one of `fds` to be readable: its index, or -1. A closed fd
+ * (EBADF) or a socket error (SO_ERROR, e.g. ENETDOWN) is thrown.
+ */
 export declare function packetWait(fds: readonly number[], timeoutMs: number): number;
 /**
  * A blocking flock(2) on this thread (op: LOCK_EX=2 or LOCK_SH=1) that gives up after
@@ -28,9 +44,14 @@ export declare function nlOpen(protocol: number, nsfd: number): number;
 /**
  * Sends `msg` (a whole netlink message; its nlmsg_seq is set to `seq`) and returns the reply
  * messages of that sequence number, headers included, up to the ACK, the error or NLMSG_DONE
- * (left out). A kernel error is thrown with its errno name as `code`.
+ * (left out). A kernel error is thrown with its errno name as `code`. Replies not sent by the
+ * kernel are ignored. A dump flagged NLM_F_DUMP_INTR (the table changed while it was read) is
+ * run again, up to 5 more times, then thrown as EINTR; what is returned is never flagged.
  */
 export declare function nlRequest(fd: number, msg: Buffer, seq: number): Buffer;
+/** close(2) of a netlink socket; EBADF (a double close) is thrown. */
 export declare function nlClose(fd: number): void;
+/** How many times this process has run a dump again because the kernel flagged it interrupted. */
+export declare function nlDumpRetries(): number;
 /** _exit(code) when the addon is already loaded (never returns then); otherwise nothing. */
 export declare function exitNowIfLoaded(code: number): void;

@@ -138,7 +138,13 @@ static napi_value js_flock_wait(napi_env env, napi_callback_info info) {
   its.it_value.tv_nsec = (long)((timeout - its.it_value.tv_sec * 1000.0) * 1e6);
   if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0) its.it_value.tv_nsec = 1;
   its.it_interval.tv_nsec = 10 * 1000 * 1000;
-  timer_settime(timer, 0, &its, NULL);
+  /* without the timer the flock below could block for ever */
+  if (timer_settime(timer, 0, &its, NULL) != 0) {
+    int e = errno;
+    timer_delete(timer);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return throw_errno(env, "timer_settime", e);
+  }
   int rc, err = 0;
   for (;;) {
     rc = flock(fd, op & ~LOCK_NB);

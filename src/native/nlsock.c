@@ -10,9 +10,16 @@
  *                            messages, headers included, concatenated in one Buffer (the
  *                            ACK or DONE left out); a kernel error is thrown with its errno
  *                            name as `code` (EEXIST…). Replies of other sequence numbers
- *                            (a late answer to an earlier request) are skipped. A kernel that
- *                            does not answer within 30 s is ETIMEDOUT.
- *   nlClose(fd)
+ *                            (a late answer to an earlier request) are skipped, and so is
+ *                            anything not sent by the kernel (port 0). A kernel that does
+ *                            not answer within 30 s is ETIMEDOUT. A dump the kernel flags
+ *                            as inconsistent (NLM_F_DUMP_INTR on any of its messages: the
+ *                            table changed while it was being read) is read to its end and
+ *                            run again, at most DUMP_RETRIES more times, then thrown as
+ *                            EINTR naming the dump; what is returned is never flagged.
+ *   nlClose(fd)              close(2); a closed fd is EBADF (a double close could close
+ *                            someone else's descriptor).
+ *   nlDumpRetries()          how many times this process ran a dump again (for tests).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,6 +37,10 @@
 #include "native.h"
 #include "nlsock.h"
 
+#define DUMP_RETRIES 5
+
+static uint32_t dump_retries;
+
 static int int_args(napi_env env, napi_callback_info info, size_t want, int32_t *out, napi_value *argv) {
   size_t argc = want;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < want) return -1;
@@ -43,9 +54,16 @@ static int make_socket(int protocol) {
   if (fd < 0) return -1;
   struct timeval tv = {.tv_sec = 30, .tv_usec = 0};
   int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one);
-  setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one); /* errors without the request echoed */
+  /* without the timeout a kernel that never answers would block the call for ever */
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  /* both optional (Linux >= 4.12 and 4.3): without them errors are longer, not different */
+  (void)setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof one);
+  (void)setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof one); /* errors without the request echoed */
   struct sockaddr_nl local = {.nl_family = AF_NETLINK};
   if (bind(fd, (struct sockaddr *)&local, sizeof local) != 0) {
     int e = errno;
@@ -97,8 +115,16 @@ static napi_value js_nl_close(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "nlClose(fd: number)");
     return NULL;
   }
-  close(fd);
+  /* EINTR: on Linux the fd is closed all the same and must not be closed again */
+  if (close(fd) != 0 && errno == EBADF) return throw_errno(env, "close", EBADF);
   return NULL;
+}
+
+static napi_value js_nl_dump_retries(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out;
+  napi_create_uint32(env, dump_retries, &out);
+  return out;
 }
 
 /* Appends `len` bytes to a growing buffer; -1 when out of memory. */
@@ -132,14 +158,13 @@ static napi_value js_nl_request(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "nlRequest(fd: number, msg: Buffer, seq: number)");
     return NULL;
   }
-  ((struct nlmsghdr *)msg)->nlmsg_seq = seq;
-  int dump = (((struct nlmsghdr *)msg)->nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP;
+  /* memcpy: a Buffer from Node's pool need not be 4-byte aligned */
+  struct nlmsghdr req;
+  memcpy(&req, msg, sizeof req);
+  req.nlmsg_seq = seq;
+  memcpy(msg, &req, sizeof req);
+  int dump = (req.nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP;
   struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
-  ssize_t sent;
-  do {
-    sent = sendto(fd, msg, msglen, 0, (struct sockaddr *)&kernel, sizeof kernel);
-  } while (sent < 0 && errno == EINTR);
-  if (sent < 0) return throw_errno(env, "sendto", errno);
 
   char *out = NULL;
   size_t outlen = 0, outcap = 0;
@@ -147,61 +172,95 @@ static napi_value js_nl_request(napi_env env, napi_callback_info info) {
   char *rbuf = malloc(rcap);
   int err = 0;
   const char *what = "recv";
-  int done = 0;
-  while (!done && rbuf) {
-    ssize_t n;
+  char what_dump[96];
+  for (int attempt = 0; rbuf && !err; attempt++) {
+    ssize_t sent;
     do {
-      n = recv(fd, rbuf, rcap, MSG_PEEK | MSG_TRUNC);
-    } while (n < 0 && errno == EINTR);
-    if (n < 0) {
-      err = errno == EAGAIN ? ETIMEDOUT : errno;
+      sent = sendto(fd, msg, msglen, 0, (struct sockaddr *)&kernel, sizeof kernel);
+    } while (sent < 0 && errno == EINTR);
+    if (sent < 0) {
+      err = errno, what = "sendto";
       break;
     }
-    if ((size_t)n > rcap) {
-      char *p = realloc(rbuf, (size_t)n);
-      if (!p) {
-        err = ENOMEM;
+    outlen = 0;
+    int done = 0, interrupted = 0;
+    while (!done) {
+      ssize_t n;
+      do {
+        n = recv(fd, rbuf, rcap, MSG_PEEK | MSG_TRUNC);
+      } while (n < 0 && errno == EINTR);
+      if (n < 0) {
+        /* ENOBUFS: the socket's receive queue overflowed and replies were lost */
+        err = errno == EAGAIN || errno == EWOULDBLOCK ? ETIMEDOUT : errno;
         break;
       }
-      rbuf = p;
-      rcap = (size_t)n;
-    }
-    do {
-      n = recv(fd, rbuf, rcap, 0);
-    } while (n < 0 && errno == EINTR);
-    if (n < 0) {
-      err = errno == EAGAIN ? ETIMEDOUT : errno;
-      break;
-    }
-    int left = (int)n;
-    for (struct nlmsghdr *h = (struct nlmsghdr *)rbuf; NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
-      if (h->nlmsg_seq != seq) continue;
-      if (h->nlmsg_type == NLMSG_ERROR) {
-        struct nlmsgerr *e = NLMSG_DATA(h);
-        if (h->nlmsg_len < NLMSG_LENGTH(sizeof(int))) err = EBADMSG;
-        else if (e->error != 0) err = -e->error, what = "netlink request";
-        done = 1;
-        break;
-      }
-      if (h->nlmsg_type == NLMSG_DONE) {
-        if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(int))) {
-          int code = *(int *)NLMSG_DATA(h);
-          if (code < 0) err = -code, what = "netlink dump";
+      if ((size_t)n > rcap) {
+        char *p = realloc(rbuf, (size_t)n);
+        if (!p) {
+          err = ENOMEM;
+          break;
         }
-        done = 1;
+        rbuf = p;
+        rcap = (size_t)n;
+      }
+      struct sockaddr_nl from;
+      struct iovec iov = {.iov_base = rbuf, .iov_len = rcap};
+      struct msghdr mh = {.msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &iov, .msg_iovlen = 1};
+      do {
+        memset(&from, 0, sizeof from);
+        n = recvmsg(fd, &mh, 0);
+      } while (n < 0 && errno == EINTR);
+      if (n < 0) {
+        err = errno == EAGAIN || errno == EWOULDBLOCK ? ETIMEDOUT : errno;
         break;
       }
-      if (append(&out, &outlen, &outcap, h, h->nlmsg_len) != 0) {
-        err = ENOMEM;
-        done = 1;
+      if (mh.msg_flags & MSG_TRUNC) { /* cannot happen after the peek; never parse a cut datagram */
+        err = EMSGSIZE;
         break;
       }
-      /* a reply that is not part of a multipart answer ends a request without ACK */
-      if (!dump && !(h->nlmsg_flags & NLM_F_MULTI) && !(((struct nlmsghdr *)msg)->nlmsg_flags & NLM_F_ACK)) {
-        done = 1;
-        break;
+      /* only the kernel (port 0) answers requests; another process may send to our port */
+      if (mh.msg_namelen < sizeof from || from.nl_family != AF_NETLINK || from.nl_pid != 0) continue;
+      int left = (int)n;
+      for (struct nlmsghdr *h = (struct nlmsghdr *)rbuf; NLMSG_OK(h, left); h = NLMSG_NEXT(h, left)) {
+        if (h->nlmsg_seq != seq) continue;
+        if (h->nlmsg_flags & NLM_F_DUMP_INTR) interrupted = 1;
+        if (h->nlmsg_type == NLMSG_ERROR) {
+          struct nlmsgerr *e = NLMSG_DATA(h);
+          if (h->nlmsg_len < NLMSG_LENGTH(sizeof(int))) err = EBADMSG;
+          else if (e->error != 0) err = -e->error, what = "netlink request";
+          done = 1;
+          break;
+        }
+        if (h->nlmsg_type == NLMSG_DONE) {
+          if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(int))) {
+            int code;
+            memcpy(&code, NLMSG_DATA(h), sizeof code);
+            if (code < 0) err = -code, what = "netlink dump";
+          }
+          done = 1;
+          break;
+        }
+        if (append(&out, &outlen, &outcap, h, h->nlmsg_len) != 0) {
+          err = ENOMEM;
+          done = 1;
+          break;
+        }
+        /* a reply that is not part of a multipart answer ends a request without ACK */
+        if (!dump && !(h->nlmsg_flags & NLM_F_MULTI) && !(req.nlmsg_flags & NLM_F_ACK)) {
+          done = 1;
+          break;
+        }
       }
     }
+    if (err || !dump || !interrupted) break;
+    /* the whole dump has been read (up to DONE or its ACK): nothing of it is left queued */
+    if (attempt >= DUMP_RETRIES) {
+      snprintf(what_dump, sizeof what_dump, "netlink dump (message type %u) still inconsistent after %d attempts",
+               (unsigned)req.nlmsg_type, attempt + 1);
+      err = EINTR, what = what_dump;
+      break;
+    }
+    dump_retries++;
   }
   if (!rbuf) err = ENOMEM;
   free(rbuf);
@@ -223,4 +282,5 @@ void nlsock_register(napi_env env, napi_value exports) {
   export_fn(env, exports, "nlOpen", js_nl_open);
   export_fn(env, exports, "nlRequest", js_nl_request);
   export_fn(env, exports, "nlClose", js_nl_close);
+  export_fn(env, exports, "nlDumpRetries", js_nl_dump_retries);
 }

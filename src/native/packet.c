@@ -4,10 +4,20 @@
  *   packetOpen(ifindex, protocol) -> fd   SOCK_DGRAM, non-blocking, close-on-exec, bound to
  *                                         an interface (0: all) and an ethertype (ETH_P_ALL:
  *                                         all); the socket's own frames are not received
- *   packetSend(fd, ifindex, protocol, dst, payload)   one frame to link-layer address dst
- *   packetRecv(fd) -> {data, from, type, ifindex, protocol} | null   one queued frame; never
- *                                         blocks
- *   packetWait(fds, timeoutMs) -> index | -1          poll(2): the first readable socket
+ *   packetSend(fd, ifindex, protocol, dst, payload) -> boolean   one frame to link-layer
+ *                                         address dst; false when it was dropped before the
+ *                                         wire (ENOBUFS: the interface queue is full; EAGAIN:
+ *                                         the socket's send buffer is), which a probe treats
+ *                                         like a frame lost on the wire
+ *   packetRecv(fd) -> {data, from, type, ifindex, protocol, length, truncated} | null   one
+ *                                         queued frame; never blocks. A frame longer than
+ *                                         MAX_FRAME comes with truncated: true, its real
+ *                                         length and no data (a cut frame is never handed out)
+ *   packetWait(fds, timeoutMs) -> index | -1          poll(2): the first readable socket; a
+ *                                         closed fd (POLLNVAL: EBADF) or a socket error
+ *                                         (POLLERR: SO_ERROR, e.g. ENETDOWN when the bound
+ *                                         interface went down) is thrown, not taken for "no
+ *                                         answer"
  * SOCK_DGRAM: the kernel writes the link-layer header, so payloads start at the ARP or IPv6
  * header. Closing a packet socket waits for an RCU grace period (synchronize_net in
  * packet_release, ~10 ms): callers open one per namespace and use it for every interface. packetOpen is called by src/kernel/packet.ts inside the pod's namespace
@@ -16,6 +26,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -101,8 +112,14 @@ static napi_value js_packet_send(napi_env env, napi_callback_info info) {
   do {
     n = sendto(a[0], payload, len, 0, (struct sockaddr *)&to, sizeof to);
   } while (n < 0 && errno == EINTR);
+  napi_value result;
+  if (n < 0 && (errno == ENOBUFS || errno == EAGAIN || errno == EWOULDBLOCK)) {
+    napi_get_boolean(env, false, &result);
+    return result;
+  }
   if (n < 0) return throw_errno(env, "sendto", errno);
-  return NULL;
+  napi_get_boolean(env, true, &result);
+  return result;
 }
 
 static napi_value js_packet_recv(napi_env env, napi_callback_info info) {
@@ -116,8 +133,11 @@ static napi_value js_packet_recv(napi_env env, napi_callback_info info) {
   unsigned char buf[MAX_FRAME];
   for (;;) {
     struct sockaddr_ll from;
-    socklen_t from_len = sizeof from;
-    ssize_t n = recvfrom(fd, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&from, &from_len);
+    memset(&from, 0, sizeof from);
+    struct iovec iov = {.iov_base = buf, .iov_len = sizeof buf};
+    struct msghdr mh = {.msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &iov, .msg_iovlen = 1};
+    /* MSG_TRUNC: n is the frame's real length, also when it did not fit */
+    ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_TRUNC);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -125,13 +145,19 @@ static napi_value js_packet_recv(napi_env env, napi_callback_info info) {
         napi_get_null(env, &none);
         return none;
       }
-      return throw_errno(env, "recvfrom", errno);
+      return throw_errno(env, "recvmsg", errno);
     }
     if (from.sll_pkttype == PACKET_OUTGOING) continue;
-    napi_value obj, data, addr, type, ifindex, protocol;
+    int truncated = (size_t)n > sizeof buf || (mh.msg_flags & MSG_TRUNC);
+    napi_value obj, data, addr, type, ifindex, protocol, length, trunc;
     size_t halen = from.sll_halen <= sizeof from.sll_addr ? from.sll_halen : sizeof from.sll_addr;
-    napi_create_object(env, &obj);
-    napi_create_buffer_copy(env, (size_t)n, buf, NULL, &data);
+    if (napi_create_object(env, &obj) != napi_ok ||
+        napi_create_buffer_copy(env, truncated ? 0 : (size_t)n, buf, NULL, &data) != napi_ok)
+      return throw_errno(env, "packetRecv", ENOMEM);
+    napi_create_double(env, (double)n, &length);
+    napi_get_boolean(env, truncated, &trunc);
+    napi_set_named_property(env, obj, "length", length);
+    napi_set_named_property(env, obj, "truncated", trunc);
     napi_create_buffer_copy(env, halen, from.sll_addr, NULL, &addr);
     napi_create_int32(env, from.sll_pkttype, &type);
     napi_create_int32(env, from.sll_ifindex, &ifindex);
@@ -184,6 +210,23 @@ static napi_value js_packet_wait(napi_env env, napi_callback_info info) {
     if (ready >= 0 || errno != EINTR) break;
   }
   if (ready < 0) return throw_errno(env, "poll", errno);
+  /* A closed fd or a socket error is the caller's to know, not "nothing came". */
+  for (uint32_t i = 0; ready > 0 && i < count; i++) {
+    int err = 0;
+    if (fds[i].revents & POLLNVAL) err = EBADF;
+    else if (fds[i].revents & POLLERR) {
+      socklen_t len = sizeof err;
+      /* reading SO_ERROR clears it, as a failed recv would have */
+      if (getsockopt(fds[i].fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+      if (err == 0 && (fds[i].revents & POLLIN)) continue; /* error queue only: readable */
+      if (err == 0) err = EIO;
+    }
+    if (err) {
+      char what[48];
+      snprintf(what, sizeof what, "poll: fd %d", fds[i].fd);
+      return throw_errno(env, what, err);
+    }
+  }
   int32_t index = -1;
   for (uint32_t i = 0; ready > 0 && i < count; i++) {
     if (fds[i].revents & (POLLIN | POLLERR | POLLHUP)) {
