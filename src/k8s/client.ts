@@ -17,6 +17,8 @@ export const REQUEST_TIMEOUT_MS = 3000;
 export const MAX_ATTEMPTS = 6;
 const FIRST_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 1000;
+/** A retry is made only with at least this much of the budget left for it. */
+const MIN_ATTEMPT_MS = 100;
 /** A response body larger than this is refused (a pod or a NAD is a few KiB). */
 const MAX_BODY_BYTES = 8 << 20;
 
@@ -72,11 +74,13 @@ export class KubeClient {
     let server = '';
     let backoff = FIRST_BACKOFF_MS;
     let attempts = 0;
+    let started = 0;
     while (attempts < MAX_ATTEMPTS) {
       const left = this.#budget.remainingMs();
       if (left <= 0) break;
       const target = await this.#source();
       server = target.server;
+      if (attempts === 0) started = performance.now();
       attempts++;
       try {
         const reply = await this.#once(target, method, path, body, Math.min(REQUEST_TIMEOUT_MS, left));
@@ -96,13 +100,25 @@ export class KubeClient {
         }
         last = err;
       }
-      const wait = Math.min(backoff, this.#budget.remainingMs());
-      if (wait <= 0) break;
+      if (attempts >= MAX_ATTEMPTS) break; // no backoff after the last attempt: nothing follows it
+      // the next attempt gets at least MIN_ATTEMPT_MS of the budget, or is not made: one squeezed
+      // into the budget's last milliseconds can only time out, and would be the error reported
+      const wait = Math.min(backoff, this.#budget.remainingMs() - MIN_ATTEMPT_MS);
+      if (wait < 0) break;
       await new Promise((r) => setTimeout(r, wait));
       backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
     }
+    const budget = `${(this.#budget.totalMs / 1000).toFixed(1)} s`;
+    if (attempts === 0) {
+      throw new UnreachableError(
+        `the API server was not asked ${method} ${path}: no time left of the ${budget} budget (0 attempts)`,
+        0,
+      );
+    }
+    // the time really spent, from the first attempt's start: attempts often run out well before the budget
+    const spent = ((performance.now() - started) / 1000).toFixed(1);
     throw new UnreachableError(
-      `the API server ${server} did not answer ${method} ${path} within ${(this.#budget.totalMs / 1000).toFixed(1)} s (${attempts} attempt(s)): ${describeError(last ?? 'no time left')}`,
+      `the API server ${server} did not answer ${method} ${path} in ${spent} s (${attempts} attempt${attempts === 1 ? '' : 's'}, budget ${budget}): ${describeError(last)}`,
       attempts,
       { cause: last },
     );
@@ -167,7 +183,7 @@ export class KubeClient {
         });
       });
       const timer = setTimeout(() => {
-        const err = new Error(`no answer within ${timeoutMs} ms`) as NodeJS.ErrnoException;
+        const err = new Error(`no answer within ${Math.round(timeoutMs)} ms`) as NodeJS.ErrnoException;
         err.code = 'ETIMEDOUT';
         req.destroy(err);
       }, timeoutMs);
@@ -180,11 +196,15 @@ export class KubeClient {
   }
 }
 
-/** Connection-level failures (refused, reset, timed out, TLS handshake): worth another attempt. */
+/**
+ * Connection-level failures (refused, reset, timed out, TLS handshake): worth another attempt.
+ * Not: certificate problems, a key or certificate OpenSSL cannot read (ERR_OSSL_*), a server
+ * address that is not a URL (ERR_INVALID_URL, a TypeError) — the same again would fail the same.
+ */
 function isTransport(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
+  if (!(err instanceof Error) || err instanceof TypeError) return false;
   const code = (err as NodeJS.ErrnoException).code ?? '';
-  if (code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_')) return false;
+  if (/^ERR_(TLS|SSL|OSSL|INVALID)_/.test(code)) return false;
   if (/CERT|SELF_SIGNED|UNABLE_TO_VERIFY|HOSTNAME|ALTNAME/.test(code)) return false;
   return true;
 }

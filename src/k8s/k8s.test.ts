@@ -180,7 +180,7 @@ describe('requests', () => {
     expect(err).toBeInstanceOf(UnreachableError);
     expect((err as UnreachableError).attempts).toBeGreaterThan(1);
     expect((err as Error).message).toMatch(
-      /did not answer GET \/api\/v1\/namespaces\/default\/pods\/p1 within 1\.0 s/,
+      /did not answer GET \/api\/v1\/namespaces\/default\/pods\/p1 in \d+\.\d s \(\d+ attempts, budget 1\.0 s\)/,
     );
   });
 

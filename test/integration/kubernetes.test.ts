@@ -606,7 +606,7 @@ describe('the API server', () => {
         details: 'the pod is not attached without the networks it asks for; the runtime will try again',
       });
       expect(String(r.json?.msg)).toMatch(
-        /^failed to read pod default\/pod-\w+: the API server https:\/\/127\.0\.0\.1:\d+ did not answer GET .* within 1\.5 s/,
+        /^failed to read pod default\/pod-\w+: the API server https:\/\/127\.0\.0\.1:\d+ did not answer GET .* in \d+\.\d s \(\d+ attempts?, budget 1\.5 s\)/,
       );
       expectNothingLeft(p);
       const del = await up.call('DEL');
