@@ -1,9 +1,8 @@
 /**
  * The few API calls the meta-plugin makes, on the real paths and object shapes: GET a pod,
- * GET a NetworkAttachmentDefinition (k8s.cni.cncf.io/v1), and the pod's network-status
- * annotation written the way Multus writes it — GET the pod, set the annotation, PUT it to
- * the `status` subresource (so RBAC needs only `update` on pods/status), again on 409
- * Conflict with the fresh object.
+ * GET a NetworkAttachmentDefinition (k8s.cni.cncf.io/v1), the pod's network-status
+ * annotation written with a merge patch of the `status` subresource, and Events about the
+ * pod (core/v1, as Multus records them).
  */
 import * as z from 'zod/mini';
 import type { KubeClient } from './client.ts';
@@ -61,13 +60,13 @@ export async function getNad(client: KubeClient, ns: string, name: string): Prom
   }
 }
 
-const CONFLICT_RETRIES = 5;
-
 /**
- * Sets one annotation through pods/status. Returns "gone" when the pod no longer exists (or
- * is another pod of the same name: `uid` differs), "written" otherwise.
+ * Sets one annotation with a JSON merge patch of pods/status (RFC 7386): no read first, no
+ * resourceVersion conflict to retry, and RBAC needs only `patch` on pods/status. `uid`, when
+ * given, is a precondition (as kubelet sends it): the API server answers 409 Conflict when the
+ * pod of that name is another one. Returns "gone" then, and when the pod does not exist.
  */
-export async function setPodAnnotation(
+export async function patchPodAnnotation(
   client: KubeClient,
   ns: string,
   name: string,
@@ -75,22 +74,59 @@ export async function setPodAnnotation(
   key: string,
   value: string,
 ): Promise<'written' | 'gone'> {
-  for (let i = 0; ; i++) {
-    const body = await client.request('GET', podPath(ns, name)).catch((err: unknown) => {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    });
-    if (body === undefined) return 'gone';
-    const pod = shape(PodSchema, body, 'pod') as Pod & Record<string, unknown>;
-    if (uid && pod.metadata.uid && pod.metadata.uid !== uid && !isStaticPod(pod)) return 'gone';
-    pod.metadata.annotations = { ...(pod.metadata.annotations ?? {}), [key]: value };
-    try {
-      await client.request('PUT', `${podPath(ns, name)}/status`, pod);
-      return 'written';
-    } catch (err) {
-      if (isNotFound(err)) return 'gone';
-      if (err instanceof ApiError && err.status === 409 && i < CONFLICT_RETRIES) continue;
-      throw err;
-    }
+  const patch = { metadata: { ...(uid ? { uid } : {}), annotations: { [key]: value } } };
+  try {
+    await client.request('PATCH', `${podPath(ns, name)}/status`, patch, 'application/merge-patch+json');
+    return 'written';
+  } catch (err) {
+    if (isNotFound(err)) return 'gone';
+    if (err instanceof ApiError && err.status === 409) return 'gone';
+    throw err;
   }
+}
+
+/** A core/v1 Event about a pod (what `kubectl describe pod` lists). */
+export interface PodEvent {
+  readonly pod: { readonly namespace: string; readonly name: string; readonly uid?: string | undefined };
+  readonly type: 'Normal' | 'Warning';
+  readonly reason: string;
+  readonly message: string;
+  /** Who reports it (`source.component`, `reportingComponent`). */
+  readonly component: string;
+  /** The node (`source.host`, `reportingInstance`). */
+  readonly host?: string | undefined;
+}
+
+/** The most an event message may be (the API server refuses longer ones: 1 KiB in events.k8s.io). */
+const MAX_EVENT_MESSAGE = 1024;
+
+/** Creates the event (POST events), named `<pod>.<hex nanoseconds>` as client-go names them. */
+export async function createPodEvent(client: KubeClient, e: PodEvent, now = new Date()): Promise<void> {
+  const ns = e.pod.namespace;
+  const nanos = BigInt(now.getTime()) * 1_000_000n + BigInt(Math.floor(Math.random() * 1e6));
+  const stamp = now.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const message =
+    e.message.length > MAX_EVENT_MESSAGE ? `${e.message.slice(0, MAX_EVENT_MESSAGE - 3)}...` : e.message;
+  const event = {
+    apiVersion: 'v1',
+    kind: 'Event',
+    metadata: { name: `${e.pod.name}.${nanos.toString(16)}`, namespace: ns },
+    involvedObject: {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      namespace: ns,
+      name: e.pod.name,
+      ...(e.pod.uid ? { uid: e.pod.uid } : {}),
+    },
+    type: e.type,
+    reason: e.reason,
+    message,
+    source: { component: e.component, ...(e.host ? { host: e.host } : {}) },
+    reportingComponent: e.component,
+    reportingInstance: e.host ?? '',
+    firstTimestamp: stamp,
+    lastTimestamp: stamp,
+    count: 1,
+  };
+  await client.request('POST', `/api/v1/namespaces/${seg(ns)}/events`, event);
 }

@@ -69,7 +69,16 @@ export class KubeClient {
   }
 
   /** The JSON body of a 2xx answer; ApiError for any other answer; UnreachableError when none came in time. */
-  async request(method: string, path: string, body?: unknown): Promise<unknown> {
+  /**
+   * `contentType` is the body's media type: JSON, or a patch type
+   * (`application/merge-patch+json`, `application/apply-patch+yaml`).
+   */
+  async request(
+    method: string,
+    path: string,
+    body?: unknown,
+    contentType = 'application/json',
+  ): Promise<unknown> {
     let last: unknown;
     let server = '';
     let backoff = FIRST_BACKOFF_MS;
@@ -83,7 +92,14 @@ export class KubeClient {
       if (attempts === 0) started = performance.now();
       attempts++;
       try {
-        const reply = await this.#once(target, method, path, body, Math.min(REQUEST_TIMEOUT_MS, left));
+        const reply = await this.#once(
+          target,
+          method,
+          path,
+          body,
+          contentType,
+          Math.min(REQUEST_TIMEOUT_MS, left),
+        );
         if (reply.status >= 200 && reply.status < 300) return reply.body;
         const s = statusOf(reply.body);
         const err = new ApiError(reply.status, s.reason, s.message || `HTTP ${reply.status}`);
@@ -130,13 +146,20 @@ export class KubeClient {
     this.#agents.https.destroy();
   }
 
-  #once(target: Target, method: string, path: string, body: unknown, timeoutMs: number): Promise<Reply> {
+  #once(
+    target: Target,
+    method: string,
+    path: string,
+    body: unknown,
+    contentType: string,
+    timeoutMs: number,
+  ): Promise<Reply> {
     const url = new URL(target.server);
     const tls = url.protocol === 'https:';
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'manifold' };
     if (payload) {
-      headers['content-type'] = 'application/json';
+      headers['content-type'] = contentType;
       headers['content-length'] = String(payload.length);
     }
     if (target.token) headers.authorization = `Bearer ${target.token}`;

@@ -10,7 +10,7 @@ import { FakeApiServer } from '../../test/helpers/fake-apiserver.ts';
 import { FakePodResources } from '../../test/helpers/fake-podresources.ts';
 import { makePki } from '../../test/helpers/pki.ts';
 import { cniRejectionOf } from '../../test/helpers/skel.ts';
-import { getNad, getPod, setPodAnnotation } from './api.ts';
+import { createPodEvent, getNad, getPod, patchPodAnnotation } from './api.ts';
 import { checkpointDevices } from './checkpoint.ts';
 import { Budget, KubeClient } from './client.ts';
 import { allocatedDevices } from './devices.ts';
@@ -194,22 +194,48 @@ describe('requests', () => {
     expect((e as Error).message).toMatch(/cannot talk to https:\/\/127\.0\.0\.1/);
   });
 
-  it('writes an annotation through pods/status, again after a 409 conflict', async () => {
+  it('writes an annotation with one merge patch of pods/status, the uid as precondition', async () => {
     const kc = join(dir, 'k3');
     api.writeKubeconfig(kc, { token: 't0' });
-    api.conflicts = 1;
     const c = client(kc);
-    expect(await setPodAnnotation(c, 'default', 'p1', 'u1', 'k', 'v')).toBe('written');
+    const before = api.log.length;
+    expect(await patchPodAnnotation(c, 'default', 'p1', 'u1', 'k', 'v')).toBe('written');
     expect(api.annotation('default', 'p1', 'k')).toBe('v');
     expect(api.annotation('default', 'p1', 'a')).toBe('b');
-    expect(
-      api.log
-        .filter((l) => l.method === 'PUT')
-        .map((l) => l.status)
-        .slice(-2),
-    ).toEqual([409, 200]);
-    expect(await setPodAnnotation(c, 'default', 'gone', undefined, 'k', 'v')).toBe('gone');
-    expect(await setPodAnnotation(c, 'default', 'p1', 'other-uid', 'k', 'v2')).toBe('gone');
+    // no read first: one request
+    expect(api.log.slice(before).map((l) => `${l.method} ${l.path} ${l.status}`)).toEqual([
+      'PATCH /api/v1/namespaces/default/pods/p1/status 200',
+    ]);
+    expect(await patchPodAnnotation(c, 'default', 'gone', undefined, 'k', 'v')).toBe('gone');
+    // another pod of the same name: 409 from the uid precondition, nothing written
+    expect(await patchPodAnnotation(c, 'default', 'p1', 'other-uid', 'k', 'v2')).toBe('gone');
+    expect(api.annotation('default', 'p1', 'k')).toBe('v');
+    c.close();
+  });
+
+  it('creates core/v1 events about a pod', async () => {
+    const kc = join(dir, 'k4');
+    api.writeKubeconfig(kc, { token: 't0' });
+    const c = client(kc);
+    await createPodEvent(c, {
+      pod: { namespace: 'default', name: 'p1', uid: 'u1' },
+      type: 'Normal',
+      reason: 'AddedInterface',
+      message: 'Add net1 [10.1.2.3/24] from default/mv',
+      component: 'manifold',
+      host: 'node1',
+    });
+    expect(api.events.at(-1)).toMatchObject({
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { namespace: 'default', name: expect.stringMatching(/^p1\.[0-9a-f]+$/) },
+      involvedObject: { kind: 'Pod', namespace: 'default', name: 'p1', uid: 'u1' },
+      type: 'Normal',
+      reason: 'AddedInterface',
+      message: 'Add net1 [10.1.2.3/24] from default/mv',
+      source: { component: 'manifold', host: 'node1' },
+      count: 1,
+    });
     c.close();
   });
 

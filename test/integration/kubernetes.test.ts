@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
 import { FakeApiServer } from '../helpers/fake-apiserver.ts';
 import { FakePodResources } from '../helpers/fake-podresources.ts';
 import { FakeSysfs } from '../helpers/fake-sysfs.ts';
@@ -567,6 +568,179 @@ describe('SR-IOV device IDs', () => {
   });
 });
 
+describe('what the runtime passes', () => {
+  const withAnnotations = (annotations: Record<string, string>, extra: object = {}) =>
+    metaConf({
+      capabilities: { 'io.kubernetes.cri.pod-annotations': true },
+      runtimeConfig: { 'io.kubernetes.cri.pod-annotations': annotations },
+      ...extra,
+    });
+
+  it('reads the networks from io.kubernetes.cri.pod-annotations without a pod GET; network-status by one merge patch', async () => {
+    // the API server's copy asks for nothing: only the runtime's annotations can attach net1
+    const p = pod({});
+    const conf = withAnnotations({ 'k8s.v1.cni.cncf.io/networks': 'mv-a@data0', other: 'x' });
+    const before = api.log.length;
+    const r = await p.call('ADD', conf);
+    expect(r.code, r.stdout).toBe(0);
+    expect(podLinks(p.ns.name).sort()).toEqual(['data0', 'eth0']);
+    const calls = api.log.slice(before).map((l) => `${l.method} ${l.path.split('?')[0]}`);
+    expect(calls.filter((c) => c.startsWith('GET /api/v1/'))).toEqual([]);
+    expect(calls).toContain(`PATCH /api/v1/namespaces/default/pods/${p.name}/status`);
+    expect(status(p)?.map((s) => [s.name, s.interface])).toEqual([
+      ['cluster', 'eth0'],
+      ['default/mv-a', 'data0'],
+    ]);
+    expect((await p.call('DEL', conf)).code).toBe(0);
+    expectNothingLeft(p);
+  });
+
+  it('never writes the network-status of another pod of the same name (the uid is the patch precondition)', async () => {
+    const p = pod({});
+    const stored = api.pods.get(`default/${p.name}`);
+    if (stored) stored.metadata.uid = 'a-newer-pod';
+    const r = await p.call('ADD', withAnnotations({}));
+    expect(r.code, r.stdout).toBe(0);
+    expect(status(p)).toBeUndefined();
+    expect(api.log.at(-1)?.status).not.toBe(200);
+    expect((await p.call('DEL', withAnnotations({}))).code).toBe(0);
+  });
+
+  it('gives pod-wide capability arguments (cgroupPath) to secondaries that declare them, the rest to the master only', async () => {
+    const { capabilityArgsFor } = await import('../../src/meta/k8s/attachment.ts');
+    const rc = {
+      cgroupPath: '/kubepods/pod1',
+      portMappings: [{ hostPort: 80 }],
+      dns: { servers: ['10.0.0.10'] },
+    };
+    const d = (master: boolean) => ({ master }) as Parameters<typeof capabilityArgsFor>[1];
+    expect(capabilityArgsFor(rc, d(true))).toEqual(rc);
+    expect(capabilityArgsFor(rc, d(false))).toEqual({ cgroupPath: '/kubepods/pod1' });
+  });
+});
+
+describe('events', () => {
+  const eventsOf = (p: PodCall) =>
+    api.events
+      .filter((e) => (e.involvedObject as { name?: string } | undefined)?.name === p.name)
+      .map((e) => [e.type, e.reason, e.message]);
+
+  it('one AddedInterface per attachment after ADD, worded as Multus words it', async () => {
+    const p = pod({
+      'k8s.v1.cni.cncf.io/networks':
+        '[{"name":"mv-a"},{"name":"mv-b","interface":"st0","ips":["10.70.3.7/24","fd00:70::7/64"]}]',
+    });
+    const r = await p.call('ADD');
+    expect(r.code, r.stdout).toBe(0);
+    const eth0 = addrs(p.ns.name, 'eth0')[0];
+    const net1 = addrs(p.ns.name, 'net1')[0];
+    expect(eventsOf(p)).toEqual([
+      ['Normal', 'AddedInterface', `Add eth0 [${eth0}] from cluster`],
+      ['Normal', 'AddedInterface', `Add net1 [${net1}] from default/mv-a`],
+      ['Normal', 'AddedInterface', 'Add st0 [10.70.3.7/24 fd00:70::7/64] from default/mv-b'],
+    ]);
+    const e = api.events.find((x) => (x.involvedObject as { name?: string }).name === p.name);
+    expect(e).toMatchObject({
+      involvedObject: { kind: 'Pod', namespace: 'default', name: p.name, uid: `uid-${p.name}` },
+      source: { component: 'manifold' },
+      count: 1,
+    });
+    expect((await p.call('DEL')).code).toBe(0);
+  });
+
+  it('a Warning when the pod asks for a NAD that is missing (NoNetworkFound) or not allowed; none for what its owner cannot fix', async () => {
+    const p = pod({ 'k8s.v1.cni.cncf.io/networks': 'nope' });
+    expect((await p.call('ADD')).json).toMatchObject({ code: 7 });
+    expect(eventsOf(p)).toEqual([
+      [
+        'Warning',
+        'NoNetworkFound',
+        `pod default/${p.name} (annotation k8s.v1.cni.cncf.io/networks) asks for network "default/nope": no such NetworkAttachmentDefinition`,
+      ],
+    ]);
+    const q = pod({ 'k8s.v1.cni.cncf.io/networks': 'other/foreign' });
+    expect((await q.call('ADD', metaConf({ namespaceIsolation: true }))).json).toMatchObject({ code: 7 });
+    expect(eventsOf(q)).toEqual([
+      [
+        'Warning',
+        'InvalidNetworkRequest',
+        'namespace isolation: pod in namespace "default" may not use network "other/foreign"',
+      ],
+    ]);
+    expectNothingLeft(q);
+  });
+
+  it('are best effort: events refused (403) change nothing', async () => {
+    api.eventsStatus = 403;
+    try {
+      const p = pod({ 'k8s.v1.cni.cncf.io/networks': 'mv-a' });
+      const r = await p.call('ADD');
+      expect(r.code, r.stdout).toBe(0);
+      expect(status(p)?.length).toBe(2);
+      expect(eventsOf(p)).toEqual([]);
+      expect((await p.call('DEL')).code).toBe(0);
+    } finally {
+      api.eventsStatus = 0;
+    }
+  });
+});
+
+describe("deploy/rbac.yaml's ClusterRole", () => {
+  it('is all a pod needs: ADD with network-status and events, DEL, against a stand-in that enforces it', async () => {
+    const docs = parseAllDocuments(readFileSync(join(import.meta.dirname, '../../deploy/rbac.yaml'), 'utf8'));
+    const role = docs.map((d) => d.toJS()).find((d) => d?.kind === 'ClusterRole');
+    api.rbac = role.rules;
+    try {
+      const p = pod({ 'k8s.v1.cni.cncf.io/networks': 'mv-a' });
+      const before = api.log.length;
+      const r = await p.call('ADD');
+      expect(r.code, r.stdout).toBe(0);
+      expect(status(p)?.length).toBe(2);
+      expect(api.events.filter((e) => (e.involvedObject as { name: string }).name === p.name)).toHaveLength(
+        2,
+      );
+      expect((await p.call('DEL')).code).toBe(0);
+      expect(api.log.slice(before).filter((l) => l.status === 403)).toEqual([]);
+      // and the stand-in does refuse what the role does not grant
+      api.rbac = role.rules.filter((x: { resources: string[] }) => !x.resources.includes('events'));
+      const q = pod({ 'k8s.v1.cni.cncf.io/networks': 'mv-a' });
+      expect((await q.call('ADD')).code).toBe(0);
+      expect(api.log.filter((l) => l.method === 'POST' && l.status === 403).length).toBeGreaterThan(0);
+      expect((await q.call('DEL')).code).toBe(0);
+    } finally {
+      api.rbac = undefined;
+    }
+  });
+});
+
+describe('DEL without a readable cache', () => {
+  it("re-reads the pod's networks and releases every attachment's addresses", async () => {
+    const p = pod({ 'k8s.v1.cni.cncf.io/networks': 'mv-a, gw-net' });
+    const r = await p.call('ADD');
+    expect(r.code, r.stdout).toBe(0);
+    expect(reservations(p.cid)).toHaveLength(3);
+    const cache = readdirSync(cniDir).filter((f) => f.includes(`-${p.cid}-`));
+    expect(cache).toHaveLength(1);
+    writeFileSync(join(cniDir, cache[0] as string), '{"kind": "manifold-cache", "trunc');
+    const del = await p.call('DEL');
+    expect(del.code, del.stdout).toBe(0);
+    expectNothingLeft(p);
+  });
+
+  it("with the runtime's annotations, also once the pod is gone from the API server", async () => {
+    const annotations = { 'k8s.v1.cni.cncf.io/networks': 'mv-a' };
+    const conf = metaConf({ runtimeConfig: { 'io.kubernetes.cri.pod-annotations': annotations } });
+    const p = pod(annotations);
+    expect((await p.call('ADD', conf)).code).toBe(0);
+    api.pods.delete(`default/${p.name}`);
+    const cache = readdirSync(cniDir).filter((f) => f.includes(`-${p.cid}-`));
+    writeFileSync(join(cniDir, cache[0] as string), 'garbage');
+    const del = await p.call('DEL', conf);
+    expect(del.code, del.stdout).toBe(0);
+    expectNothingLeft(p);
+  });
+});
+
 describe('the API server', () => {
   it('a token rotated between two ADDs is used from the file', async () => {
     const a = pod({ 'k8s.v1.cni.cncf.io/networks': 'mv-a' });
@@ -624,7 +798,7 @@ describe('the API server', () => {
       const r = await p.call('ADD');
       expect(r.json).toMatchObject({ code: 7 });
       expect(String(r.json?.msg)).toMatch(
-        /failed to write the network-status of pod default\/pod-\w+: the API server refused the request \(403 Forbidden: .*cannot update resource "pods\/status"/,
+        /failed to write the network-status of pod default\/pod-\w+: the API server refused the request \(403 Forbidden: .*cannot patch resource "pods\/status"/,
       );
       expectNothingLeft(p);
     } finally {

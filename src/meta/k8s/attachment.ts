@@ -59,12 +59,23 @@ export function injectIntoNetwork(
   });
 }
 
-/** The runtime's capability arguments go to the master (as before); an attachment's own on top. */
+/**
+ * Capability arguments of the runtime that describe the whole pod, not its cluster-network
+ * interface: every delegate that declares one gets it. (`portMappings`, `bandwidth`,
+ * `ipRanges`, `dns`, `ips`, `mac`… are about the cluster network's interface and address:
+ * the master's alone, as in Multus.)
+ */
+export const POD_WIDE_CAPABILITIES: readonly string[] = ['cgroupPath', 'io.kubernetes.cri.pod-annotations'];
+
+/** The runtime's capability arguments go to the master, the pod-wide ones to every delegate; an attachment's own on top. */
 export function capabilityArgsFor(
   runtimeConfig: Readonly<Record<string, unknown>> | undefined,
   d: Delegate,
 ): Readonly<Record<string, unknown>> {
-  const base = d.master ? (runtimeConfig ?? {}) : {};
+  const rc = runtimeConfig ?? {};
+  const base = d.master
+    ? rc
+    : Object.fromEntries(POD_WIDE_CAPABILITIES.filter((k) => rc[k] !== undefined).map((k) => [k, rc[k]]));
   return d.k8s ? { ...base, ...d.k8s.capabilityArgs } : base;
 }
 

@@ -31,8 +31,10 @@ export interface PodNetworks {
   readonly delegates: Delegate[];
   /** Set when the pod no longer exists: Multus's answer, returned without attaching anything. */
   readonly gone?: Result;
-  /** Writes the pod's network-status (after every delegate's ADD). */
+  /** Writes the pod's network-status (after every delegate's ADD), then records the Events. */
   publish(attached: readonly Attached[]): Promise<void>;
+  /** ADD failed after the delegates were resolved: a Warning Event when the pod's owner can fix it. */
+  failed(err: unknown): Promise<void>;
 }
 
 export function podIdentityOf(ctx: PluginContext<MetaConf>): PodIdentity | undefined {
@@ -66,4 +68,33 @@ export async function podNetworks(ctx: PluginContext<MetaConf>): Promise<PodNetw
     `pod ${id.namespace}/${id.name}: ${pod.delegates.length} delegate(s) resolved in ${(performance.now() - started).toFixed(1)} ms`,
   );
   return pod;
+}
+
+/**
+ * For a DEL whose cache cannot be read: the pod's delegates re-read as ADD made them (its
+ * annotations from the runtime or the API, its NADs), so every attachment's IPAM is
+ * released, as Multus does. Undefined when that cannot be known (not a Kubernetes pod, the
+ * API down, the pod gone and no annotations from the runtime): DEL then works from the config
+ * alone, and says what may be left.
+ */
+export async function podDelegatesForDel(ctx: PluginContext<MetaConf>): Promise<Delegate[] | undefined> {
+  const id = podIdentityOf(ctx);
+  if (!id) return undefined;
+  const { resolvePodNetworks } = await import(/* webpackMode: "eager" */ './pod-networks.ts');
+  try {
+    const pod = await resolvePodNetworks(ctx, id, { forDel: true });
+    await pod.failed(undefined); // closes its connection; no event for a DEL
+    if (pod.gone) {
+      log.error(
+        `DEL ${ctx.containerId}: pod ${id.namespace}/${id.name} is gone and the runtime passed no annotations: its NetworkAttachmentDefinition attachments cannot be known, their addresses may stay reserved`,
+      );
+      return undefined;
+    }
+    return pod.delegates;
+  } catch (err) {
+    log.error(
+      `DEL ${ctx.containerId}: the pod's networks could not be re-read (${(err as Error).message}): deleting the configured delegates only; its NetworkAttachmentDefinition attachments may leave addresses reserved`,
+    );
+    return undefined;
+  }
 }

@@ -1,6 +1,7 @@
 /**
- * A Kubernetes pod's delegates, resolved before anything is attached: the pod (GET; gone →
- * Multus's empty result), the master (`v1.multus-cni.io/default-network`, else clusterNetwork
+ * A Kubernetes pod's delegates, resolved before anything is attached: the pod (its annotations
+ * from the runtime's `io.kubernetes.cri.pod-annotations` when it passed them, else a GET;
+ * gone → Multus's empty result), the master (`v1.multus-cni.io/default-network`, else clusterNetwork
  * as a NAD in multusNamespace or a config in confDir, else delegates[0]), defaultNetworks
  * (not for systemNamespaces), then every attachment of `k8s.v1.cni.cncf.io/networks` with its
  * NAD, namespace isolation, device-plugin device IDs and per-attachment arguments. Any
@@ -27,6 +28,7 @@ import { apiCall } from './api-call.ts';
 import { checkDefaultRoutes } from './default-route.ts';
 import { DeviceAllocator } from './device-ids.ts';
 import { cniDeviceInfoPath, dpDeviceInfoPath } from './device-info.ts';
+import { PodEvents } from './events.ts';
 import { checkIsolation, isSystemNamespace, multusNamespace } from './isolation.ts';
 import { DEFAULT_DEVICE_INFO_DIR, DEFAULT_KUBE_API_TIMEOUT_S } from './k8s-config.ts';
 import type { PodIdentity, PodNetworks } from './kubernetes.ts';
@@ -43,8 +45,11 @@ class Resolver {
   readonly #podNs: string;
   readonly #devices: DeviceAllocator;
 
-  constructor(ctx: Ctx, client: KubeClient, pod: Pod, id: PodIdentity, budget: Budget) {
+  readonly #forDel: boolean;
+
+  constructor(ctx: Ctx, client: KubeClient, pod: Pod, id: PodIdentity, budget: Budget, forDel: boolean) {
     this.#ctx = ctx;
+    this.#forDel = forDel;
     this.#client = client;
     this.#pod = pod;
     this.#podNs = pod.metadata.namespace || id.namespace;
@@ -69,8 +74,19 @@ class Resolver {
       );
     }
     const resourceName = nadAnnotation(nad, RESOURCE_NAME_ANNOTATION);
-    const deviceID = resourceName ? await this.#devices.take(resourceName, what) : undefined;
+    const deviceID = resourceName ? await this.#device(resourceName, what) : undefined;
     return nadDelegate(this.#ctx.conf, sel, nad, master, deviceID);
+  }
+
+  /** The attachment's device; for a DEL, none when kubelet no longer says (its IPAM is still released). */
+  async #device(resourceName: string, what: string): Promise<string | undefined> {
+    if (!this.#forDel) return this.#devices.take(resourceName, what);
+    try {
+      return await this.#devices.take(resourceName, what);
+    } catch (err) {
+      log.info(`DEL: ${what}: no ${resourceName} device known any more (${(err as Error).message})`);
+      return undefined;
+    }
   }
 
   /** clusterNetwork / defaultNetworks: a path, a NAD in multusNamespace, or a config in confDir (as Multus). */
@@ -179,33 +195,71 @@ function goneResult(ctx: Ctx): PodNetworks {
     interfaces: [{ name: ctx.ifname, sandbox: ctx.netns }],
     ips: [{ address: '0.0.0.0/0', gateway: '0.0.0.0' }],
   };
-  return { delegates: [], gone, publish: async () => undefined };
+  return { delegates: [], gone, publish: async () => undefined, failed: async () => undefined };
 }
 
-export async function resolvePodNetworks(ctx: Ctx, id: PodIdentity): Promise<PodNetworks> {
+/** Every pod annotation, as containerd and CRI-O pass them when the config declares the capability. */
+export const POD_ANNOTATIONS_CAPABILITY = 'io.kubernetes.cri.pod-annotations';
+
+/** The pod's annotations from the runtime (runtimeConfig), when it passed them; undefined otherwise. */
+export function runtimeAnnotations(ctx: Ctx): Record<string, string> | undefined {
+  const v = ctx.conf.runtimeConfig?.[POD_ANNOTATIONS_CAPABILITY];
+  if (!v || typeof v !== 'object' || Array.isArray(v)) return undefined;
+  const entries = Object.entries(v as Record<string, unknown>);
+  if (entries.some(([, x]) => typeof x !== 'string')) return undefined;
+  return Object.fromEntries(entries) as Record<string, string>;
+}
+
+export interface ResolveOptions {
+  /** For a DEL without a readable cache: no Events, no network-status, a device that cannot be found is left out. */
+  readonly forDel?: boolean;
+}
+
+/**
+ * The pod as the runtime describes it (its annotations, the identity of CNI_ARGS) when the
+ * runtime passed the annotations: no GET. Else the API server's pod (undefined: gone).
+ */
+async function readPod(ctx: Ctx, client: KubeClient, id: PodIdentity): Promise<Pod | undefined> {
+  const annotations = runtimeAnnotations(ctx);
+  if (annotations) {
+    log.verbose(
+      `pod ${id.namespace}/${id.name}: annotations from the runtime (${POD_ANNOTATIONS_CAPABILITY}), no pod GET`,
+    );
+    return { metadata: { name: id.name, namespace: id.namespace, uid: id.uid || undefined, annotations } };
+  }
+  const podRef = `${id.namespace}/${id.name}`;
+  const pod = await apiCall(`read pod ${podRef}`, () => getPod(client, id.namespace, id.name));
+  if (pod && id.uid && pod.metadata.uid && pod.metadata.uid !== id.uid && !isStaticPod(pod)) {
+    throw new CniError(
+      Code.TryAgainLater,
+      `pod ${podRef} in the API server has uid ${JSON.stringify(pod.metadata.uid)}, not ${JSON.stringify(id.uid)} (K8S_POD_UID): it was deleted and created again`,
+    );
+  }
+  return pod;
+}
+
+export async function resolvePodNetworks(
+  ctx: Ctx,
+  id: PodIdentity,
+  opts: ResolveOptions = {},
+): Promise<PodNetworks> {
   const conf = ctx.conf;
   const budget = new Budget((conf.kubeApiTimeoutSeconds ?? DEFAULT_KUBE_API_TIMEOUT_S) * 1000);
-  const client = new KubeClient(
-    conf.kubeconfig ? kubeconfigSource(conf.kubeconfig) : inClusterSource(ctx.env),
-    budget,
-  );
+  const source = conf.kubeconfig ? kubeconfigSource(conf.kubeconfig) : inClusterSource(ctx.env);
+  const client = new KubeClient(source, budget);
   const podRef = `${id.namespace}/${id.name}`;
+  const events = opts.forDel ? undefined : new PodEvents(source, id);
   try {
-    const pod = await apiCall(`read pod ${podRef}`, () => getPod(client, id.namespace, id.name));
+    const pod = await readPod(ctx, client, id);
     if (!pod) {
       log.info(
-        `ADD ${ctx.containerId}: pod ${podRef} not found (already deleted?): nothing attached, as Multus`,
+        `${opts.forDel ? 'DEL' : 'ADD'} ${ctx.containerId}: pod ${podRef} not found (already deleted?): nothing attached, as Multus`,
       );
       client.close();
       return goneResult(ctx);
     }
-    if (id.uid && pod.metadata.uid && pod.metadata.uid !== id.uid && !isStaticPod(pod)) {
-      throw new CniError(
-        Code.TryAgainLater,
-        `pod ${podRef} in the API server has uid ${JSON.stringify(pod.metadata.uid)}, not ${JSON.stringify(id.uid)} (K8S_POD_UID): it was deleted and created again`,
-      );
-    }
-    const delegates = withDeviceInfo(ctx, await new Resolver(ctx, client, pod, id, budget).delegates());
+    const resolver = new Resolver(ctx, client, pod, id, budget, opts.forDel === true);
+    const delegates = withDeviceInfo(ctx, await resolver.delegates());
     return {
       delegates,
       publish: async (attached) => {
@@ -214,10 +268,16 @@ export async function resolvePodNetworks(ctx: Ctx, id: PodIdentity): Promise<Pod
         } finally {
           client.close();
         }
+        await events?.added(attached);
+      },
+      failed: async (err) => {
+        client.close();
+        await events?.failed(err);
       },
     };
   } catch (err) {
     client.close();
+    await events?.failed(err);
     throw err;
   }
 }

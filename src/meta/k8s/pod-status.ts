@@ -1,10 +1,12 @@
 /**
  * Writes the pod's network-status after every delegate's ADD (through pods/status, as
- * Multus): each attachment's result and its device-info file. Pods in systemNamespaces get
- * none (as Multus); a pod deleted meanwhile is not an error.
+ * Multus, but as one merge patch: no read first): each attachment's result and its
+ * device-info file. The pod's uid is the patch's precondition, so another pod of the same
+ * name is never written (a static pod's mirror has another uid: none is sent for it). Pods in
+ * systemNamespaces get none (as Multus); a pod deleted meanwhile is not an error.
  */
 
-import { type Pod, setPodAnnotation } from '../../k8s/api.ts';
+import { isStaticPod, type Pod, patchPodAnnotation } from '../../k8s/api.ts';
 import type { KubeClient } from '../../k8s/client.ts';
 import { log } from '../../util/log.ts';
 import type { MetaConf } from '../config.ts';
@@ -44,9 +46,9 @@ export async function publishStatus(
       : [],
   );
   const value = formatNetworkStatus(buildNetworkStatus(parts));
-  const uid = id.uid || pod.metadata.uid;
+  const uid = isStaticPod(pod) ? undefined : id.uid || pod.metadata.uid;
   const outcome = await apiCall(`write the network-status of pod ${ref}`, () =>
-    setPodAnnotation(client, ns, pod.metadata.name, uid, NETWORK_STATUS_ANNOTATION, value),
+    patchPodAnnotation(client, ns, pod.metadata.name, uid, NETWORK_STATUS_ANNOTATION, value),
   );
   if (outcome === 'gone') log.info(`pod ${ref} is gone: its network-status was not written`);
   else log.verbose(`pod ${ref}: network-status written (${parts.length} attachment(s))`);
