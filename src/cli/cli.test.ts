@@ -84,9 +84,9 @@ describe('command table', () => {
 });
 
 describe('install / uninstall on a node with flannel', () => {
-  it('copies the executable, wraps flannel as the master, names the kubeconfig; a valid manifold config', () => {
+  it('copies the executable, wraps flannel as the master, names the kubeconfig; a valid manifold config', async () => {
     const n = node();
-    const report = install({
+    const report = await install({
       binDir: n.binDir,
       confDir: n.confDir,
       kubeconfig: '/etc/cni/net.d/manifold.d/manifold.kubeconfig',
@@ -107,9 +107,16 @@ describe('install / uninstall on a node with flannel', () => {
       plugins: [
         {
           type: 'manifold',
-          capabilities: { portMappings: true },
+          capabilities: {
+            portMappings: true,
+            'io.kubernetes.cri.pod-annotations': true,
+            bandwidth: true,
+            ipRanges: true,
+            dns: true,
+            cgroupPath: true,
+          },
           kubeconfig: '/etc/cni/net.d/manifold.d/manifold.kubeconfig',
-          delegates: [FLANNEL],
+          delegates: [{ ...FLANNEL, manifold: { exec: true } }],
         },
       ],
     });
@@ -121,7 +128,7 @@ describe('install / uninstall on a node with flannel', () => {
     expect(readdirSync(n.confDir).sort()[0]).toBe('00-manifold.conflist');
   });
 
-  it('is idempotent, never wraps itself, and replaces a running binary by rename (new inode)', () => {
+  it('is idempotent, never wraps itself, and replaces a running binary by rename (new inode)', async () => {
     const n = node();
     const opts = {
       binDir: n.binDir,
@@ -130,44 +137,54 @@ describe('install / uninstall on a node with flannel', () => {
       env: {},
       serviceAccountDir: '/nonexistent',
     };
-    install(opts);
+    await install(opts);
     const inode = statSync(join(n.binDir, 'manifold')).ino;
     const conf = readFileSync(join(n.confDir, '00-manifold.conflist'), 'utf8');
-    const again = install(opts);
+    const again = await install(opts);
     expect(again[0]).toMatch(/\(unchanged\)$/);
     expect(again.at(-1)).toMatch(/wraps .*10-flannel\.conflist \(unchanged\)$/);
     expect(readFileSync(join(n.confDir, '00-manifold.conflist'), 'utf8')).toBe(conf);
     expect(statSync(join(n.binDir, 'manifold')).ino).toBe(inode);
     // a renamed manifold config is recognised by content and not wrapped either
     writeFileSync(join(n.confDir, '05-copy.conflist'), conf);
-    const third = install(opts);
+    const third = await install(opts);
     expect(third).toContain(`skipped ${join(n.confDir, '05-copy.conflist')}: a manifold config`);
     expect(
       JSON.parse(readFileSync(join(n.confDir, '00-manifold.conflist'), 'utf8')).plugins[0].delegates[0].name,
     ).toBe('cbr0');
     // a new build: the old inode is left to whoever runs it, the name points at the new file
     writeFileSync(n.source, '#!/bin/sh\necho v2\n');
-    expect(install(opts)[0]).toMatch(/\(installed\)$/);
+    expect((await install(opts))[0]).toMatch(/\(installed\)$/);
     expect(statSync(join(n.binDir, 'manifold')).ino).not.toBe(inode);
     expect(readdirSync(n.binDir)).toEqual(['manifold']);
   });
 
-  it('fails plainly without a primary config, and uninstall leaves the node on flannel', () => {
+  it('fails plainly without a primary config, and uninstall leaves the node on flannel', async () => {
     const n = node();
     const empty = join(n.root, 'empty');
     mkdirSync(empty);
-    expect(() =>
+    await expect(
       install({ binDir: n.binDir, confDir: empty, source: n.source, env: {}, serviceAccountDir: '/x' }),
-    ).toThrow(/no primary network config in/);
-    install({ binDir: n.binDir, confDir: n.confDir, source: n.source, env: {}, serviceAccountDir: '/x' });
-    expect(uninstall(n.confDir)).toEqual([`config: ${join(n.confDir, '00-manifold.conflist')} (removed)`]);
-    expect(readdirSync(n.confDir)).toEqual(['10-flannel.conflist']);
-    expect(uninstall(n.confDir)).toEqual([`config: ${join(n.confDir, '00-manifold.conflist')} (not there)`]);
+    ).rejects.toThrow(/no primary network config in/);
+    await install({
+      binDir: n.binDir,
+      confDir: n.confDir,
+      source: n.source,
+      env: {},
+      serviceAccountDir: '/x',
+    });
+    expect(await uninstall(n.confDir)).toEqual([
+      `config: ${join(n.confDir, '00-manifold.conflist')} (removed)`,
+    ]);
+    expect(readdirSync(n.confDir).filter((f) => f !== 'manifold.d')).toEqual(['10-flannel.conflist']);
+    expect(await uninstall(n.confDir)).toEqual([
+      `config: ${join(n.confDir, '00-manifold.conflist')} (not there)`,
+    ]);
     writeFileSync(join(n.confDir, '00-manifold.conflist'), JSON.stringify(FLANNEL));
-    expect(() => uninstall(n.confDir)).toThrow(/is not a manifold config: left alone/);
+    await expect(uninstall(n.confDir)).rejects.toThrow(/is not a manifold config: left alone/);
   });
 
-  it('in a pod: writes a kubeconfig from the service account, token as a file beside it', () => {
+  it('in a pod: writes a kubeconfig from the service account, token as a file beside it', async () => {
     const n = node();
     const sa = join(n.root, 'sa');
     mkdirSync(sa);
@@ -183,19 +200,19 @@ describe('install / uninstall on a node with flannel', () => {
       env,
       serviceAccountDir: sa,
     };
-    expect(install(opts)).toContain(`kubeconfig: ${kc} for https://10.96.0.1:443 (written)`);
+    expect(await install(opts)).toContain(`kubeconfig: ${kc} for https://10.96.0.1:443 (written)`);
     expect(JSON.parse(readFileSync(kc, 'utf8')).users[0].user.tokenFile).toBe(
       join(n.confDir, 'manifold.d/token'),
     );
     expect(readFileSync(join(n.confDir, 'manifold.d/token'), 'utf8')).toBe('tok-1');
     writeFileSync(join(sa, 'token'), 'tok-2');
-    expect(install({ ...opts, refreshOnly: true })).toContain(
+    expect(await install({ ...opts, refreshOnly: true })).toContain(
       `kubeconfig: ${kc} for https://10.96.0.1:443 (written)`,
     );
     expect(readFileSync(join(n.confDir, 'manifold.d/token'), 'utf8')).toBe('tok-2');
     // refresh never re-creates a config uninstall removed
-    uninstall(n.confDir);
-    install({ ...opts, refreshOnly: true });
+    await uninstall(n.confDir);
+    await install({ ...opts, refreshOnly: true });
     expect(existsSync(join(n.confDir, '00-manifold.conflist'))).toBe(false);
   });
 });

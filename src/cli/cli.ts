@@ -83,7 +83,7 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   },
   uninstall: {
     summary: "remove manifold's network config, so the node uses its primary network config again",
-    usage: '--conf-dir DIR',
+    usage: '--conf-dir DIR [--if-daemonset-deleted] [--kubeconfig FILE]',
     load: async () => (await import(/* webpackMode: "eager" */ './install-command.ts')).uninstallCommand,
   },
 };

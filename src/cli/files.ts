@@ -4,9 +4,9 @@
  * old file or the new one, never half of one) and idempotent (unchanged content is not
  * rewritten). Temp names end in `.tmp`, which libcni never loads as a network config.
  */
-import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../util/atomic.ts';
+import { sameFile } from './same-file.ts';
 
 function sameContent(path: string, data: Buffer): boolean {
   try {
@@ -27,21 +27,15 @@ export function writeAtomic(path: string, data: string | Buffer, mode: number): 
   return true;
 }
 
-const digest = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
-
 /**
  * Copies an executable: a new file renamed over the old one, never written in place, so a
  * copy that is running (a CNI call in progress) keeps its own inode and nobody gets "text
  * file busy" (Multus #1221). True when copied, false when the target is already the same.
+ * Neither step holds the file in memory: the comparison reads 256 KiB chunks (same-file.ts) and
+ * copyFileSync copies in the kernel (FICLONE, else sendfile), never through a JS buffer.
  */
 export function copyExecutable(source: string, target: string): boolean {
-  let same = false;
-  try {
-    same = digest(target) === digest(source);
-  } catch {
-    same = false;
-  }
-  if (same) return false;
+  if (sameFile(source, target)) return false;
   writeFileAtomic(target, (tmp) => copyFileSync(source, tmp), { mode: 0o755, dirMode: 0o755 });
   return true;
 }

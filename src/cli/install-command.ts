@@ -14,7 +14,9 @@ const WATCH_INTERVAL_MS = 10_000;
 export const installCommand: Command = {
   help: `Copies this executable to DIR/manifold (by rename: a running copy keeps its inode) and writes
 --conf-dir's 00-manifold.conflist wrapping the node's primary network config (the first
-*.conf, *.conflist or *.json that is not manifold's) as the master. With --kubeconfig FILE
+*.conf, *.conflist or *.json that is not manifold's; for a Multus config, its master) as the
+master, run by its own plugin binaries. When another file sorts before 00-manifold.conflist,
+a lower name is taken (0-manifold.conflist, …) so the runtime reads manifold's first. With --kubeconfig FILE
 inside a pod, FILE is written from the pod's service account. Idempotent: "(unchanged)".
 --watch stays in the foreground, refreshing the token copy and the wrapper, until SIGTERM.
 
@@ -42,16 +44,21 @@ example (on a node, as root):
       env: io.env,
       serviceAccountDir: SERVICE_ACCOUNT_DIR,
     };
-    for (const line of install(opts)) io.stdout(`${line}\n`);
+    for (const line of await install(opts)) io.stdout(`${line}\n`);
     if (!f.watch) return 0;
     io.stdout(`watching (every ${WATCH_INTERVAL_MS / 1000} s) until SIGTERM\n`);
     await new Promise<void>((resolve) => {
-      const timer = setInterval(() => {
+      let busy = false;
+      const timer = setInterval(async () => {
+        if (busy) return; // one refresh at a time
+        busy = true;
         try {
-          for (const line of install({ ...opts, refreshOnly: true }))
+          for (const line of await install({ ...opts, refreshOnly: true }))
             if (line.endsWith('(written)')) io.stdout(`${line}\n`);
         } catch (err) {
           io.stderr(`manifold install: ${err instanceof Error ? err.message : String(err)}\n`);
+        } finally {
+          busy = false;
         }
       }, WATCH_INTERVAL_MS);
       const stop = () => {
@@ -66,15 +73,32 @@ example (on a node, as root):
 };
 
 export const uninstallCommand: Command = {
-  help: `Removes --conf-dir's 00-manifold.conflist (only if it is manifold's), so the runtime goes back
-to the node's primary network config. The executable and the kubeconfig stay.
+  help: `Removes --conf-dir's manifold config (00-manifold.conflist, or the lower name install chose; only
+if it is manifold's), so the runtime goes back to the node's primary network config. The
+executable and the kubeconfig stay.
+
+flags:
+  --conf-dir DIR            the runtime's config dir (e.g. /etc/cni/net.d)
+  --if-daemonset-deleted    only when the DaemonSet MANIFOLD_DAEMONSET_NAMESPACE/MANIFOLD_DAEMONSET_NAME
+                            is gone or being deleted (a restart or rolling update keeps the config)
+  --kubeconfig FILE         the API server to ask (default: the in-cluster config)
 
 example (on a node, as root):
   $ manifold uninstall --conf-dir /etc/cni/net.d
 `,
   async run(args, io) {
-    const f = parseFlags(args, { 'conf-dir': { kind: 'string', required: true } });
-    for (const line of uninstall(String(f['conf-dir']))) io.stdout(`${line}\n`);
+    const f = parseFlags(args, {
+      'conf-dir': { kind: 'string', required: true },
+      'if-daemonset-deleted': { kind: 'boolean' },
+      kubeconfig: { kind: 'string' },
+    });
+    if (f['if-daemonset-deleted']) {
+      const { shouldUninstall } = await import(/* webpackMode: "eager" */ './uninstall-decision.ts');
+      const d = await shouldUninstall(io.env, typeof f.kubeconfig === 'string' ? f.kubeconfig : undefined);
+      io.stdout(`${d.why}\n`);
+      if (!d.uninstall) return 0;
+    }
+    for (const line of await uninstall(String(f['conf-dir']))) io.stdout(`${line}\n`);
     return 0;
   },
 };

@@ -1,15 +1,19 @@
 /**
  * `manifold install` and `manifold uninstall` as functions: copy the executable into the bin
- * dir (atomically), write the kubeconfig from the pod's service account when run in a pod,
- * and write `00-manifold.conflist` wrapping the node's primary network config. Every step is
- * idempotent; uninstall removes manifold's config (only manifold's), so the node falls back to
- * its primary network instead of pointing at a plugin that is gone (Multus #1105).
+ * dir (atomically, before any config names it), write the kubeconfig from the pod's service
+ * account when run in a pod, and write manifold's config wrapping the node's primary network
+ * config under a name the runtime reads first (conf-name.ts), checked after the write. Every
+ * step is idempotent; uninstall removes manifold's config (only manifold's), so the node falls
+ * back to its primary network instead of pointing at a plugin that is gone (Multus #1105).
+ * Both hold install-lock.ts while they look at and change the config.
  */
 import { existsSync, readFileSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { readNetworkFile } from '../meta/files.ts';
+import { CONF_NAMES, chooseConfName, runtimeOrder } from './conf-name.ts';
 import { copyExecutable, writeAtomic } from './files.ts';
-import { CONF_FILE, findPrimary, isManifoldConfig, wrapperFor } from './primary.ts';
+import { lockInstall } from './install-lock.ts';
+import { findPrimary, isManifoldConfig, wrapperFor } from './primary.ts';
 
 export interface InstallOptions {
   readonly binDir: string;
@@ -23,6 +27,8 @@ export interface InstallOptions {
   readonly serviceAccountDir: string;
   /** Only refresh what exists (the kubeconfig, and the wrapper when the primary changed): never create the wrapper. */
   readonly refreshOnly?: boolean;
+  /** Runs under the lock right before the config is written (tests: a racing uninstall). */
+  readonly beforeWrite?: () => Promise<void> | void;
 }
 
 /**
@@ -63,41 +69,92 @@ function writeKubeconfig(opts: InstallOptions, report: string[]): void {
   report.push(`kubeconfig: ${path} for ${server} (${wrote ? 'written' : 'unchanged'})`);
 }
 
-export function install(opts: InstallOptions): string[] {
-  const report: string[] = [];
-  if (!opts.refreshOnly) {
-    const target = join(opts.binDir, 'manifold');
-    report.push(`binary: ${target} (${copyExecutable(opts.source, target) ? 'installed' : 'unchanged'})`);
-  }
-  writeKubeconfig(opts, report);
-  const conf = join(opts.confDir, CONF_FILE);
-  if (opts.refreshOnly && !existsSync(conf)) return report;
-  const primary = findPrimary(opts.confDir);
-  for (const s of primary?.skipped ?? []) report.push(`skipped ${s}`);
-  if (!primary) {
-    throw new Error(
-      `no primary network config in ${opts.confDir} to wrap (*.conf, *.conflist, *.json): is the cluster network installed?`,
-    );
-  }
-  const wrote = writeAtomic(conf, wrapperFor(primary.file, { kubeconfig: opts.kubeconfig }), 0o644);
-  report.push(`config: ${conf} wraps ${primary.file.path} (${wrote ? 'written' : 'unchanged'})`);
-  return report;
+/** manifold's config files present in `confDir` (any of its names), as full paths. */
+function ourFiles(confDir: string): string[] {
+  return CONF_NAMES.map((n) => join(confDir, n)).filter((p) => existsSync(p));
 }
 
-export function uninstall(confDir: string): string[] {
-  const conf = join(confDir, CONF_FILE);
-  if (!existsSync(conf)) return [`config: ${conf} (not there)`];
-  let ours = true;
+function isOurs(path: string): boolean {
   try {
-    ours = isManifoldConfig(readNetworkFile(conf).raw);
+    return isManifoldConfig(readNetworkFile(path).raw);
   } catch {
-    ours = true; // a broken file under manifold's name is manifold's to remove
+    return true; // a broken file under manifold's name is manifold's to replace or remove
   }
-  if (!ours) throw new Error(`${conf} is not a manifold config: left alone`);
+}
+
+export async function install(opts: InstallOptions): Promise<string[]> {
+  const report: string[] = [];
+  const binary = join(opts.binDir, 'manifold');
+  // the executable first: CRI-O skips a config whose plugin binary is missing
+  if (!opts.refreshOnly) {
+    report.push(`binary: ${binary} (${copyExecutable(opts.source, binary) ? 'installed' : 'unchanged'})`);
+  }
+  writeKubeconfig(opts, report);
+  const lock = await lockInstall(opts.confDir);
   try {
-    unlinkSync(conf);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    // under the lock: uninstall cannot remove the config between this check and the write
+    const existing = ourFiles(opts.confDir).filter(isOurs);
+    if (opts.refreshOnly && existing.length === 0) return report;
+    const primary = findPrimary(opts.confDir);
+    for (const s of primary?.skipped ?? []) report.push(`skipped ${s}`);
+    if (!primary) {
+      throw new Error(
+        `no primary network config in ${opts.confDir} to wrap (*.conf, *.conflist, *.json): is the cluster network installed?`,
+      );
+    }
+    if (primary.via) {
+      report.push(
+        `primary: ${primary.file.path} is the master of the ${primary.via.type} config ${primary.via.path}, which is never wrapped (a meta-plugin)`,
+      );
+    }
+    const choice = chooseConfName(opts.confDir);
+    if ('blocker' in choice) {
+      throw new Error(
+        `failed to install config in "${opts.confDir}": "${choice.blocker}" sorts before every name manifold can take (${CONF_NAMES.join(', ')}), so the runtime would read it instead: rename it`,
+      );
+    }
+    const conf = join(opts.confDir, choice.name);
+    if (!existsSync(binary)) {
+      throw new Error(
+        `failed to install config "${conf}": "${binary}" is missing (CRI-O skips a config whose plugin binary is missing)`,
+      );
+    }
+    await opts.beforeWrite?.();
+    const text = wrapperFor(primary.file, { kubeconfig: opts.kubeconfig });
+    const wrote = writeAtomic(conf, text, 0o644);
+    for (const old of existing) if (old !== conf) unlinkSync(old);
+    const first = runtimeOrder(opts.confDir)[0];
+    if (first !== choice.name) {
+      throw new Error(
+        `failed to install config "${conf}": "${first}" is the first network file of "${opts.confDir}", so the runtime reads it instead`,
+      );
+    }
+    report.push(`config: ${conf} wraps ${primary.file.path} (${wrote ? 'written' : 'unchanged'})`);
+    return report;
+  } finally {
+    lock.release();
   }
-  return [`config: ${conf} (removed)`];
+}
+
+/** Removes manifold's config (whichever name it took), only if it is manifold's. */
+export async function uninstall(confDir: string): Promise<string[]> {
+  const lock = await lockInstall(confDir);
+  try {
+    const present = ourFiles(confDir);
+    if (present.length === 0) return [`config: ${join(confDir, CONF_NAMES[0])} (not there)`];
+    const report: string[] = [];
+    for (const conf of present) {
+      if (!isOurs(conf))
+        throw new Error(`failed to remove "${conf}": it is not a manifold config: left alone`);
+      try {
+        unlinkSync(conf);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+      report.push(`config: ${conf} (removed)`);
+    }
+    return report;
+  } finally {
+    lock.release();
+  }
 }

@@ -33,6 +33,8 @@ export interface InvokeRequest {
   readonly conf: Readonly<Record<string, unknown>>;
   /** Run as an IPAM plugin (the IPAM client's calls): a built-in link plugin is refused. */
   readonly asIpam?: boolean;
+  /** Execute it from the search path even when the type is built in (a delegate's `manifold.exec`). */
+  readonly exec?: boolean;
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * The invoker: runs one plugin for one verb wherever it lives, the way libcni's exec does —
- * built-in types in-process through the skel, anything else executed from the search path.
+ * built-in types in-process through the skel, anything else executed from the search path
+ * (and everything when the request says `exec`: a wrapped primary runs its own binaries).
  * Either way the caller gets what a runtime gets: the decoded stdout, or the plugin's CNI
  * error thrown. Which types are built in is not known here: the composition root (registry)
  * says, so this folder depends on no plugin.
@@ -31,7 +32,7 @@ export function createInvoker(builtins: Builtins, depth = 0): Invoker {
       checkPluginType(req.type, req.asIpam ? 'ipam.type' : 'type');
       const env = { ...req.env, CNI_COMMAND: req.command };
       const stdin = JSON.stringify(req.conf);
-      const load = builtins.inProcess(req.type);
+      const load = req.exec ? undefined : builtins.inProcess(req.type);
       if (!load)
         return execPlugin({ type: req.type, command: req.command, path: req.searchPath, env, stdin });
       if (req.asIpam && !builtins.ipam(req.type)) {

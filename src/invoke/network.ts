@@ -80,6 +80,8 @@ export interface RuntimeConf {
   readonly searchPath: readonly string[];
   /** The environment to pass on (CNI_* are set from the fields above). */
   readonly env: Env;
+  /** Execute every plugin from the search path, built-in types too (a delegate's `manifold.exec`). */
+  readonly exec?: boolean;
 }
 
 function envFor(rt: RuntimeConf): Env {
@@ -133,6 +135,7 @@ async function call(
       env: envFor(rt),
       searchPath: rt.searchPath,
       conf: pluginConfig(net, plugin, rt, prev, extra),
+      ...(rt.exec ? { exec: true } : {}),
     });
   } catch (err) {
     // a plugin's config error names its field in its own config: in a conflist, say which plugin
@@ -224,6 +227,7 @@ export async function ipamDelNetwork(invoker: Invoker, net: Network, rt: Runtime
         env: envFor(rt),
         searchPath: rt.searchPath,
         conf: pluginConfig(net, plugin, rt, undefined),
+        ...(rt.exec ? { exec: true } : {}),
       }),
     );
   }

@@ -66,6 +66,7 @@ async function rollback(ctx: Ctx, attached: readonly Attached[], cause: CniError
  * crash mid-ADD the runtime has no result either: it only ever calls DEL.)
  */
 function builtinOnly(ctx: Ctx, d: Delegate): boolean {
+  if (d.exec) return false; // `manifold.exec`: every plugin is executed
   return d.network.plugins.every((p) => ctx.invoker.inProcess(String(p.type)));
 }
 
@@ -101,6 +102,7 @@ export async function add(ctx: Ctx): Promise<Result> {
       const cause = wrap(a.delegate, '', err);
       a.addError = err instanceof Error ? err.message : String(err);
       await rollback(ctx, attached.slice(0, k + 1), cause);
+      await pod?.failed(cause);
       throw cause;
     }
     const ms = Math.round(Number(process.hrtime.bigint() - started) / 1e5) / 10;

@@ -55,6 +55,7 @@ export function runtimeFor(
     capabilityArgs: capabilityArgsFor(ctx.conf.runtimeConfig, a.delegate),
     searchPath: searchPath(ctx),
     env: ctx.env,
+    ...(a.delegate.exec ? { exec: true } : {}),
   };
 }
 
@@ -76,6 +77,7 @@ export function toCache(ctx: Ctx, attached: readonly Attached[]): CacheFile & { 
         ...(a.delegate.k8s ? { k8s: a.delegate.k8s } : {}),
         ...(a.result ? { result: encodeResult(a.result, a.delegate.network.cniVersion) } : {}),
         ...(a.addError !== undefined ? { addError: a.addError } : {}),
+        ...(a.delegate.exec ? { exec: true } : {}),
         ...(a.multihome ? { multihome: a.multihome } : {}),
       }),
     ),
@@ -93,6 +95,7 @@ export function fromCache(cache: CacheFile): Attached[] {
       master: e.master,
       ifnameRequest: e.ifname,
       defaultRoute: e.defaultRoute,
+      ...(e.exec === true ? { exec: true } : {}),
       ...attachmentFromCache(e.k8s),
     };
     const result = e.result

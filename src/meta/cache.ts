@@ -30,6 +30,8 @@ const EntrySchema = z.looseObject({
   result: z.optional(z.looseObject({})),
   /** The message its ADD failed with, when it failed. */
   addError: z.optional(z.string()),
+  /** Its plugins were executed from the bin dir, never run in-process (`manifold.exec`): DEL too. */
+  exec: z.optional(z.boolean()),
 });
 export type CacheEntry = z.output<typeof EntrySchema>;
 

@@ -3,6 +3,7 @@
  * `defaultNetworks` resolved from confDir (by network name) or from a path. The first is the
  * master (the pod's CNI_IFNAME). A delegate may carry a `manifold` object, which is ours and
  * is removed before the plugin sees the config: `{"ifname": "net5", "defaultRoute": true}`,
+ * `{"exec": true}` (run its plugins' own binaries, never manifold's built-ins),
  * and the multi-homing options for this network (`{"policyRouting": true}`, docs/multihoming.md).
  */
 import * as z from 'zod/mini';
@@ -30,12 +31,18 @@ export interface Delegate {
   readonly k8s?: PodAttachment;
   /** Multi-homing options of this network, over the meta config's. */
   readonly multihome?: OptionFields | undefined;
+  /**
+   * `manifold.exec`: every plugin of this network is executed from binDir/CNI_PATH, never run
+   * in-process (a wrapped primary: only the provider's own binary cleans up its own state).
+   */
+  readonly exec?: boolean;
 }
 
 const ManifoldKey = z.optional(
   z.looseObject({
     ifname: z.optional(z.string()),
     defaultRoute: z.optional(z.boolean()),
+    exec: z.optional(z.boolean()),
     ...MultihomeShape,
   }),
 );
@@ -71,6 +78,7 @@ function toDelegate(
     ifnameRequest: ours?.ifname,
     defaultRoute: ours?.defaultRoute === true,
     multihome: ours,
+    ...(ours?.exec === true ? { exec: true } : {}),
   };
 }
 

@@ -35,7 +35,7 @@ beforeAll(async () => {
   mkdirSync(join(confDir, 'manifold.d'), { recursive: true });
   ip('link', 'add', 'ke0', 'type', 'veth', 'peer', 'name', 'ke0p');
   ip('link', 'set', 'ke0', 'up');
-  // the node's primary network: a macvlan conflist (a built-in, so no other binary is needed)
+  // the node's primary network: a macvlan conflist, run by the node's own (reference) binary
   writeFileSync(
     join(confDir, '10-primary.conflist'),
     JSON.stringify({
@@ -117,7 +117,8 @@ describe('a node', () => {
       netns: pod.path,
       ifname: 'eth0',
       containerId: 'e2ek8s1',
-      cniPath: [binDir],
+      // the primary (wrapped with manifold.exec) runs the node's own macvlan: Debian's reference
+      cniPath: [binDir, '/usr/lib/cni'],
       cacheDir: join(root, 'libcni'),
       args: {
         IgnoreUnknown: '1',

@@ -46,6 +46,11 @@ export class FakeApiServer {
   readonly pki: Pki;
   readonly pods = new Map<string, Obj>();
   readonly nads = new Map<string, Obj>();
+  /** apps/v1 DaemonSets by `<namespace>/<name>` (GET only: `uninstall --if-daemonset-deleted`). */
+  readonly daemonSets = new Map<
+    string,
+    { metadata: { name: string; namespace: string; deletionTimestamp?: string } }
+  >();
   readonly tokens = new Set<string>();
   readonly log: LoggedRequest[] = [];
   /** Answer the next N requests with this status (e.g. 503), then serve normally. */
@@ -246,6 +251,18 @@ export class FakeApiServer {
         }),
         auth,
       );
+    }
+    const ds = /^\/apis\/apps\/v1\/namespaces\/([^/]+)\/daemonsets\/([^/]+)$/.exec(url.pathname);
+    if (ds && req.method === 'GET') {
+      const name = decodeURIComponent(ds[2] ?? '');
+      const found = this.daemonSets.get(`${decodeURIComponent(ds[1] ?? '')}/${name}`);
+      if (found) return this.#send(req, res, 200, found, auth);
+      const gone = status(404, 'NotFound', `daemonsets.apps "${name}" not found`, {
+        name,
+        group: 'apps',
+        kind: 'daemonsets',
+      });
+      return this.#send(req, res, 404, gone, auth);
     }
     return this.#send(
       req,

@@ -1,7 +1,9 @@
 /**
  * deploy/: the manifests parse, the DaemonSet runs install (init), install --watch (main) and
- * uninstall (preStop) with flags the command line accepts, and the ClusterRole grants exactly
- * what manifold uses (get pods, update pods/status, get NADs).
+ * `uninstall --if-daemonset-deleted` (preStop: a restart keeps the node's config) with flags
+ * the command line accepts, every container has a memory limit sized from a measured peak
+ * (the figure in a comment), and the ClusterRole grants exactly what manifold uses (get pods,
+ * patch pods/status, create events, get NADs, get daemonsets).
  */
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,7 +15,10 @@ import { cliIO } from '../helpers/cli.ts';
 
 const DIR = join(import.meta.dirname, '../../deploy');
 interface Container {
+  name: string;
   command: string[];
+  env?: { name: string; value?: string; valueFrom?: { fieldRef: { fieldPath: string } } }[];
+  resources?: { limits?: { memory?: string } };
   lifecycle?: { preStop: { exec: { command: string[] } } };
 }
 interface Doc {
@@ -47,8 +52,29 @@ describe('deploy/', () => {
     const rules = docs('rbac.yaml')[1]?.rules ?? [];
     const verbs = (r: string) => rules.filter((x) => x.resources.includes(r)).flatMap((x) => x.verbs);
     expect(verbs('pods')).toEqual(['get']);
-    expect(verbs('pods/status')).toContain('update');
+    expect(verbs('pods/status')).toEqual(['patch']);
+    expect(verbs('events')).toEqual(['create']);
     expect(verbs('network-attachment-definitions')).toEqual(['get']);
+    expect(verbs('daemonsets')).toEqual(['get']);
+  });
+
+  it('preStop uninstalls only when the DaemonSet is deleted, naming it through the environment', () => {
+    const ds = docs('daemonset.yaml')[0] as Doc & { metadata: { name: string } };
+    const main = ds.spec?.template.spec.containers[0];
+    expect(main?.lifecycle?.preStop.exec.command).toContain('--if-daemonset-deleted');
+    const env = Object.fromEntries((main?.env ?? []).map((e) => [e.name, e]));
+    expect(env.MANIFOLD_DAEMONSET_NAME?.value).toBe(ds.metadata.name);
+    expect(env.MANIFOLD_DAEMONSET_NAMESPACE?.valueFrom?.fieldRef.fieldPath).toBe('metadata.namespace');
+  });
+
+  it('every container has a memory limit, sized from a measured peak given in a comment', () => {
+    const text = readFileSync(join(DIR, 'daemonset.yaml'), 'utf8');
+    const spec = docs('daemonset.yaml')[0]?.spec?.template.spec;
+    for (const c of [...(spec?.initContainers ?? []), ...(spec?.containers ?? [])]) {
+      expect(c.resources?.limits?.memory, c.name).toMatch(/^\d+Mi$/);
+    }
+    const measured = [...text.matchAll(/# measured: [^\n]*?([\d.]+) MiB/g)];
+    expect(measured.length).toBeGreaterThanOrEqual(2);
   });
 
   it('runs commands the CLI accepts', async () => {
