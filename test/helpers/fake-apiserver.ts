@@ -1,9 +1,11 @@
 /**
  * A local HTTPS stand-in for kube-apiserver (none is packaged here), serving the real paths
  * and object shapes manifold uses: pods (GET), pods/status (PUT, with resourceVersion
- * conflicts), NetworkAttachmentDefinitions (GET). Requests need a valid bearer token or a
- * client certificate signed by the test CA (401 otherwise); errors are Status objects as the
- * API server sends them. Knobs: tokens, failures to inject, an outage, a request log.
+ * conflicts; PATCH as a JSON merge patch, RFC 7386, with metadata.uid and resourceVersion as
+ * preconditions: 409; other patch types 415), NetworkAttachmentDefinitions (GET), and core/v1
+ * events (POST, LIST; kept in `events`). Requests need a valid bearer token or a client
+ * certificate signed by the test CA (401 otherwise); errors are Status objects as the API
+ * server sends them. Knobs: tokens, failures to inject, an outage, a request log.
  */
 
 import { writeFileSync } from 'node:fs';
@@ -42,6 +44,38 @@ const status = (code: number, reason: string, message: string, details?: object)
   code,
 });
 
+export interface RbacRule {
+  readonly apiGroups: readonly string[];
+  readonly resources: readonly string[];
+  readonly verbs: readonly string[];
+}
+
+/** The request's RBAC attributes: verb, API group, resource (with its subresource), namespace. */
+export function requestAttributes(
+  method: string,
+  path: string,
+): { verb: string; group: string; resource: string; namespace: string } | undefined {
+  const m =
+    /^\/(?:api\/v1|apis\/([^/]+)\/[^/]+)\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?(?:\/([^/]+))?$/.exec(
+      path.split('?')[0] ?? '',
+    );
+  if (!m) return undefined;
+  const [, group = '', namespace = '', resource = '', name, sub] = m;
+  const verbs: Record<string, string> = {
+    GET: name ? 'get' : 'list',
+    POST: 'create',
+    PUT: 'update',
+    PATCH: 'patch',
+    DELETE: 'delete',
+  };
+  return {
+    verb: verbs[method] ?? method.toLowerCase(),
+    group,
+    resource: sub ? `${resource}/${sub}` : resource,
+    namespace: decodeURIComponent(namespace),
+  };
+}
+
 export class FakeApiServer {
   readonly pki: Pki;
   readonly pods = new Map<string, Obj>();
@@ -53,11 +87,21 @@ export class FakeApiServer {
   >();
   readonly tokens = new Set<string>();
   readonly log: LoggedRequest[] = [];
+  /**
+   * RBAC as the API server's authorizer applies it: when set, a request is allowed only if a
+   * rule (a ClusterRole's `rules`, e.g. deploy/rbac.yaml's) grants its verb on its group and
+   * resource (`pods/status` for a subresource); 403 Forbidden otherwise.
+   */
+  rbac: readonly RbacRule[] | undefined;
+  /** Events created (POST /api/v1/namespaces/{ns}/events), in order. */
+  readonly events: Obj[] = [];
+  /** Answer POST events with this status (e.g. 403: RBAC without `create` on events). */
+  eventsStatus = 0;
   /** Answer the next N requests with this status (e.g. 503), then serve normally. */
   failNext: { count: number; code: number } = { count: 0, code: 503 };
   /** Answer PUT pods/status with 409 this many times first. */
   conflicts = 0;
-  /** Answer PUT pods/status with 403 (RBAC without `update` on pods/status). */
+  /** Answer PUT and PATCH of pods/status with 403 (RBAC without `update`/`patch` on pods/status). */
   forbidStatus = false;
   #server: Server | undefined;
   #sockets = new Set<Socket>();
@@ -187,6 +231,8 @@ export class FakeApiServer {
     if (!(bearer && this.tokens.has(bearer)) && !(certOk && !bearer)) {
       return this.#send(req, res, 401, status(401, 'Unauthorized', 'Unauthorized'), auth);
     }
+    const denied = this.#forbidden(req);
+    if (denied) return this.#send(req, res, 403, status(403, 'Forbidden', denied), auth);
     if (this.failNext.count > 0) {
       this.failNext.count--;
       return this.#send(
@@ -217,8 +263,9 @@ export class FakeApiServer {
       });
       if (!found) return this.#send(req, res, 404, notFound, auth);
       if (req.method === 'GET' && !sub) return this.#send(req, res, 200, found, auth);
-      if (req.method === 'PUT' && sub && this.forbidStatus) {
-        const msg = `pods "${found.metadata.name}" is forbidden: User "system:serviceaccount:kube-system:manifold" cannot update resource "pods/status" in API group "" in the namespace "${ns}"`;
+      if ((req.method === 'PUT' || req.method === 'PATCH') && sub && this.forbidStatus) {
+        const verb = req.method === 'PUT' ? 'update' : 'patch';
+        const msg = `pods "${found.metadata.name}" is forbidden: User "system:serviceaccount:kube-system:manifold" cannot ${verb} resource "pods/status" in API group "" in the namespace "${ns}"`;
         return this.#send(
           req,
           res,
@@ -228,6 +275,7 @@ export class FakeApiServer {
         );
       }
       if (req.method === 'PUT' && sub) return this.#putStatus(req, res, found, body, auth);
+      if (req.method === 'PATCH') return this.#patch(req, res, found, body, auth, sub !== undefined);
       return this.#send(
         req,
         res,
@@ -236,6 +284,8 @@ export class FakeApiServer {
         auth,
       );
     }
+    const events = /^\/api\/v1\/namespaces\/([^/]+)\/events$/.exec(url.pathname);
+    if (events) return this.#events(req, res, decodeURIComponent(events[1] ?? ''), body, auth);
     if (nad && req.method === 'GET') {
       const [, ns, name] = nad;
       const found = this.nads.get(`${decodeURIComponent(ns ?? '')}/${decodeURIComponent(name ?? '')}`);
@@ -298,4 +348,173 @@ export class FakeApiServer {
     found.metadata.resourceVersion = String(this.#rv++);
     return this.#send(req, res, 200, found, auth);
   }
+
+  /** PATCH of a pod or its status: JSON merge patch only; uid and resourceVersion in it are preconditions. */
+  #patch(
+    req: IncomingMessage,
+    res: ServerResponse,
+    found: Obj,
+    body: string,
+    auth: string,
+    status_: boolean,
+  ): boolean {
+    const name = String(found.metadata.name);
+    const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim();
+    if (type !== 'application/merge-patch+json') {
+      return this.#send(
+        req,
+        res,
+        415,
+        status(
+          415,
+          'UnsupportedMediaType',
+          `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json`,
+        ),
+        auth,
+      );
+    }
+    let patch: unknown;
+    try {
+      patch = JSON.parse(body);
+    } catch {
+      return this.#send(req, res, 400, status(400, 'BadRequest', 'error decoding patch: invalid JSON'), auth);
+    }
+    const meta = (patch as { metadata?: Record<string, unknown> } | null)?.metadata ?? {};
+    const conflict = (why: string) =>
+      this.#send(
+        req,
+        res,
+        409,
+        status(409, 'Conflict', `Operation cannot be fulfilled on pods "${name}": ${why}`, {
+          name,
+          kind: 'pods',
+        }),
+        auth,
+      );
+    if (meta.uid !== undefined && meta.uid !== found.metadata.uid) {
+      return conflict(
+        `Precondition failed: UID in precondition: ${String(meta.uid)}, UID in object meta: ${String(found.metadata.uid)}`,
+      );
+    }
+    if (meta.resourceVersion !== undefined && meta.resourceVersion !== found.metadata.resourceVersion) {
+      return conflict(
+        'the object has been modified; please apply your changes to the latest version and try again',
+      );
+    }
+    const merged = mergePatch(found, patch) as Obj;
+    // the status subresource takes the status and the metadata's labels and annotations; the
+    // main resource everything but the status
+    if (status_) {
+      found.status = merged.status;
+      found.metadata.annotations = merged.metadata.annotations ?? {};
+      found.metadata.labels = merged.metadata.labels;
+    } else {
+      for (const [k, v] of Object.entries(merged)) if (k !== 'status') found[k] = v;
+    }
+    found.metadata.resourceVersion = String(this.#rv++);
+    return this.#send(req, res, 200, found, auth);
+  }
+
+  /** POST (create) and GET (list) of core/v1 events in a namespace. */
+  #events(req: IncomingMessage, res: ServerResponse, ns: string, body: string, auth: string): boolean {
+    if (req.method === 'GET') {
+      const items = this.events.filter((e) => e.metadata.namespace === ns);
+      return this.#send(
+        req,
+        res,
+        200,
+        { kind: 'EventList', apiVersion: 'v1', metadata: { resourceVersion: String(this.#rv) }, items },
+        auth,
+      );
+    }
+    if (req.method !== 'POST') {
+      return this.#send(
+        req,
+        res,
+        405,
+        status(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource'),
+        auth,
+      );
+    }
+    if (this.eventsStatus) {
+      const msg = `events is forbidden: User "system:serviceaccount:kube-system:manifold" cannot create resource "events" in API group "" in the namespace "${ns}"`;
+      return this.#send(req, res, this.eventsStatus, status(this.eventsStatus, 'Forbidden', msg), auth);
+    }
+    const e = JSON.parse(body) as Obj & { involvedObject?: { namespace?: string } };
+    const name = String(e.metadata?.name ?? '');
+    if (e.metadata.namespace !== undefined && e.metadata.namespace !== ns) {
+      return this.#send(
+        req,
+        res,
+        400,
+        status(
+          400,
+          'BadRequest',
+          'the namespace of the provided object does not match the namespace sent on the request',
+        ),
+        auth,
+      );
+    }
+    if (!name || e.involvedObject?.namespace !== ns) {
+      const why = !name
+        ? 'metadata.name: Required value: name or generateName is required'
+        : `involvedObject.namespace: Invalid value: "${e.involvedObject?.namespace}": does not match event.namespace`;
+      return this.#send(
+        req,
+        res,
+        422,
+        status(422, 'Invalid', `Event "${name}" is invalid: ${why}`, { name, kind: 'Event' }),
+        auth,
+      );
+    }
+    if (this.events.some((x) => x.metadata.namespace === ns && x.metadata.name === name)) {
+      return this.#send(
+        req,
+        res,
+        409,
+        status(409, 'AlreadyExists', `events "${name}" already exists`, { name, kind: 'events' }),
+        auth,
+      );
+    }
+    const stored: Obj = {
+      ...e,
+      metadata: {
+        ...e.metadata,
+        namespace: ns,
+        uid: `event-${this.#rv}`,
+        resourceVersion: String(this.#rv++),
+      },
+    };
+    this.events.push(stored);
+    return this.#send(req, res, 201, stored, auth);
+  }
+
+  /** The authorizer's message when RBAC is on and no rule allows the request. */
+  #forbidden(req: IncomingMessage): string | undefined {
+    if (!this.rbac) return undefined;
+    const a = requestAttributes(req.method ?? '', req.url ?? '');
+    if (!a) return undefined;
+    const ok = this.rbac.some(
+      (r) =>
+        (r.apiGroups.includes(a.group) || r.apiGroups.includes('*')) &&
+        (r.resources.includes(a.resource) || r.resources.includes('*')) &&
+        (r.verbs.includes(a.verb) || r.verbs.includes('*')),
+    );
+    if (ok) return undefined;
+    return `${a.resource.split('/')[0]}${a.group ? `.${a.group}` : ''} is forbidden: User "system:serviceaccount:kube-system:manifold" cannot ${a.verb} resource "${a.resource}" in API group "${a.group}" in the namespace "${a.namespace}"`;
+  }
+}
+
+/** RFC 7386 JSON merge patch: objects merge key by key, null deletes, anything else replaces. */
+export function mergePatch(target: unknown, patch: unknown): unknown {
+  if (!patch || typeof patch !== 'object' || Array.isArray(patch)) return patch;
+  const out: Record<string, unknown> =
+    target && typeof target === 'object' && !Array.isArray(target)
+      ? { ...(target as Record<string, unknown>) }
+      : {};
+  for (const [k, v] of Object.entries(patch as Record<string, unknown>)) {
+    if (v === null) delete out[k];
+    else out[k] = mergePatch(out[k], v);
+  }
+  return out;
 }
