@@ -3,14 +3,16 @@
  * driven by libcni (the library containerd and CRI-O use) from one process, side by side in
  * one run, alternating. See bench/README.md for what is measured and how to read it.
  *
- *   node bench/run.ts [--rounds 15] [--json] [--out DIR | --no-write] [--manifold BINDIR]
+ *   node bench/run.ts [--rounds 15] [--json] [--out DIR | --no-write] [--manifold BINDIR] [--no-k8s]
  *
+ * Then runs bench/k8s.ts (Kubernetes pods and the other verbs) with the same rounds and build,
+ * unless --no-k8s.
  * Writes the table to <out>/results.md and the chart to <out>/results.svg (out: bench/).
  * Needs root (network namespaces), `./build.sh` (dist/bin), Debian's
  * containernetworking-plugins (/usr/lib/cni), golang-go and golang-github-appc-cni-dev.
  * Self-contained: Node 24 runs it by type stripping; it imports nothing of manifold's code.
  */
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -202,7 +204,9 @@ async function measure(world: World): Promise<Results> {
 preconditions();
 await buildDriver();
 const world = new World(CONCURRENT_PODS);
+let k8s: ChildProcess | undefined;
 const stop = () => {
+  k8s?.kill('SIGTERM');
   world.close();
   process.exit(130);
 };
@@ -219,4 +223,12 @@ try {
   }
 } finally {
   world.close();
+}
+// The Kubernetes and verb figures: bench/k8s.ts, its own process, namespaces and API server.
+if (!process.argv.includes('--no-k8s')) {
+  const out = process.argv.includes('--json') ? 2 : 'inherit'; // keep stdout one JSON document
+  const args = [join(ROOT, 'bench/k8s.ts'), '--rounds', String(ROUNDS), '--manifold', MF_BIN];
+  k8s = spawn(NODE, args, { stdio: ['ignore', out, 'inherit'] });
+  const code = await new Promise((resolve) => k8s?.on('close', resolve));
+  if (code !== 0) process.stderr.write(`bench: bench/k8s.ts did not complete (status ${code})\n`);
 }
