@@ -1,7 +1,7 @@
 /**
  * What a file given to `validate` or `explain` holds: a CNI conf or conflist (JSON), or
  * NetworkAttachmentDefinitions — YAML or JSON, one, several documents, or a `kind: List`.
- * A NAD's network is read as the meta-plugin reads it (src/meta/k8s/nad.ts: `spec.config`,
+ * A NAD's network is read as the meta-plugin reads it (src/meta/pods/nad.ts: `spec.config`,
  * a missing `name` filled with the NAD's; an empty spec names a file in confDir). The YAML
  * parser is loaded only for YAML.
  */
@@ -9,7 +9,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
 import { CniError, describeError } from '../cni/errors.ts';
 import type { Nad } from '../k8s/api.ts';
-import { networkOfNad } from '../meta/k8s/nad.ts';
+import { networkOfNad } from '../meta/pods/nad.ts';
 
 export const NAD_KIND = 'NetworkAttachmentDefinition';
 export const NAD_API_VERSION = 'k8s.cni.cncf.io/v1';

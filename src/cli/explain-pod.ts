@@ -8,10 +8,10 @@
 import { CniError, Code } from '../cni/errors.ts';
 import type { MetaConf } from '../meta/config.ts';
 import { type Delegate, delegatesFromConfig } from '../meta/delegates.ts';
-import { NETWORKS_ANNOTATION, parseNetworksAnnotation } from '../meta/k8s/annotation.ts';
-import { checkDefaultRoutes } from '../meta/k8s/default-route.ts';
-import { checkIsolation, isSystemNamespace } from '../meta/k8s/isolation.ts';
-import { nadDelegate, RESOURCE_NAME_ANNOTATION } from '../meta/k8s/nad-delegate.ts';
+import { NETWORKS_ANNOTATION, parseNetworksAnnotation } from '../meta/pods/annotation.ts';
+import { checkDefaultRoutes } from '../meta/pods/default-route.ts';
+import { checkIsolation, isSystemNamespace } from '../meta/pods/isolation.ts';
+import { nadDelegate, RESOURCE_NAME_ANNOTATION } from '../meta/pods/nad-delegate.ts';
 import type { Doc } from './documents.ts';
 
 type NadDoc = Extract<Doc, { kind: 'nad' }>;

@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FakePodResources, GET_DISABLED } from '../../test/helpers/fake-podresources.ts';
 import { cniRejectionOf } from '../../test/helpers/skel.ts';
 import type { MetaConf } from '../meta/config.ts';
-import { DeviceAllocator } from '../meta/k8s/device-ids.ts';
+import { DeviceAllocator } from '../meta/pods/device-ids.ts';
 import { overrideLog } from '../util/log.ts';
 import { Budget } from './client.ts';
 import { allocatedDevices } from './devices.ts';

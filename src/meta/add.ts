@@ -17,10 +17,10 @@ import { cachePath, removeCache, writeCache } from './cache.ts';
 import { DEFAULT_READINESS_TIMEOUT_S } from './config.ts';
 import { assignIfnames, type Delegate, delegatesFromConfig } from './delegates.ts';
 import { guard } from './guard.ts';
-import { prepareDeviceInfo } from './k8s/device-info.ts';
-import { podNetworks } from './k8s/kubernetes.ts';
 import { mergeResults } from './merge.ts';
 import { multihomeAdd } from './multihome/hooks.ts';
+import { prepareDeviceInfo } from './pods/device-info.ts';
+import { podNetworks } from './pods/kubernetes.ts';
 import { waitForFile } from './readiness.ts';
 import { deleteAll } from './teardown.ts';
 

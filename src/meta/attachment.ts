@@ -12,7 +12,7 @@ import { type Network, parseNetwork, type RuntimeConf } from '../invoke/network.
 import { CACHE_KIND, type CacheEntry, type CacheFile } from './cache.ts';
 import type { MetaConf } from './config.ts';
 import type { Delegate } from './delegates.ts';
-import { attachmentFromCache, capabilityArgsFor, cniArgsFor } from './k8s/attachment.ts';
+import { attachmentFromCache, capabilityArgsFor, cniArgsFor } from './pods/attachment.ts';
 
 export type Ctx = PluginContext<MetaConf>;
 

@@ -9,8 +9,8 @@ import { invalidConfig } from '../cni/errors.ts';
 import { NetConfSchema } from '../cni/netconf.ts';
 import { parseWith } from '../cni/validate.ts';
 import { IMPLICIT_VERSION } from '../cni/versions.ts';
-import { K8S_FIELDS } from './k8s/k8s-config.ts';
 import { MultihomeShape } from './multihome/options.ts';
+import { K8S_FIELDS } from './pods/k8s-config.ts';
 
 export const DEFAULT_CONF_DIR = '/etc/cni/manifold/net.d';
 export const DEFAULT_CNI_DIR = '/var/lib/cni/manifold';

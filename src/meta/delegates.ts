@@ -13,8 +13,8 @@ import { parseWith } from '../cni/validate.ts';
 import { type Network, parseNetwork } from '../invoke/network.ts';
 import type { MetaConf } from './config.ts';
 import { findNetworkByName, readNetworkPath } from './files.ts';
-import type { PodAttachment } from './k8s/attachment.ts';
 import { MultihomeShape, type OptionFields } from './multihome/options.ts';
+import type { PodAttachment } from './pods/attachment.ts';
 
 export interface Delegate {
   readonly network: Network;

@@ -24,8 +24,8 @@ import { batchRemovals } from '../kernel/removals.ts';
 import { log } from '../util/log.ts';
 import { type Attached, type Ctx, describe, runtimeFor, wrap } from './attachment.ts';
 import { isNested } from './guard.ts';
-import { removeDeviceInfo } from './k8s/device-info.ts';
 import { multihomeDel } from './multihome/hooks.ts';
+import { removeDeviceInfo } from './pods/device-info.ts';
 
 export interface Teardown {
   /** Retrying may help: report them. */
