@@ -20,19 +20,21 @@ import { guard } from './guard.ts';
 import { mergeResults } from './merge.ts';
 import { multihomeAdd } from './multihome/hooks.ts';
 import { prepareDeviceInfo } from './pods/device-info.ts';
-import { podNetworks } from './pods/kubernetes.ts';
+import { podNetworks } from './kubernetes.ts';
 import { waitForFile } from './readiness.ts';
 import { deleteAll } from './teardown.ts';
+
+/** ADD's one kernel read: the names of the links in the pod (`ctx.podLinks` stands in for it in unit tests). */
+async function kernelPodLinks(netns: string): Promise<string[]> {
+  return withPod(netns, async (pod) => (await link.list(pod.rtnl)).map((l) => l.name));
+}
 
 async function assertFree(
   ctx: Ctx,
   delegates: readonly Delegate[],
   ifnames: readonly string[],
 ): Promise<void> {
-  const existing = await withPod(
-    ctx.netns,
-    async (pod) => new Set((await link.list(pod.rtnl)).map((l) => l.name)),
-  );
+  const existing = new Set(await (ctx.podLinks ?? kernelPodLinks)(ctx.netns));
   const taken = ifnames.find((n) => existing.has(n));
   if (taken === undefined) return;
   const d = delegates[ifnames.indexOf(taken)] as Delegate;

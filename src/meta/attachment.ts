@@ -12,9 +12,16 @@ import { type Network, parseNetwork, type RuntimeConf } from '../invoke/network.
 import { CACHE_KIND, type CacheEntry, type CacheFile } from './cache.ts';
 import type { MetaConf } from './config.ts';
 import type { Delegate } from './delegates.ts';
-import { attachmentFromCache, capabilityArgsFor, cniArgsFor } from './pods/attachment.ts';
+import { attachmentFromCache, capabilityArgsFor, cniArgsFor } from './pod-attachment.ts';
 
-export type Ctx = PluginContext<MetaConf>;
+/**
+ * The meta-plugin's context: the plugin context, and where ADD learns which links the pod
+ * already has (its one kernel read; a unit test gives its own, so ADD runs without root).
+ */
+export type Ctx = PluginContext<MetaConf> & {
+  /** The names of the links in the netns at `netns` (default: read from the kernel, add.ts). */
+  readonly podLinks?: (netns: string) => Promise<readonly string[]>;
+};
 
 export interface Attached {
   readonly delegate: Delegate;
