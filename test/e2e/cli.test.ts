@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFil
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { containerIdFor } from '../../src/cli/cnitool-env.ts';
+import { containerIdFor } from '../../src/cli/shared/tool-env.ts';
 import { examplesOf } from '../helpers/examples.ts';
 import { ip, ipJson, isolateHost, newNetns, uniq } from '../helpers/host.ts';
 import { cniAdd, cniCheck, cniDel } from '../helpers/libcni.ts';

@@ -16,7 +16,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { containerIdFor } from '../../src/cli/cnitool-env.ts';
+import { containerIdFor } from '../../src/cli/shared/tool-env.ts';
 import { cli } from '../helpers/cli.ts';
 import { ip, ipJson, isolateHost, newNetns, requireRoot } from '../helpers/host.ts';
 import { REFERENCE_PLUGIN_DIR, requireReferencePlugins } from '../helpers/reference.ts';

@@ -20,7 +20,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Explanation } from '../../src/cli/explain.ts';
+import type { Explanation } from '../../src/cli/explain/explanation.ts';
 import { isDecidedAtAdd } from '../../src/cni/explain.ts';
 import type { Result } from '../../src/cni/result.ts';
 import { cli } from '../helpers/cli.ts';

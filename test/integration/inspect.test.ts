@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Inspection } from '../../src/cli/inspect.ts';
+import type { Inspection } from '../../src/cli/inspect/survey.ts';
 import { cli } from '../helpers/cli.ts';
 import { delNetns, ip, isolateHost, newNetns, requireRoot } from '../helpers/host.ts';
 import { builtinLoader, runWith } from '../helpers/skel.ts';
