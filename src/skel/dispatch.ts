@@ -11,6 +11,7 @@ import type { Attachment, Env, Invoker, Plugin, PluginContext } from '../cni/plu
 import { decodeResult, encodeResult } from '../cni/result.ts';
 import { parseWith } from '../cni/validate.ts';
 import { atLeast, IMPLICIT_VERSION, isSupported, SUPPORTED_VERSIONS } from '../cni/versions.ts';
+import { inCall } from '../util/call.ts';
 import { configureLog } from '../util/log.ts';
 import { type CmdArgs, parseCniArgs } from './env.ts';
 
@@ -102,8 +103,16 @@ export function prepare(cmd: CmdArgs, env: Env, stdin: Buffer): Prepared {
 
 const ValidAttachments = z.array(z.looseObject({ containerID: z.string(), ifname: z.string() }));
 
-/** Builds the context the verb's type promises and calls the verb; returns the JSON to print (ADD only). */
-export async function dispatch(plugin: Plugin<unknown>, p: Prepared, invoker: Invoker): Promise<unknown> {
+/**
+ * Builds the context the verb's type promises and calls the verb, as one call
+ * (src/util/call.ts: its sockets and removal batch are its own; an in-process delegate joins
+ * its caller's); returns the JSON to print (ADD only).
+ */
+export function dispatch(plugin: Plugin<unknown>, p: Prepared, invoker: Invoker): Promise<unknown> {
+  return inCall(() => runVerb(plugin, p, invoker));
+}
+
+async function runVerb(plugin: Plugin<unknown>, p: Prepared, invoker: Invoker): Promise<unknown> {
   const cniArgs = parseCniArgs(p.cmd.args);
   const conf = plugin.parseConfig(p.raw, cniArgs);
   const prev =
