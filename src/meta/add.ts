@@ -16,11 +16,11 @@ import { type Attached, type Ctx, describe, runtimeFor, toCache, wrap } from './
 import { cachePath, removeCache, writeCache } from './cache.ts';
 import { DEFAULT_READINESS_TIMEOUT_S } from './config.ts';
 import { assignIfnames, type Delegate, delegatesFromConfig } from './delegates.ts';
+import { prepareDeviceInfo } from './device-info.ts';
 import { guard } from './guard.ts';
+import { podNetworks } from './kubernetes.ts';
 import { mergeResults } from './merge.ts';
 import { multihomeAdd } from './multihome/hooks.ts';
-import { prepareDeviceInfo } from './pods/device-info.ts';
-import { podNetworks } from './kubernetes.ts';
 import { waitForFile } from './readiness.ts';
 import { deleteAll } from './teardown.ts';
 

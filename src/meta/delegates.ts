@@ -14,7 +14,7 @@ import { type Network, parseNetwork } from '../invoke/network.ts';
 import type { MetaConf } from './config.ts';
 import { findNetworkByName, readNetworkPath } from './files.ts';
 import { MultihomeShape, type OptionFields } from './multihome/options.ts';
-import type { PodAttachment } from './pods/attachment.ts';
+import type { PodAttachment } from './pod-attachment.ts';
 
 export interface Delegate {
   readonly network: Network;

@@ -23,9 +23,9 @@ import * as link from '../kernel/link.ts';
 import { batchRemovals } from '../kernel/removals.ts';
 import { log } from '../util/log.ts';
 import { type Attached, type Ctx, describe, runtimeFor, wrap } from './attachment.ts';
+import { removeDeviceInfo } from './device-info.ts';
 import { isNested } from './guard.ts';
 import { multihomeDel } from './multihome/hooks.ts';
-import { removeDeviceInfo } from './pods/device-info.ts';
 
 export interface Teardown {
   /** Retrying may help: report them. */

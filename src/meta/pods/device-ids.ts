@@ -11,7 +11,7 @@ import type { PodRef } from '../../k8s/devices.ts';
 import type { DeviceMap } from '../../k8s/podresources.ts';
 import { log } from '../../util/log.ts';
 import type { MetaConf } from '../config.ts';
-import { DEFAULT_KUBELET_CHECKPOINT, DEFAULT_POD_RESOURCES_SOCKET } from './k8s-config.ts';
+import { DEFAULT_KUBELET_CHECKPOINT, DEFAULT_POD_RESOURCES_SOCKET } from '../config.ts';
 
 const KUBELET_TIMEOUT_MS = 5000;
 

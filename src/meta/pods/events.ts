@@ -14,7 +14,7 @@ import { Budget, KubeClient } from '../../k8s/client.ts';
 import { ApiError } from '../../k8s/errors.ts';
 import type { TargetSource } from '../../k8s/target.ts';
 import { log } from '../../util/log.ts';
-import type { Attached } from './kubernetes.ts';
+import type { Attached } from '../attachment.ts';
 
 /** All the events of one call, every request and retry included. */
 export const EVENTS_BUDGET_MS = 2000;

@@ -7,11 +7,7 @@
  */
 import { CniError, Code } from '../../cni/errors.ts';
 import type { MetaConf } from '../config.ts';
-import {
-  DEFAULT_GLOBAL_NAMESPACES,
-  DEFAULT_MULTUS_NAMESPACE,
-  DEFAULT_SYSTEM_NAMESPACES,
-} from './k8s-config.ts';
+import { DEFAULT_GLOBAL_NAMESPACES, DEFAULT_MULTUS_NAMESPACE, DEFAULT_SYSTEM_NAMESPACES } from '../config.ts';
 
 export function globalNamespaces(conf: MetaConf): string[] {
   if (!conf.globalNamespaces) return [...DEFAULT_GLOBAL_NAMESPACES];

@@ -8,8 +8,9 @@ import type { Result } from '../../cni/result.ts';
 import { parseNetwork } from '../../invoke/network.ts';
 import { parseMetaConf } from '../config.ts';
 import type { Delegate } from '../delegates.ts';
-import { capabilityArgsFor, cniArgsFor, injectIntoNetwork } from './attachment.ts';
+import { capabilityArgsFor, cniArgsFor } from '../pod-attachment.ts';
 import { checkIsolation, globalNamespaces } from './isolation.ts';
+import { injectIntoNetwork } from './nad-delegate.ts';
 import { buildNetworkStatus, formatNetworkStatus } from './network-status.ts';
 
 function delegate(name: string, extra: Partial<Delegate> = {}): Delegate {

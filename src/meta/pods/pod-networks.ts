@@ -16,8 +16,11 @@ import { inClusterSource } from '../../k8s/incluster.ts';
 import { kubeconfigSource } from '../../k8s/kubeconfig.ts';
 import { log } from '../../util/log.ts';
 import type { MetaConf } from '../config.ts';
+import { DEFAULT_DEVICE_INFO_DIR, DEFAULT_KUBE_API_TIMEOUT_S } from '../config.ts';
 import { assignIfnames, type Delegate, delegatesFromConfig, splitManifoldKey } from '../delegates.ts';
+import { cniDeviceInfoPath, dpDeviceInfoPath } from '../device-info.ts';
 import { findNetworkByName, readNetworkPath } from '../files.ts';
+import type { PodIdentity, PodNetworks } from '../pod-call.ts';
 import {
   DEFAULT_NETWORK_ANNOTATION,
   NETWORKS_ANNOTATION,
@@ -27,11 +30,8 @@ import {
 import { apiCall } from './api-call.ts';
 import { checkDefaultRoutes } from './default-route.ts';
 import { DeviceAllocator } from './device-ids.ts';
-import { cniDeviceInfoPath, dpDeviceInfoPath } from './device-info.ts';
 import { PodEvents } from './events.ts';
 import { checkIsolation, isSystemNamespace, multusNamespace } from './isolation.ts';
-import { DEFAULT_DEVICE_INFO_DIR, DEFAULT_KUBE_API_TIMEOUT_S } from './k8s-config.ts';
-import type { PodIdentity, PodNetworks } from './kubernetes.ts';
 import { nadAnnotation } from './nad.ts';
 import { nadDelegate, RESOURCE_NAME_ANNOTATION } from './nad-delegate.ts';
 import { publishStatus } from './pod-status.ts';

@@ -9,11 +9,12 @@
 import { isStaticPod, type Pod, patchPodAnnotation } from '../../k8s/api.ts';
 import type { KubeClient } from '../../k8s/client.ts';
 import { log } from '../../util/log.ts';
+import type { Attached } from '../attachment.ts';
 import type { MetaConf } from '../config.ts';
+import { readDeviceInfo } from '../device-info.ts';
+import type { PodIdentity } from '../pod-call.ts';
 import { apiCall } from './api-call.ts';
-import { readDeviceInfo } from './device-info.ts';
 import { isSystemNamespace } from './isolation.ts';
-import type { Attached, PodIdentity } from './kubernetes.ts';
 import {
   buildNetworkStatus,
   formatNetworkStatus,

@@ -1,12 +1,12 @@
 /**
- * What one pod attachment adds to its delegate, Multus-style: the annotation's ips, mac,
- * portMappings, bandwidth, infiniband-guid and deviceID as capability arguments (runtimeConfig
- * for the plugins that declare the capability), ips and mac also as CNI_ARGS `IP=`/`MAC=`,
- * `cni-args` merged into `args.cni`, and a device-plugin device ID written into the config as
- * `deviceID` (and `pciBusID`). Kept in the delegate cache, so DEL and CHECK get the same.
+ * What one pod attachment adds to its delegate, Multus-style, as every verb of the core uses
+ * it: the annotation's ips, mac, portMappings, bandwidth, infiniband-guid and deviceID as
+ * capability arguments (runtimeConfig for the plugins that declare the capability), ips and
+ * mac also as CNI_ARGS `IP=`/`MAC=`. Kept in the delegate cache (its `k8s` field), so DEL and
+ * CHECK get the same. Built by pods/nad-delegate.ts (which also writes `cni-args` and the
+ * device ID into the delegate's config); the core needs no Kubernetes code to use it.
  */
 import * as z from 'zod/mini';
-import type { Delegate } from '../delegates.ts';
 
 export interface PodAttachment {
   /** The network-status name: `<namespace>/<nad>`, or the network's name for a config delegate. */
@@ -24,39 +24,10 @@ export interface PodAttachment {
   readonly deviceInfoSource?: string | undefined;
 }
 
-type Raw = Record<string, unknown>;
-
-function eachPlugin(raw: Readonly<Raw>, edit: (plugin: Raw) => Raw): Raw {
-  if (Array.isArray(raw.plugins)) {
-    return {
-      ...raw,
-      plugins: raw.plugins.map((p) => (p && typeof p === 'object' ? edit({ ...(p as Raw) }) : p)),
-    };
-  }
-  return edit({ ...raw });
-}
-
-/** The network config with a device ID and `cni-args` put in the conf, or in every plugin of a conflist. */
-export function injectIntoNetwork(
-  raw: Readonly<Raw>,
-  deviceID: string | undefined,
-  cniArgs: Readonly<Record<string, unknown>> | undefined,
-): Raw {
-  return eachPlugin(raw, (p) => {
-    if (deviceID) {
-      p.deviceID = deviceID;
-      p.pciBusID = deviceID;
-    }
-    if (cniArgs) {
-      const args =
-        p.args && typeof p.args === 'object' && !Array.isArray(p.args) ? { ...(p.args as Raw) } : {};
-      const cni =
-        args.cni && typeof args.cni === 'object' && !Array.isArray(args.cni) ? (args.cni as Raw) : {};
-      args.cni = { ...cni, ...cniArgs };
-      p.args = args;
-    }
-    return p;
-  });
+/** What the two functions below read of a delegate (not the Delegate type: delegates.ts imports this file). */
+interface Holder {
+  readonly master: boolean;
+  readonly k8s?: PodAttachment | undefined;
 }
 
 /**
@@ -70,7 +41,7 @@ export const POD_WIDE_CAPABILITIES: readonly string[] = ['cgroupPath', 'io.kuber
 /** The runtime's capability arguments go to the master, the pod-wide ones to every delegate; an attachment's own on top. */
 export function capabilityArgsFor(
   runtimeConfig: Readonly<Record<string, unknown>> | undefined,
-  d: Delegate,
+  d: Holder,
 ): Readonly<Record<string, unknown>> {
   const rc = runtimeConfig ?? {};
   const base = d.master
@@ -80,7 +51,7 @@ export function capabilityArgsFor(
 }
 
 /** CNI_ARGS for a delegate: the call's, with the attachment's `IP=`/`MAC=` replacing any of the same key. */
-export function cniArgsFor(args: ReadonlyMap<string, string>, d: Delegate): [string, string][] {
+export function cniArgsFor(args: ReadonlyMap<string, string>, d: Holder): [string, string][] {
   if (!d.k8s?.cniArgs.length) return [...args.entries()];
   const out = new Map(args);
   if (!out.has('IgnoreUnknown')) out.set('IgnoreUnknown', '1');

@@ -4,13 +4,15 @@
  * file unique per attachment, `<dir>/cni/<network>-<containerID>_<ifname>` (Multus's name),
  * which the delegate gets as capability `CNIDeviceInfoFile`; after ADD its content goes into
  * the pod's network-status; DEL removes it. A missing or broken file never fails a call.
+ * In the core (no Kubernetes code): ADD, DEL and rollback copy and remove these files for
+ * the attachments that have one; pods/ names them and reads them into the network-status.
  */
 import { readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { describeError } from '../../cni/errors.ts';
-import { writeFileAtomic } from '../../util/atomic.ts';
-import { log } from '../../util/log.ts';
-import type { PodAttachment } from './attachment.ts';
+import { describeError } from '../cni/errors.ts';
+import { writeFileAtomic } from '../util/atomic.ts';
+import { log } from '../util/log.ts';
+import type { PodAttachment } from './pod-attachment.ts';
 
 const flat = (s: string) => s.replaceAll('/', '-');
 
