@@ -6,22 +6,13 @@
  * ran. Rules and chains carry a comment naming the network, interface and container.
  */
 import { formatIP, networkOf, parseCIDR } from '../../src/ip/ip.ts';
+import { hash16 } from '../../src/util/hash.ts';
 
 export const MASQ_TABLE = 'manifold_masq';
 export const SPOOF_TABLE = 'manifold_macspoofchk';
 const MASQ_PREFIX = 'masq-';
 const SPOOF_PREFIX = 'spoof-';
 const COMMENT_MAX = 128; // nft refuses longer comments
-
-/** 64-bit FNV-1a as 16 hex digits: stable names without loading node:crypto. */
-export function fnv64(s: string): string {
-  let h = 0xcbf29ce484222325n;
-  for (const b of Buffer.from(s, 'utf8')) {
-    h ^= BigInt(b);
-    h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
-  }
-  return h.toString(16).padStart(16, '0');
-}
 
 export interface AttachmentId {
   readonly network: string;
@@ -31,11 +22,11 @@ export interface AttachmentId {
 
 /** `<hash of network>-`: every chain of the network starts with the prefix and this. */
 export function networkTag(network: string): string {
-  return `${fnv64(network)}-`;
+  return `${hash16(network)}-`;
 }
 
 function tag(a: AttachmentId): string {
-  return `${networkTag(a.network)}${fnv64(`${a.ifname}:${a.containerId}`)}`;
+  return `${networkTag(a.network)}${hash16(`${a.ifname}:${a.containerId}`)}`;
 }
 
 export const masqChain = (a: AttachmentId): string => `${MASQ_PREFIX}${tag(a)}`;

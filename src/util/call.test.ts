@@ -11,8 +11,8 @@ describe('call scope', () => {
     expect(callValue(NAMES, () => ['x'])).toBeUndefined(); // outside a call: nothing is kept
     await inCall(async () => {
       expect(inCallScope()).toBe(true);
-      callValue(NAMES, () => [])?.push('a');
-      callValue(NAMES, () => [])?.push('b');
+      callValue(NAMES, () => [] as string[])?.push('a');
+      callValue(NAMES, () => [] as string[])?.push('b');
       expect(callValue(NAMES)).toEqual(['a', 'b']);
     });
     expect(released).toEqual(['names a,b']);
@@ -34,7 +34,7 @@ describe('call scope', () => {
           callValue(NAMES, () => [id]);
           await tick();
           await inCall(async () => {
-            callValue(NAMES, () => [])?.push(`${id}-nested`);
+            callValue(NAMES, () => [] as string[])?.push(`${id}-nested`);
           });
           await tick();
           return callValue(NAMES);

@@ -3,10 +3,9 @@ import type { Pod } from '../../attach/pod.ts';
 import type { Family } from '../../ip/ip.ts';
 import { familyOf } from '../../ip/ip.ts';
 import * as link from '../../kernel/link.ts';
+import { IFF_NOARP } from '../../kernel/nl/constants.ts';
 import { log } from '../../util/log.ts';
 import type { AttachmentPlan, Plan } from './plan.ts';
-
-const IFF_NOARP = 0x80;
 
 export interface View {
   /** Position in the delegate list. */
