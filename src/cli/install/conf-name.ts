@@ -2,8 +2,8 @@
  * Which file name manifold's config takes, so the runtime reads it and not another. containerd
  * loads only the first network file of the conf dir in byte order of the names (`.conf`,
  * `.conflist`, `.json`); CRI-O the first *valid* one (its plugin binary exists). With a
- * primary named `00-cilium.conflist`, `00-manifold.conflist` sorts second and is never read
- * (issue 18, defect 5). The rule: the first of CONF_NAMES that sorts before every other
+ * primary named `00-cilium.conflist`, `00-manifold.conflist` sorts second and is never read.
+ * The rule: the first of CONF_NAMES that sorts before every other
  * network file; when none does, install fails naming the file in the way. Uninstall removes
  * whichever of them is manifold's.
  */

@@ -3,7 +3,7 @@
  * so taking it is no event in the conf dir the runtime watches). `install --watch` refreshes
  * the wrapper every 10 s while preStop may run `uninstall`: a refresh that saw the config,
  * then renamed its temp after uninstall removed it, re-created the config of a node manifold
- * was being removed from (issue 18, defect 5). Under this lock the refresh re-checks that the
+ * was being removed from. Under this lock the refresh re-checks that the
  * config exists and writes it, or uninstall removes it: never both interleaved.
  */
 import { mkdirSync } from 'node:fs';

@@ -1,7 +1,7 @@
 /**
  * A meta-plugin's config (Multus's `00-multus.conf`, a manifold config under another name) is
- * never wrapped: Multus would run inside manifold and every NAD would be attached twice
- * (issue 18, defect 5). Its master is taken instead, as Multus itself finds it: the first of
+ * never wrapped: Multus would run inside manifold and every NAD would be attached twice.
+ * Its master is taken instead, as Multus itself finds it: the first of
  * `delegates`, else `clusterNetwork` — a path (a file, or the first config of a directory;
  * Multus's thick daemon names them under /host, so the same file name in the conf dir is
  * tried too), or a network name looked up in its `confDir`, then in the node's conf dir.

@@ -4,8 +4,8 @@
  * own (by name, and by content: a config whose plugin is manifold is never wrapped). A
  * meta-plugin's config (Multus) is never wrapped either: its master is (meta-master.ts). The
  * primary is embedded as the master delegate with `manifold.exec`, so its own plugin binaries
- * run it, never manifold's built-ins: only the provider's binary cleans up what it made
- * (issue 18, defect 9). The wrapper declares the union of the primary's capabilities and those
+ * run it, never manifold's built-ins: only the provider's binary cleans up what it made.
+ * The wrapper declares the union of the primary's capabilities and those
  * the runtimes pass to a meta-plugin (pod annotations, port mappings, …).
  */
 import { isSupported } from '../../cni/versions.ts';

@@ -2,7 +2,7 @@
  * Whether two files hold the same bytes, without loading either: sizes first, then both read
  * side by side in fixed 256 KiB chunks. install compares the ~110 MB executable with the copy
  * already in the bin dir on every start; reading both whole (or hashing a whole read) peaked
- * at ~175 MiB RSS and got the DaemonSet's container OOM-killed (issue 18, defect 2).
+ * at ~175 MiB RSS and got the DaemonSet's container OOM-killed.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 

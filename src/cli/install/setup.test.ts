@@ -2,7 +2,7 @@
  * install() and uninstall() (setup.ts). On a node with flannel: the executable copied (by
  * rename), flannel wrapped as the master, a valid manifold config, idempotence, a plain
  * failure without a primary, the kubeconfig from a pod's service account. Then install's
- * choice of primary and of its own file name (issue 18, defect 5): a Multus config is never
+ * choice of primary and of its own file name: a Multus config is never
  * wrapped (its master is), manifold's file sorts first in the order the runtimes read (a lower
  * name when something sorts before 00-manifold.conflist, a loud failure naming the file in the
  * way when none is low enough), a primary without cniVersion is wrapped, and an uninstall

@@ -2,7 +2,7 @@
  * `uninstall --if-daemonset-deleted` (the DaemonSet's preStop): uninstalling belongs to
  * removing manifold from a node, not to restarting it. A rolling update that removed the
  * config opened a window where pods were deleted by the primary alone and their NAD
- * attachments leaked (issue 18, defect 9). So ask the API server about the DaemonSet named by
+ * attachments leaked. So ask the API server about the DaemonSet named by
  * MANIFOLD_DAEMONSET_NAMESPACE/MANIFOLD_DAEMONSET_NAME (set through the downward API /
  * literally in daemonset.yaml): deleted (404) or being deleted (deletionTimestamp) → uninstall
  * (Multus #1105's fix for real removal); present → leave the config. When the API server
