@@ -2,8 +2,7 @@
  * The core's one way into pods/, kept cheap: whether a call is for a Kubernetes pod
  * (pod-call.ts), and only then the lazy load of the code that reads the pod, its annotations
  * and NADs (pods/pod-networks.ts: the API client, YAML, gRPC). Calls for configs without
- * Kubernetes load none of it. The device-info files (pods/device-info.ts) are the only other
- * pods/ code the core calls.
+ * Kubernetes load none of it. The core calls nothing else of pods/ (test/unit/layers.test.ts).
  */
 import type { PluginContext } from '../cni/plugin.ts';
 import { log } from '../util/log.ts';
