@@ -9,13 +9,13 @@
  * builds argument lists from the real commands and flags and from hostile words; every path
  * points into an empty scratch directory, so nothing real is touched.
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { cli } from '../../test/helpers/cli.ts';
 import { COMMAND_NAMES, examplesOf } from '../../test/helpers/examples.ts';
+import { scratchDir } from '../../test/helpers/scratch.ts';
 import { COMMANDS } from './cli.ts';
 
 const run = (...args: string[]) => cli(args);
@@ -90,7 +90,7 @@ describe('the examples run', () => {
   });
 
   it('install and uninstall, on a fake node', async () => {
-    const root = mkdtempSync(join(tmpdir(), 'mf-help-node-'));
+    const root = scratchDir('mf-help-node-');
     const bin = join(root, 'opt/cni/bin');
     const conf = join(root, 'etc/cni/net.d');
     mkdirSync(bin, { recursive: true });
@@ -117,7 +117,7 @@ describe('the examples run', () => {
   });
 });
 
-const scratch = mkdtempSync(join(tmpdir(), 'mf-args-'));
+const scratch = scratchDir('mf-args-');
 
 const flags = [
   '--help',

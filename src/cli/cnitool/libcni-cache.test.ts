@@ -2,15 +2,15 @@
  * libcni's result cache (libcni-cache.ts): written as libcni writes it (key order, modes),
  * read back in both its forms.
  */
-import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { scratchDir } from '../../../test/helpers/scratch.ts';
 import { cachedAttachments, cacheFile, readCachedResult, writeCachedResult } from './libcni-cache.ts';
 
 describe("libcni's result cache", () => {
   it('written as libcni writes it, read back; the legacy form is the result itself', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'mf-libcni-'));
+    const dir = scratchDir('mf-libcni-');
     const result = { cniVersion: '1.0.0', ips: [{ address: '10.1.0.2/24' }], dns: {} };
     const file = writeCachedResult(dir, {
       networkName: 'mv',

@@ -3,14 +3,14 @@
  * conflists first, lexical order, a broken file fails the lookup, libcni's messages, and the
  * list's bytes as libcni records them.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { scratchDir } from '../../../test/helpers/scratch.ts';
 import { goJson, loadConfList } from './netconf-path.ts';
 
 describe('NETCONFPATH lookup (libcni LoadConfList)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'mf-netconf-'));
+  const dir = scratchDir('mf-netconf-');
   const w = (f: string, v: unknown) =>
     writeFileSync(join(dir, f), typeof v === 'string' ? v : JSON.stringify(v));
   w('20-a.conf', { cniVersion: '1.0.0', name: 'net', type: 'bridge', z: '<&>', a: { y: 1, b: 2 } });
@@ -35,12 +35,12 @@ describe('NETCONFPATH lookup (libcni LoadConfList)', () => {
 
   it("libcni's errors", () => {
     expect(() => loadConfList(dir, 'nope')).toThrow(`no net configuration with name "nope" in ${dir}`);
-    const empty = mkdtempSync(join(tmpdir(), 'mf-netconf-empty-'));
+    const empty = scratchDir('mf-netconf-empty-');
     expect(() => loadConfList(empty, 'x')).toThrow(`no net configurations found in ${empty}`);
     expect(() => loadConfList('/nonexistent/dir', 'x')).toThrow(
       'no net configurations found in /nonexistent/dir',
     );
-    const broken = mkdtempSync(join(tmpdir(), 'mf-netconf-broken-'));
+    const broken = scratchDir('mf-netconf-broken-');
     writeFileSync(join(broken, '00-x.conflist'), '{"name": "x", "plugins": []}');
     expect(() => loadConfList(broken, 'x')).toThrow(/error parsing configuration list: no plugins in list/);
   });

@@ -6,23 +6,15 @@
  * dataDir stays missing. (test/integration/explain.test.ts runs ADD after explain and
  * compares on the real kernel.)
  */
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hostVethName } from '../../../plugins/vxlan/names.ts';
 import { cli } from '../../../test/helpers/cli.ts';
+import { scratchDir } from '../../../test/helpers/scratch.ts';
 import type { Explanation } from './explanation.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'mf-explain-'));
+const dir = scratchDir('mf-explain-');
 let n = 0;
 
 function file(content: object, ext = 'conf'): string {

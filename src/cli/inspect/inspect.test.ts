@@ -4,15 +4,15 @@
  * in a dataDir a conf dir names, a reservation the runtime's own libcni cache claims (not a
  * leak), a cache whose netns is gone, a cache that cannot be read.
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli } from '../../../test/helpers/cli.ts';
+import { scratchDir } from '../../../test/helpers/scratch.ts';
 import { writeCache } from '../../meta/cache.ts';
 import type { Inspection } from './survey.ts';
 
-const root = mkdtempSync(join(tmpdir(), 'mf-inspect-'));
+const root = scratchDir('mf-inspect-');
 const cniDir = join(root, 'cache');
 const dataDir = join(root, 'ipam');
 const confDir = join(root, 'net.d');
@@ -132,7 +132,7 @@ describe('inspect', () => {
   });
 
   it('nothing to report on an empty node', async () => {
-    const empty = mkdtempSync(join(tmpdir(), 'mf-inspect-empty-'));
+    const empty = scratchDir('mf-inspect-empty-');
     const r = await cli(['inspect', '--json', '--cni-dir', empty, '--conf-dir', empty, '--cache-dir', empty]);
     const j = JSON.parse(r.out) as Inspection;
     expect([j.attachments, j.gcCandidates, j.unreadable]).toEqual([[], [], []]);

@@ -4,16 +4,16 @@
  * what is allowed, from the plugins' own parsers (the same text ADD's error has); the risk
  * warnings fire on the cases they name and not on the examples taken one by one.
  */
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli, REPO } from '../../../test/helpers/cli.ts';
+import { scratchDir } from '../../../test/helpers/scratch.ts';
 import { runWith } from '../../../test/helpers/skel.ts';
 import { loaderFor } from '../../registry.ts';
 
 const EXAMPLES = join(REPO, 'conf.d-examples');
-const dir = mkdtempSync(join(tmpdir(), 'mf-validate-'));
+const dir = scratchDir('mf-validate-');
 let n = 0;
 
 function file(content: unknown, ext = 'conf'): string {
