@@ -1,6 +1,6 @@
 /**
- * The IP part of an attachment, shared by the built-ins: IPAM ADD (released again if a later
- * step fails), arp_notify/ndisc_notify, addresses, link up and routes on the pod interface;
+ * The IP part of an attachment, shared by the built-ins: IPAM ADD (`allocate`: released again
+ * if a later step fails, every built-in's one way), arp_notify/ndisc_notify, addresses, link up and routes on the pod interface;
  * and the matching CHECK.
  */
 
@@ -26,6 +26,30 @@ export interface GivenIPs {
 }
 
 /**
+ * IPAM ADD for every built-in: the release pushed on `undo` at once (a later failure, this
+ * one included, gives the addresses back), and a result without addresses refused as the
+ * reference plugins refuse it.
+ */
+export async function allocate(ipam: Ipam, undo: Undo): Promise<Result & { ips: IPConfig[] }> {
+  const r = await ipam.add();
+  undo.push(`release the addresses of IPAM "${ipam.type}"`, () => ipam.del());
+  const ips = r.ips ?? [];
+  if (ips.length === 0) {
+    throw new CniError(Code.Internal, `IPAM plugin "${ipam.type}" returned missing IP config`);
+  }
+  return { ...r, ips };
+}
+
+/** The IP part of a result for the interface at `ifIndex` of the plugin's result. */
+export function l3Of(r: Result, ifIndex: number): L3 {
+  return {
+    ips: (r.ips ?? []).map((ip) => ({ ...ip, interface: ifIndex })),
+    routes: r.routes ?? [],
+    dns: r.dns,
+  };
+}
+
+/**
  * Runs IPAM (when there is one) and configures `ifname` in the pod; without IPAM the link is
  * only brought up (an L2 attachment). `ifIndex` is the interface's position in the result.
  * `source` may also be addresses given by a previous plugin (no IPAM call, nothing to release).
@@ -43,17 +67,7 @@ export async function configureL3(
     await link.set(pod.rtnl, l.index, { up: true }, `interface ${JSON.stringify(ifname)}`);
     return { ips: [], routes: [], dns: undefined };
   }
-  let r: Result;
-  if ('given' in source) {
-    r = source.given;
-  } else {
-    const ipam = source;
-    r = await ipam.add();
-    undo.push(`release the addresses of IPAM "${ipam.type}"`, () => ipam.del());
-    if (!r.ips?.length)
-      throw new CniError(Code.Internal, `IPAM plugin "${ipam.type}" returned missing IP config`);
-  }
-  const ips = (r.ips ?? []).map((ip) => ({ ...ip, interface: ifIndex }));
+  const l3 = l3Of('given' in source ? source.given : await allocate(source, undo), ifIndex);
   try {
     sysctl.set(pod.ns, {
       [`net/ipv4/conf/${ifname}/arp_notify`]: '1',
@@ -62,8 +76,8 @@ export async function configureL3(
   } catch {
     // best effort, as the reference: IPv6 may be disabled in the pod
   }
-  await configureInterface(pod.rtnl, pod.ns, ifname, ips, r.routes ?? [], opts);
-  return { ips, routes: r.routes ?? [], dns: r.dns };
+  await configureInterface(pod.rtnl, pod.ns, ifname, l3.ips, l3.routes, opts);
+  return l3;
 }
 
 /** The interface named `ifname` in `sandbox` within prevResult, with its index. */
