@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { usableMac } from '../../src/attach/bridge.ts';
 import { CniError } from '../../src/cni/errors.ts';
 import { hash16 } from '../../src/util/hash.ts';
 import { collectTrunk, parseBridgeConf, validateForAdd } from './config.ts';
 import { calcGateways, defaultGatewayOf } from './gateway.ts';
-import { portVlans, usableMac } from './host.ts';
+import { portVlans } from './host.ts';
 import * as rules from './rules.ts';
 
 const base = { cniVersion: '1.0.0', name: 'net', type: 'bridge' };

@@ -5,6 +5,7 @@
  * address; ipMasq and macspoofchk are nftables rules. Result interfaces: [bridge, host veth,
  * pod interface] (+ the VLAN gateway interface with vlan and isGateway); IPs point at index 2.
  */
+import { ensureBridge } from '../../src/attach/bridge.ts';
 import { checkPodLink, resultInterface } from '../../src/attach/l3.ts';
 import { attachmentOf, clearTempLink, removePodLink, withPod } from '../../src/attach/pod.ts';
 import { transaction } from '../../src/attach/undo.ts';
@@ -45,7 +46,13 @@ async function add(ctx: Ctx): Promise<Result> {
     await pod.assertFree(ctx.ifname);
     await clearTempLink(pod, attachmentOf(ctx), 'veth');
     return transaction(async (undo) => {
-      const br = await host.ensureBridge(h, conf);
+      const br = await ensureBridge(h, {
+        name: conf.brName,
+        mtu: conf.mtu,
+        vlanFiltering: conf.vlanFiltering,
+        promisc: conf.promiscMode,
+        ownRoutes: true,
+      });
       if (br.created) {
         undo.push(`remove bridge ${q(conf.brName)}`, () => host.removeBridgeIfUnused(h, br.link));
       }
