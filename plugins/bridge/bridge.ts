@@ -27,10 +27,6 @@ type Ctx = PluginContext<BridgeConf>;
 
 const HOST = 'in the host netns';
 
-function attachmentId(ctx: Ctx): rules.AttachmentId {
-  return { network: ctx.conf.name, ifname: ctx.ifname, containerId: ctx.containerId };
-}
-
 export function dnsSet(d: DNS | undefined): d is DNS {
   return (
     !!d && (d.nameservers !== undefined || d.search !== undefined || d.options !== undefined || !!d.domain)
@@ -76,7 +72,7 @@ async function add(ctx: Ctx): Promise<Result> {
         { name: veth.hostName },
         { name: ctx.ifname, sandbox: pod.path },
       ];
-      const id = attachmentId(ctx);
+      const id = attachmentOf(ctx);
       const nftBatch: string[] = [];
       let l3: PodL3 | undefined;
       if (ipam) {
@@ -137,7 +133,7 @@ async function del(ctx: Ctx): Promise<void> {
   if (which.masq || which.spoof) {
     await attempt(async () => {
       try {
-        await nft.apply(`${rules.teardown(attachmentId(ctx), which).join('\n')}\n`, 'remove nftables rules');
+        await nft.apply(`${rules.teardown(attachmentOf(ctx), which).join('\n')}\n`, 'remove nftables rules');
       } catch (err) {
         // without nft, ADD could not have added any rule
         if (!(err instanceof nft.NftMissingError)) throw err;

@@ -8,7 +8,7 @@ import * as z from 'zod/mini';
 import { Attempts } from '../cni/attempts.ts';
 import { CniError, Code } from '../cni/errors.ts';
 import { ResultSchema } from '../cni/netconf.ts';
-import type { Attachment, Env, Invoker, Verb } from '../cni/plugin.ts';
+import type { Env, Invoker, ValidAttachment, Verb } from '../cni/plugin.ts';
 import { decodeResult, encodeResult, type Result } from '../cni/result.ts';
 import { parseWith } from '../cni/validate.ts';
 import { atLeast, isSupported, SUPPORTED_VERSIONS } from '../cni/versions.ts';
@@ -199,7 +199,7 @@ export async function gcNetwork(
   invoker: Invoker,
   net: Network,
   rt: RuntimeConf,
-  valid: readonly Attachment[],
+  valid: readonly ValidAttachment[],
 ): Promise<'checked' | 'skipped'> {
   if (net.disableGC || !atLeast(net.cniVersion, '1.1.0')) return 'skipped';
   for (const plugin of net.plugins) {

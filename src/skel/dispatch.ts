@@ -7,7 +7,7 @@ import * as z from 'zod/mini';
 import { CniError, Code } from '../cni/errors.ts';
 import { isValidName } from '../cni/names.ts';
 import { ResultSchema } from '../cni/netconf.ts';
-import type { Attachment, Env, Invoker, Plugin, PluginContext } from '../cni/plugin.ts';
+import type { Env, Invoker, Plugin, PluginContext, ValidAttachment } from '../cni/plugin.ts';
 import { decodeResult, encodeResult } from '../cni/result.ts';
 import { parseWith } from '../cni/validate.ts';
 import { atLeast, IMPLICIT_VERSION, isSupported, SUPPORTED_VERSIONS } from '../cni/versions.ts';
@@ -148,7 +148,7 @@ async function runVerb(plugin: Plugin<unknown>, p: Prepared, invoker: Invoker): 
     case 'STATUS':
       return void (await plugin.status(ctx));
     case 'GC': {
-      const validAttachments: Attachment[] = parseWith(
+      const validAttachments: ValidAttachment[] = parseWith(
         ValidAttachments,
         p.raw['cni.dev/valid-attachments'] ?? [],
         'cni.dev/valid-attachments',
