@@ -31,10 +31,7 @@ export async function withVxlanLock<T>(fn: () => Promise<T>): Promise<T> {
     lock = await lockExclusive(LOCK_FILE);
   } catch (err) {
     if (err instanceof CniError) throw err;
-    throw new CniError(
-      Code.Internal,
-      `failed to lock ${JSON.stringify(LOCK_FILE)}: ${(err as Error).message}`,
-    );
+    throw new CniError(Code.Internal, `failed to lock ${q(LOCK_FILE)}: ${(err as Error).message}`);
   }
   try {
     return await fn();

@@ -4,7 +4,7 @@
  * and the matching CHECK.
  */
 
-import { CniError, Code } from '../cni/errors.ts';
+import { CniError, Code, q } from '../cni/errors.ts';
 import type { DNS, Interface, IPConfig, Result, Route } from '../cni/result.ts';
 import type { Ipam } from '../ipam/client.ts';
 import { type ConfigureOptions, configureInterface } from '../ipam/configure.ts';
@@ -63,8 +63,8 @@ export async function configureL3(
   opts: ConfigureOptions = {},
 ): Promise<L3> {
   if (!source) {
-    const l = await link.mustByName(pod.rtnl, ifname, `in netns ${JSON.stringify(pod.path)}`);
-    await link.set(pod.rtnl, l.index, { up: true }, `interface ${JSON.stringify(ifname)}`);
+    const l = await link.mustByName(pod.rtnl, ifname, `in netns ${q(pod.path)}`);
+    await link.set(pod.rtnl, l.index, { up: true }, `interface ${q(ifname)}`);
     return { ips: [], routes: [], dns: undefined };
   }
   const l3 = l3Of('given' in source ? source.given : await allocate(source, undo), ifIndex);
@@ -89,10 +89,7 @@ export function resultInterface(
   const index = (prev.interfaces ?? []).findIndex((i) => i.name === ifname && i.sandbox === sandbox);
   const iface = prev.interfaces?.[index];
   if (!iface) {
-    throw new CniError(
-      Code.Internal,
-      `prevResult has no interface ${JSON.stringify(ifname)} in sandbox ${JSON.stringify(sandbox)}`,
-    );
+    throw new CniError(Code.Internal, `prevResult has no interface ${q(ifname)} in sandbox ${q(sandbox)}`);
   }
   return { iface, index };
 }
@@ -116,19 +113,19 @@ export async function checkPodLink(pod: Pod, iface: Interface, kind: string): Pr
   if (!l) {
     throw new CniError(
       Code.Internal,
-      `interface ${JSON.stringify(iface.name)} of prevResult is missing in netns ${JSON.stringify(pod.path)}`,
+      `interface ${q(iface.name)} of prevResult is missing in netns ${q(pod.path)}`,
     );
   }
   if (l.kind !== kind) {
     throw new CniError(
       Code.Internal,
-      `interface ${JSON.stringify(iface.name)} is of kind ${JSON.stringify(l.kind ?? 'unknown')}, expected ${JSON.stringify(kind)}`,
+      `interface ${q(iface.name)} is of kind ${q(l.kind ?? 'unknown')}, expected ${q(kind)}`,
     );
   }
   if (iface.mac && iface.mac.toLowerCase() !== l.mac) {
     throw new CniError(
       Code.Internal,
-      `interface ${JSON.stringify(iface.name)} has MAC ${l.mac}, prevResult says ${iface.mac}`,
+      `interface ${q(iface.name)} has MAC ${l.mac}, prevResult says ${iface.mac}`,
     );
   }
   return l;

@@ -6,7 +6,7 @@
  */
 import * as z from 'zod/mini';
 import { Attempts } from '../cni/attempts.ts';
-import { CniError, Code } from '../cni/errors.ts';
+import { CniError, Code, q } from '../cni/errors.ts';
 import { ResultSchema } from '../cni/netconf.ts';
 import type { Env, Invoker, ValidAttachment, Verb } from '../cni/plugin.ts';
 import { decodeResult, encodeResult, type Result } from '../cni/result.ts';
@@ -52,7 +52,7 @@ export function parseNetwork(raw: unknown, path: string, fallbackVersion: string
   if (!isSupported(cniVersion)) {
     throw new CniError(
       Code.IncompatibleVersion,
-      `${path}.cniVersion: ${JSON.stringify(cniVersion)} is not supported`,
+      `${path}.cniVersion: ${q(cniVersion)} is not supported`,
       `supported: ${SUPPORTED_VERSIONS.join(', ')}`,
     );
   }
@@ -156,7 +156,7 @@ export async function addNetwork(invoker: Invoker, net: Network, rt: RuntimeConf
   let prev: Result | undefined;
   for (const plugin of net.plugins) {
     const out = await call(invoker, net, plugin, 'ADD', rt, prev);
-    const parsed = parseWith(ResultSchema, out ?? {}, `result of plugin ${JSON.stringify(plugin.type)}`);
+    const parsed = parseWith(ResultSchema, out ?? {}, `result of plugin ${q(plugin.type)}`);
     prev = decodeResult(parsed, net.cniVersion);
   }
   return prev ?? { cniVersion: net.cniVersion };

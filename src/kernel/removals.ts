@@ -17,6 +17,7 @@
  * deleted is returned, one error per link, for the caller to report.
  */
 import type { CniError } from '../cni/errors.ts';
+import { q } from '../cni/errors.ts';
 import { callValue, inCall, type Slot, withCallValue } from '../util/call.ts';
 import { isErrno, kernelFailure } from './errors.ts';
 import { NetNS } from './netns.ts';
@@ -125,7 +126,7 @@ async function removeOne(h: Rtnl, l: Pending, where: string): Promise<CniError |
 }
 
 async function flushSpace(space: Space, group: number): Promise<CniError[]> {
-  const where = `in netns ${JSON.stringify(space.ns.path)}`;
+  const where = `in netns ${q(space.ns.path)}`;
   let h: Rtnl;
   try {
     h = Rtnl.open(space.ns);

@@ -7,7 +7,7 @@
  * (NLM_F_DUMP_INTR) are run again in C, a bounded number of times (then EINTR), as is a
  * system call interrupted by a signal.
  */
-import { CniError, Code } from '../cni/errors.ts';
+import { CniError, Code, q } from '../cni/errors.ts';
 import { nlClose, nlOpen, nlRequest } from '../native/index.cjs';
 import { callValue, type Slot } from '../util/call.ts';
 import { KernelError, toKernelError } from './errors.ts';
@@ -66,7 +66,7 @@ function connect(ns: NetNS | undefined): Conn {
   } catch (err) {
     const msg = (err as Error).message;
     if (ns && msg.startsWith('setns')) {
-      throw new CniError(Code.InvalidNetNS, `failed to enter netns ${JSON.stringify(ns.path)}: ${msg}`);
+      throw new CniError(Code.InvalidNetNS, `failed to enter netns ${q(ns.path)}: ${msg}`);
     }
     throw toKernelError(err);
   }

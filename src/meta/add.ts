@@ -7,7 +7,7 @@
  * that rollback failed in a way a later DEL can still finish).
  */
 import { withPod } from '../attach/pod.ts';
-import { CniError, Code, describeError } from '../cni/errors.ts';
+import { CniError, Code, describeError, q } from '../cni/errors.ts';
 import type { Result } from '../cni/result.ts';
 import { addNetwork } from '../invoke/network.ts';
 import * as link from '../kernel/link.ts';
@@ -40,7 +40,7 @@ async function assertFree(
   const d = delegates[ifnames.indexOf(taken)] as Delegate;
   throw new CniError(
     Code.Internal,
-    `${describe(d)}: interface ${JSON.stringify(taken)} already exists in netns ${JSON.stringify(ctx.netns)}`,
+    `${describe(d)}: interface ${q(taken)} already exists in netns ${q(ctx.netns)}`,
   );
 }
 

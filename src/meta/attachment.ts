@@ -3,7 +3,7 @@
  * what every verb shares about it: the runtime view a delegate gets (libcni's RuntimeConf),
  * the cache form, and the wording of its errors.
  */
-import { CniError, Code, describeError } from '../cni/errors.ts';
+import { CniError, Code, describeError, q } from '../cni/errors.ts';
 import { ResultSchema } from '../cni/netconf.ts';
 import type { PluginContext } from '../cni/plugin.ts';
 import { decodeResult, encodeResult, type Result } from '../cni/result.ts';
@@ -41,7 +41,7 @@ function showType(t: unknown): string {
 
 export function describe(d: Delegate): string {
   const types = d.network.plugins.map((p) => showType(p.type)).join(', ');
-  return `delegate ${JSON.stringify(d.network.name)} (${types})`;
+  return `delegate ${q(d.network.name)} (${types})`;
 }
 
 function searchPath(ctx: Ctx): string[] {

@@ -4,7 +4,7 @@
  */
 import { isAbsolute } from 'node:path';
 import * as z from 'zod/mini';
-import { CniError, Code } from '../cni/errors.ts';
+import { CniError, Code, q } from '../cni/errors.ts';
 import { isValidName } from '../cni/names.ts';
 import { ResultSchema } from '../cni/netconf.ts';
 import type { Env, Invoker, Plugin, PluginContext, ValidAttachment } from '../cni/plugin.ts';
@@ -35,10 +35,7 @@ export function configureLogFrom(
   name: string,
 ): void {
   if (typeof conf.logFile === 'string' && conf.logFile !== '' && !isAbsolute(conf.logFile)) {
-    throw new CniError(
-      Code.InvalidConfig,
-      `logFile: must be an absolute path; got ${JSON.stringify(conf.logFile)}`,
-    );
+    throw new CniError(Code.InvalidConfig, `logFile: must be an absolute path; got ${q(conf.logFile)}`);
   }
   configureLog(
     {
@@ -71,13 +68,13 @@ export function prepare(cmd: CmdArgs, env: Env, stdin: Buffer): Prepared {
   const version =
     conf.cniVersion === undefined || conf.cniVersion === '' ? IMPLICIT_VERSION : conf.cniVersion;
   if (typeof version !== 'string') {
-    throw new CniError(Code.DecodingFailure, `cniVersion: expected a string, got ${JSON.stringify(version)}`);
+    throw new CniError(Code.DecodingFailure, `cniVersion: expected a string, got ${q(version)}`);
   }
   if (!isSupported(version)) {
     throw new CniError(
       Code.IncompatibleVersion,
       'incompatible CNI versions',
-      `config is ${JSON.stringify(version)}, plugin supports ${JSON.stringify(SUPPORTED_VERSIONS)}`,
+      `config is ${q(version)}, plugin supports ${q(SUPPORTED_VERSIONS)}`,
     );
   }
   const min = MIN_VERSION[cmd.command];
@@ -85,7 +82,7 @@ export function prepare(cmd: CmdArgs, env: Env, stdin: Buffer): Prepared {
     throw new CniError(
       Code.IncompatibleVersion,
       `config version does not allow ${cmd.command}`,
-      `${cmd.command} needs cniVersion ${min} or later; config is ${JSON.stringify(version)}`,
+      `${cmd.command} needs cniVersion ${min} or later; config is ${q(version)}`,
     );
   }
   if (typeof conf.name !== 'string' || conf.name === '') {
@@ -94,7 +91,7 @@ export function prepare(cmd: CmdArgs, env: Env, stdin: Buffer): Prepared {
   if (!isValidName(conf.name)) {
     throw new CniError(
       Code.InvalidConfig,
-      `name: invalid characters in network name ${JSON.stringify(conf.name)}`,
+      `name: invalid characters in network name ${q(conf.name)}`,
       'a network name starts with a letter or digit, then only letters, digits, "_", "." or "-"',
     );
   }

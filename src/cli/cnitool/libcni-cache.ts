@@ -8,7 +8,7 @@
  */
 import { readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { describeError, failed } from '../../cni/errors.ts';
+import { describeError, failed, q } from '../../cni/errors.ts';
 import { writeFileAtomic } from '../../util/atomic.ts';
 
 export const CNI_CACHE_KIND = 'cniCacheV1';
@@ -49,7 +49,7 @@ export function writeCachedResult(
   try {
     writeFileAtomic(file, JSON.stringify(body));
   } catch (err) {
-    throw failed(`set network ${JSON.stringify(a.networkName)} cached result (${file})`, err);
+    throw failed(`set network ${q(a.networkName)} cached result (${file})`, err);
   }
   return file;
 }

@@ -9,7 +9,7 @@
  * — with the invoker a CNI call of it gets — instead of starting it again.
  */
 import { realpathSync } from 'node:fs';
-import { CniError, Code } from '../../cni/errors.ts';
+import { CniError, Code, q } from '../../cni/errors.ts';
 import { interfaceNameProblem, isValidName } from '../../cni/names.ts';
 import { ResultSchema } from '../../cni/netconf.ts';
 import type { Env, InvokeRequest, Invoker, Verb } from '../../cni/plugin.ts';
@@ -57,7 +57,7 @@ export function toolInvoker(io: CliIO): Invoker {
         return execPlugin({ type: req.type, command: req.command, path: req.searchPath, env, stdin });
       const type = io.builtins.typeFor(req.type);
       const b = io.builtins.get(type);
-      if (!b) throw new CniError(Code.Internal, `no built-in plugin ${JSON.stringify(type)}`);
+      if (!b) throw new CniError(Code.Internal, `no built-in plugin ${q(type)}`);
       let stdout = '';
       const status = await runSkel(
         { name: type, version: MANIFOLD_VERSION, load: b.load, invoker: registry },
@@ -78,7 +78,7 @@ export function toolInvoker(io: CliIO): Invoker {
 }
 
 function describePlugin(p: Readonly<Record<string, unknown>>): string {
-  return `type=${JSON.stringify(String(p.type))}${typeof p.name === 'string' && p.name ? ` name=${JSON.stringify(p.name)}` : ''}`;
+  return `type=${q(String(p.type))}${typeof p.name === 'string' && p.name ? ` name=${q(p.name)}` : ''}`;
 }
 
 function rewrap(err: unknown, what: string): unknown {
@@ -118,18 +118,11 @@ async function call(
 /** libcni's checks before an ADD: container id, network name, interface name. */
 function checkNames(c: ToolCall): void {
   if (!isValidName(c.rt.containerId))
-    throw new CniError(
-      Code.InvalidEnvironment,
-      `invalid characters in containerID ${JSON.stringify(c.rt.containerId)}`,
-    );
+    throw new CniError(Code.InvalidEnvironment, `invalid characters in containerID ${q(c.rt.containerId)}`);
   if (!isValidName(c.net.name))
-    throw new CniError(
-      Code.InvalidConfig,
-      `invalid characters found in network name ${JSON.stringify(c.net.name)}`,
-    );
+    throw new CniError(Code.InvalidConfig, `invalid characters found in network name ${q(c.net.name)}`);
   const why = interfaceNameProblem(c.rt.ifname);
-  if (why)
-    throw new CniError(Code.InvalidEnvironment, `interface name ${JSON.stringify(c.rt.ifname)} ${why}`);
+  if (why) throw new CniError(Code.InvalidEnvironment, `interface name ${q(c.rt.ifname)} ${why}`);
 }
 
 /** The result as libcni prints and caches it: the version's shape, with `dns` always there (a Go struct, never omitted). */
@@ -146,7 +139,7 @@ export async function toolAdd(invoker: Invoker, c: ToolCall): Promise<Record<str
     try {
       const out = await call(invoker, c, plugin, 'ADD', prev);
       prev = decodeResult(
-        parseWith(ResultSchema, out ?? {}, `result of plugin ${JSON.stringify(plugin.type)}`),
+        parseWith(ResultSchema, out ?? {}, `result of plugin ${q(plugin.type)}`),
         c.net.cniVersion,
       );
     } catch (err) {
@@ -199,14 +192,14 @@ export async function toolCheck(invoker: Invoker, c: ToolCall): Promise<void> {
   if (!atLeast(c.net.cniVersion, '0.4.0'))
     throw new CniError(
       Code.IncompatibleVersion,
-      `configuration version ${JSON.stringify(c.net.cniVersion)} does not support the CHECK command`,
+      `configuration version ${q(c.net.cniVersion)} does not support the CHECK command`,
     );
   if (c.net.disableCheck) return;
   let prev: Result | undefined;
   try {
     prev = cached(c);
   } catch (err) {
-    throw rewrap(err, `failed to get network ${JSON.stringify(c.list.name)} cached result`);
+    throw rewrap(err, `failed to get network ${q(c.list.name)} cached result`);
   }
   for (const plugin of c.net.plugins) await call(invoker, c, plugin, 'CHECK', prev);
 }

@@ -9,7 +9,7 @@
  * executed plugin would return is known only at ADD (`complete: false`). Nothing is created,
  * no address reserved: the explainers only read.
  */
-import { CniError } from '../../cni/errors.ts';
+import { CniError, q } from '../../cni/errors.ts';
 import type { ExplainContext, Forecast } from '../../cni/explain.ts';
 import type { PluginContext } from '../../cni/plugin.ts';
 import { decodeResult, encodeResult, type Result } from '../../cni/result.ts';
@@ -232,11 +232,7 @@ export async function explainNetwork(
   } catch (err) {
     const types = net.plugins.map((p) => String(p.type)).join(', ');
     if (err instanceof CniError)
-      throw new CniError(
-        err.code,
-        `network ${JSON.stringify(net.name)} (${types}): ${err.message}`,
-        err.details,
-      );
+      throw new CniError(err.code, `network ${q(net.name)} (${types}): ${err.message}`, err.details);
     throw err;
   }
   const attachment = { ...plan, source, master: true, defaultRoute: false };

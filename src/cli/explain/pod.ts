@@ -5,7 +5,7 @@
  * functions (parseNetworksAnnotation, checkIsolation, nadDelegate, checkDefaultRoutes), with
  * the refusals ADD would make (a NAD that is not there, a namespace the pod may not use).
  */
-import { CniError, Code } from '../../cni/errors.ts';
+import { CniError, Code, q } from '../../cni/errors.ts';
 import type { MetaConf } from '../../meta/config.ts';
 import { type Delegate, delegatesFromConfig } from '../../meta/delegates.ts';
 import { NETWORKS_ANNOTATION, parseNetworksAnnotation } from '../../meta/pods/annotation.ts';
@@ -27,7 +27,7 @@ export function podDelegates(
   const list =
     conf.clusterNetwork && isSystemNamespace(conf, namespace) ? configured.slice(0, 1) : configured;
   const notes = [
-    `a pod in namespace ${JSON.stringify(namespace)} with ${NETWORKS_ANNOTATION}: ${JSON.stringify(annotation)} (its NADs from the --nad files)`,
+    `a pod in namespace ${q(namespace)} with ${NETWORKS_ANNOTATION}: ${q(annotation)} (its NADs from the --nad files)`,
   ];
   const asked = `pod in namespace ${namespace} (annotation ${NETWORKS_ANNOTATION})`;
   for (const sel of parseNetworksAnnotation(annotation, namespace)) {
@@ -37,14 +37,14 @@ export function podDelegates(
     if (!doc) {
       throw new CniError(
         Code.InvalidConfig,
-        `${asked} asks for network ${JSON.stringify(what)}: no such NetworkAttachmentDefinition (among the --nad files)`,
+        `${asked} asks for network ${q(what)}: no such NetworkAttachmentDefinition (among the --nad files)`,
       );
     }
     const resource = doc.nad.metadata.annotations?.[RESOURCE_NAME_ANNOTATION];
     if (resource && !sel.deviceID) {
       throw new CniError(
         Code.InvalidConfig,
-        `network ${JSON.stringify(what)} takes a device of resource ${JSON.stringify(resource)} from the device plugin at ADD: give one in the selection's "deviceID" to explain it`,
+        `network ${q(what)} takes a device of resource ${q(resource)} from the device plugin at ADD: give one in the selection's "deviceID" to explain it`,
       );
     }
     // the device plugin's device, as the selection names it

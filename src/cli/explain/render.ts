@@ -3,6 +3,8 @@
  * plugin runs, what it would do, the addresses and where they come from, the routes (and
  * which ones the merge leaves out), then the result ADD would print.
  */
+
+import { q } from '../../cni/errors.ts';
 import { isDecidedAtAdd } from '../../cni/explain.ts';
 import { encodeResult, type Route } from '../../cni/result.ts';
 import { familyOf } from '../../ip/ip.ts';
@@ -20,7 +22,7 @@ function route(r: Route): string {
 function attachment(a: AttachmentForecast, i: number, owns: (r: Route) => boolean, meta: boolean): string[] {
   const role = meta && a.master ? " (master: the pod's main interface)" : '';
   const out = [
-    `  ${i + 1}. ${a.ifname}${role}: network ${JSON.stringify(a.network)}, cniVersion ${a.cniVersion}${meta ? `, from ${a.source}` : ''}`,
+    `  ${i + 1}. ${a.ifname}${role}: network ${q(a.network)}, cniVersion ${a.cniVersion}${meta ? `, from ${a.source}` : ''}`,
   ];
   for (const p of a.plugins) {
     out.push(`     ${p.type}: ${p.runs}`);
@@ -55,7 +57,7 @@ export function renderExplanation(
   const meta = e.type === 'manifold';
   const owners = defaultRouteOwners(e.attachments);
   const lines = [
-    `network ${JSON.stringify(e.network)} (${e.type}, cniVersion ${e.cniVersion}) for container ${JSON.stringify(req.containerId)}, netns ${JSON.stringify(req.netns)}, CNI_IFNAME ${JSON.stringify(req.ifname)}`,
+    `network ${q(e.network)} (${e.type}, cniVersion ${e.cniVersion}) for container ${q(req.containerId)}, netns ${q(req.netns)}, CNI_IFNAME ${q(req.ifname)}`,
     ...e.notes.map((n) => `  ${n}`),
     ...e.warnings.map((w) => `  warning: ${w}`),
     meta

@@ -7,6 +7,7 @@
  * tried too), or a network name looked up in its `confDir`, then in the node's conf dir.
  */
 import { basename, join } from 'node:path';
+import { q } from '../../cni/errors.ts';
 import { findNetworkByName, type NetworkFile, readNetworkPath } from '../../meta/files.ts';
 
 const META_TYPES = new Set(['multus', 'multus-shim', 'manifold']);
@@ -44,12 +45,12 @@ export function masterOf(meta: NetworkFile, confDir: string): NetworkFile | stri
         // not there: the next place
       }
     }
-    return `its clusterNetwork ${JSON.stringify(cluster)} is not a readable file here`;
+    return `its clusterNetwork ${q(cluster)} is not a readable file here`;
   }
   const dirs = typeof p.confDir === 'string' && p.confDir ? [p.confDir, confDir] : [confDir];
   for (const dir of dirs) {
     const f = findNetworkByName(dir, cluster);
     if (f && !metaTypeOf(f.raw)) return f;
   }
-  return `its clusterNetwork ${JSON.stringify(cluster)} is no network in ${dirs.map((d) => JSON.stringify(d)).join(' or ')}`;
+  return `its clusterNetwork ${q(cluster)} is no network in ${dirs.map((d) => JSON.stringify(d)).join(' or ')}`;
 }

@@ -8,6 +8,8 @@
  * The wrapper declares the union of the primary's capabilities and those
  * the runtimes pass to a meta-plugin (pod annotations, port mappings, …).
  */
+
+import { q } from '../../cni/errors.ts';
 import { isSupported } from '../../cni/versions.ts';
 import { listNetworkFiles, type NetworkFile, readNetworkFile } from '../../meta/files.ts';
 import { isOurName } from './conf-name.ts';
@@ -89,9 +91,7 @@ export function wrapperFor(primary: NetworkFile, opts: WrapOptions): string {
   const given = primary.raw.cniVersion;
   const unversioned = given === undefined || given === '';
   if (!unversioned && (typeof given !== 'string' || !isSupported(given))) {
-    throw new Error(
-      `failed to wrap "${primary.path}": cniVersion ${JSON.stringify(given)} is not one manifold speaks`,
-    );
+    throw new Error(`failed to wrap "${primary.path}": cniVersion ${q(given)} is not one manifold speaks`);
   }
   const capabilities: Record<string, boolean> = {};
   for (const p of plugins(primary.raw)) {

@@ -7,7 +7,7 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join, resolve } from 'node:path';
-import { CniError, describeError } from '../../cni/errors.ts';
+import { CniError, describeError, q } from '../../cni/errors.ts';
 import type { Nad } from '../../k8s/api.ts';
 import { networkOfNad } from '../../meta/pods/nad.ts';
 
@@ -51,7 +51,7 @@ function nadDoc(obj: Obj, where: string, confDir: string): Doc {
   if (obj.apiVersion !== NAD_API_VERSION)
     problems.push({
       path: 'apiVersion',
-      problem: `expected ${JSON.stringify(NAD_API_VERSION)}; got ${JSON.stringify(obj.apiVersion)}`,
+      problem: `expected ${q(NAD_API_VERSION)}; got ${q(obj.apiVersion)}`,
     });
   const meta = isObj(obj.metadata) ? obj.metadata : {};
   const name = typeof meta.name === 'string' ? meta.name : '';
@@ -59,12 +59,12 @@ function nadDoc(obj: Obj, where: string, confDir: string): Doc {
   if (!isSubdomain(name))
     problems.push({
       path: 'metadata.name',
-      problem: `${JSON.stringify(meta.name ?? null)} is not a DNS-1123 subdomain (lower-case letters, digits, "-" and ".")`,
+      problem: `${q(meta.name ?? null)} is not a DNS-1123 subdomain (lower-case letters, digits, "-" and ".")`,
     });
   if (!LABEL.test(namespace) || namespace.length > 63)
     problems.push({
       path: 'metadata.namespace',
-      problem: `${JSON.stringify(namespace)} is not a DNS-1123 label`,
+      problem: `${q(namespace)} is not a DNS-1123 label`,
     });
   const spec = obj.spec;
   if (spec !== undefined && spec !== null && !isObj(spec))
@@ -104,9 +104,7 @@ function docsOf(value: unknown, where: string, confDir: string): Doc[] {
   }
   if (value.kind === NAD_KIND) return [nadDoc(value, where, confDir)];
   if (typeof value.kind === 'string' && typeof value.apiVersion === 'string') {
-    return [
-      { kind: 'broken', where, path: 'kind', problem: `${JSON.stringify(value.kind)} is not a ${NAD_KIND}` },
-    ];
+    return [{ kind: 'broken', where, path: 'kind', problem: `${q(value.kind)} is not a ${NAD_KIND}` }];
   }
   return [{ kind: 'network', where, raw: value }];
 }

@@ -8,6 +8,8 @@
  *   - host-local ranges of different stores that overlap (two allocators hand out the same
  *     addresses: duplicate IPs).
  */
+
+import { q } from '../../cni/errors.ts';
 import { addToIP, compareIP, type IP, lastOf, networkOf, parseCIDR, parseIP } from '../../ip/ip.ts';
 import { type Finding, joinPath, type PluginView } from './findings.ts';
 import type { NodeView } from './node.ts';
@@ -15,8 +17,7 @@ import type { NodeView } from './node.ts';
 type Obj = Record<string, unknown>;
 const str = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
 const num = (v: unknown) => (typeof v === 'number' && v > 0 ? v : undefined);
-const label = (v: PluginView) =>
-  `network ${JSON.stringify(v.network)} (${v.where}${v.path ? ` ${v.path}` : ''})`;
+const label = (v: PluginView) => `network ${q(v.network)} (${v.where}${v.path ? ` ${v.path}` : ''})`;
 
 function warn(v: PluginView, path: string, message: string): Finding {
   return { level: 'warning', where: v.where, path: joinPath(v.path, path), message };
@@ -53,7 +54,7 @@ function sharedMasters(views: readonly PluginView[]): Finding[] {
     const mac = vs.filter((v) => v.type === 'macvlan');
     const ipv = vs.filter((v) => v.type === 'ipvlan');
     if (mac.length === 0 || ipv.length === 0) continue;
-    const name = master ? `master ${JSON.stringify(master)}` : 'the default-route interface (no master)';
+    const name = master ? `master ${q(master)}` : 'the default-route interface (no master)';
     for (const v of ipv) {
       out.push(
         warn(
@@ -90,7 +91,7 @@ function mtus(views: readonly PluginView[], node: NodeView | undefined): Finding
         warn(
           v,
           'mtu',
-          `${mtu} is above ${what} master ${JSON.stringify(master)} on this node (MTU ${have}): ADD will fail here`,
+          `${mtu} is above ${what} master ${q(master)} on this node (MTU ${have}): ADD will fail here`,
         ),
       );
     }

@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
+import { q } from '../../cni/errors.ts';
 import { UsageError } from './flags.ts';
 
 export const DEFAULT_NETCONFPATH = '/etc/cni/net.d';
@@ -27,8 +28,7 @@ export function parseToolArgs(raw: string): [string, string][] {
   if (raw === '') return [];
   return raw.split(';').map((pair) => {
     const kv = pair.split('=');
-    if (kv.length !== 2 || !kv[0] || !kv[1])
-      throw new UsageError(`invalid CNI_ARGS pair ${JSON.stringify(pair)}`);
+    if (kv.length !== 2 || !kv[0] || !kv[1]) throw new UsageError(`invalid CNI_ARGS pair ${q(pair)}`);
     return [kv[0], kv[1]];
   });
 }

@@ -7,7 +7,7 @@
  * the config is for a node.
  */
 import { existsSync } from 'node:fs';
-import { CniError } from '../../cni/errors.ts';
+import { CniError, q } from '../../cni/errors.ts';
 import { ConfigError } from '../../cni/validate.ts';
 import { type MetaConf, parseMetaConf } from '../../meta/config.ts';
 import { assignIfnames, type Delegate, delegateField, delegatesEach } from '../../meta/delegates.ts';
@@ -68,7 +68,7 @@ export async function checkMeta(
       level: 'warning',
       where,
       path: joinPath(prefix, delegateField(meta, i)),
-      message: `not checked: confDir ${JSON.stringify(meta.confDirOrDefault)} is not on this machine (run validate on the node, or give --conf-dir)`,
+      message: `not checked: confDir ${q(meta.confDirOrDefault)} is not on this machine (run validate on the node, or give --conf-dir)`,
     });
   });
   try {

@@ -5,7 +5,7 @@
  * its built-in IPAM's. Every problem is kept with its JSON path (prefixed with where the
  * network sits in the file), and each plugin is summarised for the cross-network risk checks.
  */
-import { CniError, describeError } from '../../cni/errors.ts';
+import { CniError, describeError, q } from '../../cni/errors.ts';
 import { isValidName } from '../../cni/names.ts';
 import { ConfigError } from '../../cni/validate.ts';
 import { type Network, parseNetwork, pluginConfig, type RuntimeConf } from '../../invoke/network.ts';
@@ -130,7 +130,7 @@ export async function checkNetwork(
       level: 'error',
       where,
       path: joinPath(prefix, 'name'),
-      message: `invalid characters in network name ${JSON.stringify(net.name)}: a letter or digit first, then only letters, digits, "_", "." or "-"`,
+      message: `invalid characters in network name ${q(net.name)}: a letter or digit first, then only letters, digits, "_", "." or "-"`,
     });
   }
   for (const [i, plugin] of net.plugins.entries()) {

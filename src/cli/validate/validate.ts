@@ -6,6 +6,7 @@
  * errors. Exit 1 when anything is an error. Needs no root, creates nothing.
  */
 import { resolve } from 'node:path';
+import { q } from '../../cni/errors.ts';
 import { IMPLICIT_VERSION } from '../../cni/versions.ts';
 import { splitManifoldKey } from '../../meta/delegates.ts';
 import type { Command } from '../shared/command.ts';
@@ -120,7 +121,7 @@ examples:
       const own = r.checked.findings;
       for (const f of own) io.stdout(`${line(f)}\n`);
       if (!own.some((f) => f.level === 'error') && r.network !== undefined)
-        io.stdout(`${r.where}: ok: network ${JSON.stringify(r.network)}: ${r.checked.summary.join('; ')}\n`);
+        io.stdout(`${r.where}: ok: network ${q(r.network)}: ${r.checked.summary.join('; ')}\n`);
     }
     for (const f of crossing) io.stdout(`${line(f)}\n`);
     const warnings = findings.length - errors.length;

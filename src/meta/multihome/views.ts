@@ -1,5 +1,6 @@
 /** The attachments of a plan next to their pod interfaces as the kernel has them. */
 import type { Pod } from '../../attach/pod.ts';
+import { q } from '../../cni/errors.ts';
 import type { Family } from '../../ip/ip.ts';
 import { familyOf } from '../../ip/ip.ts';
 import * as link from '../../kernel/link.ts';
@@ -21,8 +22,7 @@ export async function viewsOf(pod: Pod, plan: Plan): Promise<View[]> {
   plan.attachments.forEach((p, index) => {
     const l = links.get(p.ifname);
     if (l) out.push({ index, plan: p, link: l });
-    else if (p.result)
-      log.info(`multi-homing: no interface ${JSON.stringify(p.ifname)} in ${pod.path}: skipped`);
+    else if (p.result) log.info(`multi-homing: no interface ${q(p.ifname)} in ${pod.path}: skipped`);
   });
   return out;
 }
@@ -40,5 +40,5 @@ export function noArp(v: View): boolean {
 }
 
 export function where(v: View): string {
-  return `interface ${JSON.stringify(v.plan.ifname)}`;
+  return `interface ${q(v.plan.ifname)}`;
 }

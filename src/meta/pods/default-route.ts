@@ -4,7 +4,7 @@
  * is marked `defaultRoute` (its default routes are the pod's) and carries `gatewayRequest`
  * for the routing code; `default-route: []` keeps that attachment's own default route.
  */
-import { CniError, Code } from '../../cni/errors.ts';
+import { CniError, Code, q } from '../../cni/errors.ts';
 import { parseIP } from '../../ip/ip.ts';
 import type { Delegate } from '../delegates.ts';
 import { NETWORKS_ANNOTATION } from './annotation.ts';
@@ -19,7 +19,7 @@ export function checkDefaultRoutes(delegates: readonly Delegate[]): void {
       if (first) {
         throw new CniError(
           Code.InvalidConfig,
-          `pod annotation ${NETWORKS_ANNOTATION}: "default-route" asks for two IPv${family} default gateways: ${JSON.stringify(first.gw)} (network ${JSON.stringify(first.net)}) and ${JSON.stringify(gw)} (network ${JSON.stringify(net)})`,
+          `pod annotation ${NETWORKS_ANNOTATION}: "default-route" asks for two IPv${family} default gateways: ${q(first.gw)} (network ${q(first.net)}) and ${q(gw)} (network ${q(net)})`,
           'a pod has at most one IPv4 and one IPv6 default route',
         );
       }

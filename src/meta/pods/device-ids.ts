@@ -5,7 +5,7 @@
  * allocation is read once per call, from kubelet (src/k8s/devices.ts, loaded only then: it
  * brings node:http2).
  */
-import { CniError, Code } from '../../cni/errors.ts';
+import { CniError, Code, q } from '../../cni/errors.ts';
 import type { Budget } from '../../k8s/client.ts';
 import type { PodRef } from '../../k8s/devices.ts';
 import type { DeviceMap } from '../../k8s/podresources.ts';
@@ -45,7 +45,7 @@ export class DeviceAllocator {
     if (id === undefined) {
       throw new CniError(
         Code.InvalidConfig,
-        `network ${JSON.stringify(network)} needs a device of resource ${JSON.stringify(resource)}, but pod ${this.#pod.namespace}/${this.#pod.name} has ${ids.length} allocated (${this.#loaded.from})${n > 0 ? ` and earlier attachments use ${n === 1 ? 'it' : 'them'}` : ''}`,
+        `network ${q(network)} needs a device of resource ${q(resource)}, but pod ${this.#pod.namespace}/${this.#pod.name} has ${ids.length} allocated (${this.#loaded.from})${n > 0 ? ` and earlier attachments use ${n === 1 ? 'it' : 'them'}` : ''}`,
         `request one ${resource} per attachment of this network in the pod's resources`,
       );
     }

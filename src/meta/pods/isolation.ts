@@ -5,7 +5,7 @@
  * network-status; `clusterNetwork`/`defaultNetworks` names and the default-network
  * annotation are looked up in `multusNamespace` (default kube-system).
  */
-import { CniError, Code } from '../../cni/errors.ts';
+import { CniError, Code, q } from '../../cni/errors.ts';
 import type { MetaConf } from '../config.ts';
 import { DEFAULT_GLOBAL_NAMESPACES, DEFAULT_MULTUS_NAMESPACE, DEFAULT_SYSTEM_NAMESPACES } from '../config.ts';
 
@@ -42,12 +42,12 @@ export function checkIsolation(
   if (globals.includes(nadNamespace)) return;
   const multus = multusNamespace(conf);
   if (opts.defaultNetwork && nadNamespace === multus) return;
-  const allowed = `the global namespaces ${JSON.stringify(globals.join(','))} (globalNamespaces)`;
+  const allowed = `the global namespaces ${q(globals.join(','))} (globalNamespaces)`;
   throw new CniError(
     Code.InvalidConfig,
-    `namespace isolation: pod in namespace ${JSON.stringify(podNamespace)} may not use network ${JSON.stringify(`${nadNamespace}/${nadName}`)}${opts.via ? ` (annotation ${opts.via})` : ''}`,
+    `namespace isolation: pod in namespace ${q(podNamespace)} may not use network ${q(`${nadNamespace}/${nadName}`)}${opts.via ? ` (annotation ${opts.via})` : ''}`,
     opts.defaultNetwork
-      ? `allowed: its own namespace, ${allowed} and ${JSON.stringify(multus)} (multusNamespace)`
+      ? `allowed: its own namespace, ${allowed} and ${q(multus)} (multusNamespace)`
       : `allowed: its own namespace and ${allowed}`,
   );
 }

@@ -3,7 +3,7 @@
  * or conflist as a JSON string; a missing `name` is filled with the NAD's name), or, when the
  * spec is empty, the config file in confDir whose `name` is the NAD's name.
  */
-import { CniError, Code, describeError } from '../../cni/errors.ts';
+import { CniError, Code, describeError, q } from '../../cni/errors.ts';
 import type { Nad } from '../../k8s/api.ts';
 import { findNetworkByName } from '../files.ts';
 
@@ -22,7 +22,7 @@ export function networkOfNad(nad: Nad, namespace: string, confDir: string): NadN
     if (!f) {
       throw new CniError(
         Code.InvalidConfig,
-        `${source} has an empty spec.config and confDir ${JSON.stringify(confDir)} has no network named ${JSON.stringify(name)}`,
+        `${source} has an empty spec.config and confDir ${q(confDir)} has no network named ${q(name)}`,
       );
     }
     return { raw: f.raw, source: f.path };

@@ -7,7 +7,7 @@
  * NAD, namespace isolation, device-plugin device IDs and per-attachment arguments. Any
  * refusal happens here, so nothing is left behind.
  */
-import { CniError, Code } from '../../cni/errors.ts';
+import { CniError, Code, q } from '../../cni/errors.ts';
 import type { PluginContext } from '../../cni/plugin.ts';
 import { parseNetwork } from '../../invoke/network.ts';
 import { getNad, getPod, isStaticPod, type Pod } from '../../k8s/api.ts';
@@ -70,7 +70,7 @@ class Resolver {
       if (!asked) return undefined;
       throw new CniError(
         Code.InvalidConfig,
-        `${asked} asks for network ${JSON.stringify(what)}: no such NetworkAttachmentDefinition`,
+        `${asked} asks for network ${q(what)}: no such NetworkAttachmentDefinition`,
       );
     }
     const resourceName = nadAnnotation(nad, RESOURCE_NAME_ANNOTATION);
@@ -114,7 +114,7 @@ class Resolver {
     if (!f) {
       throw new CniError(
         Code.InvalidConfig,
-        `${field}: no NetworkAttachmentDefinition ${JSON.stringify(`${ns}/${value}`)} and no network named ${JSON.stringify(value)} in confDir ${JSON.stringify(conf.confDirOrDefault)}`,
+        `${field}: no NetworkAttachmentDefinition ${q(`${ns}/${value}`)} and no network named ${q(value)} in confDir ${q(conf.confDirOrDefault)}`,
       );
     }
     return plain(f.raw, f.path);
@@ -232,7 +232,7 @@ async function readPod(ctx: Ctx, client: KubeClient, id: PodIdentity): Promise<P
   if (pod && id.uid && pod.metadata.uid && pod.metadata.uid !== id.uid && !isStaticPod(pod)) {
     throw new CniError(
       Code.TryAgainLater,
-      `pod ${podRef} in the API server has uid ${JSON.stringify(pod.metadata.uid)}, not ${JSON.stringify(id.uid)} (K8S_POD_UID): it was deleted and created again`,
+      `pod ${podRef} in the API server has uid ${q(pod.metadata.uid)}, not ${q(id.uid)} (K8S_POD_UID): it was deleted and created again`,
     );
   }
   return pod;
