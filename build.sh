@@ -71,32 +71,8 @@ single_executable() {
   cp dist/ncc/index.js "$w/manifold.js"
   # V8 accepts a code cache only under the flags it was made with: the same as the executable's
   node "${SEA_V8_FLAGS[@]}" src/sea/make-cache.cjs "$w/manifold.js" "$w/manifold.jscache" dist/ncc
-  # every native addon ncc copied, by its path relative to the bundle, with its hash
-  node -e '
-    const fs = require("fs"), path = require("path"), crypto = require("crypto");
-    const [ncc, w] = process.argv.slice(1);
-    const natives = {}, sha256 = {}, assets = { "manifest.json": path.join(w, "manifest.json"),
-      "manifold.js": path.join(w, "manifold.js"), "manifold.jscache": path.join(w, "manifold.jscache") };
-    const walk = (d) => { for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else if (p.endsWith(".node")) {
-        const rel = path.relative(ncc, p);
-        sha256[rel] = crypto.createHash("sha256").update(fs.readFileSync(p)).digest("hex");
-        natives[rel] = sha256[rel].slice(0, 32);
-        assets["natives/" + rel] = p;
-      } } };
-    walk(ncc);
-    // The answer to VERSION, exactly as the bundle prints it: the entry script replays it
-    // without compiling the bundle (VERSION depends on nothing but CNI_COMMAND).
-    const version = require("child_process").execFileSync(process.execPath, [path.join(ncc, "index.js")],
-      { env: { CNI_COMMAND: "VERSION" }, encoding: "utf8" });
-    fs.writeFileSync(path.join(w, "manifest.json"), JSON.stringify({ natives, sha256, version }));
-    fs.writeFileSync(path.join(w, "sea-config.json"), JSON.stringify({
-      main: "src/sea/entry.cjs", output: path.join(w, "sea.blob"),
-      disableExperimentalSEAWarning: true, useCodeCache: true, useSnapshot: false,
-      execArgv: process.argv.slice(3), execArgvExtension: "none", assets }, null, 2));
-  ' dist/ncc "$w" "${SEA_V8_FLAGS[@]}"
+  # the manifest entry.cjs reads (each addon's directory, the answer to VERSION) and the SEA config
+  node src/sea/manifest.cjs dist/ncc "$w" "${SEA_V8_FLAGS[@]}"
   node --experimental-sea-config "$w/sea-config.json" >/dev/null 2>&1
   cp "$(readlink -f node_modules/.bin/node)" "$w/manifold"
   strip --strip-all "$w/manifold" 2>/dev/null || true  # drops .symtab (17 MB); .dynsym stays for addons

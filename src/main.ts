@@ -21,20 +21,8 @@ export async function main(argv0: string, args: readonly string[] = []): Promise
   const type = pluginTypeFor(argv0);
   const load = loaderFor(type) ?? loaderFor(META_TYPE);
   if (!load) return 1;
-  return withSharedSockets(() =>
-    runSkel({ name: type, version: MANIFOLD_VERSION, load, invoker: invoker() }, processIO()),
-  );
-}
-
-/**
- * One netlink socket per namespace for the whole call (every delegate, every step); VERSION
- * and the about text load nothing for it.
- */
-async function withSharedSockets(fn: () => Promise<number>): Promise<number> {
-  const cmd = process.env.CNI_COMMAND;
-  if (!cmd || cmd === 'VERSION') return fn();
-  const { shareSockets } = await import(/* webpackMode: "eager" */ './kernel/socket.ts');
-  return shareSockets(fn);
+  // the skel makes the call's scope (one netlink socket per namespace for the whole call)
+  return runSkel({ name: type, version: MANIFOLD_VERSION, load, invoker: invoker() }, processIO());
 }
 
 /** A person's command (kubelet and libcni never pass arguments): the CLI, loaded only then. */
@@ -84,10 +72,7 @@ export async function trainingCall(
     },
     stderr: () => {},
   };
-  const { shareSockets } = await import(/* webpackMode: "eager" */ './kernel/socket.ts');
-  const code = await shareSockets(() =>
-    runSkel({ name: type, version: MANIFOLD_VERSION, load, invoker: invoker() }, io),
-  );
+  const code = await runSkel({ name: type, version: MANIFOLD_VERSION, load, invoker: invoker() }, io);
   return { code, stdout };
 }
 

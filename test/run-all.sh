@@ -7,6 +7,25 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
 
+# What the tests leave behind. Every test removes what it made, on failure too
+# (test/helpers/scratch.ts, isolateHost's netns cleanup); this checks it at the end.
+#   Files: the run gets its own TMPDIR, so what is left there is this run's, whatever other runs
+#   do meanwhile. Entries named with the project's prefixes (mf-*, manifold-*) fail the run;
+#   anything else there (Node's compile cache, a tool's scratch) is only listed. The directory
+#   is removed at the end either way (MANIFOLD_TEST_KEEP_TMP=1 keeps it to look at).
+#   Network namespaces: /run/netns is shared, so names with the project's prefix (mf*) that
+#   appeared during the run and are still there fail it, unless another run-all.sh is still
+#   running at the end (each holds a shared lock for its lifetime): then they are listed, not
+#   judged. A test run started by hand (vitest alone) holds no lock: run the suite alone.
+OWN_FILES='^(mf|manifold)-'
+OWN_NETNS='^mf'
+RUN_TMP=$(mktemp -d "${TMPDIR:-/tmp}/manifold-test-run.XXXXXX")
+trap '[ "${MANIFOLD_TEST_KEEP_TMP:-0}" = 1 ] || rm -rf -- "$RUN_TMP"' EXIT
+export TMPDIR=$RUN_TMP
+netns_names() { ip netns list 2>/dev/null | awk '{print $1}' | grep -E "$OWN_NETNS" | sort; }
+NETNS_BEFORE=$(netns_names)
+if [ -d /run/lock ] && exec 8>/run/lock/manifold-test-run.lock; then flock -s 8; fi
+
 declare -a PASSED=() FAILED=() SKIPPED=()
 banner() { printf '\n\033[1;44m %-78s \033[0m\n' "$*"; }
 loud() { printf '\n\033[1;41m %-78s \033[0m\n' "$@" >&2; }
@@ -37,6 +56,31 @@ tier unit "" npm test --silent
 tier integration "$ROOT_WHY" vitest run --project integration --passWithNoTests
 tier vm "$VM_WHY" bash test/vm/run.sh
 tier e2e "$GO_WHY" vitest run --project e2e --passWithNoTests
+
+banner "leftovers"
+LEFT=()
+shopt -s dotglob nullglob
+for e in "$RUN_TMP"/*; do
+  n=${e##*/}
+  if [[ $n =~ $OWN_FILES ]]; then LEFT+=("$TMPDIR/$n ($(du -sh -- "$e" 2>/dev/null | cut -f1))")
+  else echo "  (not the project's, removed with the run's TMPDIR: $n)"; fi
+done
+shopt -u dotglob nullglob
+NEW_NETNS=$(comm -13 <(echo "$NETNS_BEFORE") <(netns_names))
+if [ -n "$NEW_NETNS" ]; then
+  if flock -n -x 8 2>/dev/null; then
+    for n in $NEW_NETNS; do LEFT+=("netns $n"); done
+  else
+    echo "  another test run is in progress: netns it may own, not judged: $(echo $NEW_NETNS)"
+  fi
+fi
+if [ ${#LEFT[@]} -gt 0 ]; then
+  loud "TESTS LEFT ${#LEFT[@]} THING(S) BEHIND: each test must remove what it made, on failure too"
+  printf '  left: %s\n' "${LEFT[@]}" >&2
+  FAILED+=("leftovers (${#LEFT[@]})")
+else
+  echo "  nothing left behind"
+fi
 
 banner "summary"
 for t in "${PASSED[@]}"; do echo "  passed:  $t"; done

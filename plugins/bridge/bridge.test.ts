@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { usableMac } from '../../src/attach/bridge.ts';
 import { CniError } from '../../src/cni/errors.ts';
+import { hash16 } from '../../src/util/hash.ts';
 import { collectTrunk, parseBridgeConf, validateForAdd } from './config.ts';
 import { calcGateways, defaultGatewayOf } from './gateway.ts';
-import { portVlans, usableMac } from './host.ts';
+import { portVlans } from './host.ts';
 import * as rules from './rules.ts';
 
 const base = { cniVersion: '1.0.0', name: 'net', type: 'bridge' };
@@ -204,8 +206,8 @@ describe('nftables rules', () => {
   const a = { network: 'net1', ifname: 'eth0', containerId: 'abc123' };
 
   it('hashes with 64-bit FNV-1a', () => {
-    expect(rules.fnv64('')).toBe('cbf29ce484222325');
-    expect(rules.fnv64('a')).toBe('af63dc4c8601ec8c');
+    expect(hash16('')).toBe('cbf29ce484222325');
+    expect(hash16('a')).toBe('af63dc4c8601ec8c');
     expect(rules.masqChain(a)).toMatch(/^masq-[0-9a-f]{16}-[0-9a-f]{16}$/);
     expect(rules.masqChain(a)).not.toBe(rules.masqChain({ ...a, ifname: 'net1' }));
     expect(rules.masqChain(a).startsWith(`masq-${rules.networkTag('net1')}`)).toBe(true);

@@ -5,6 +5,7 @@
  * address; ipMasq and macspoofchk are nftables rules. Result interfaces: [bridge, host veth,
  * pod interface] (+ the VLAN gateway interface with vlan and isGateway); IPs point at index 2.
  */
+import { ensureBridge } from '../../src/attach/bridge.ts';
 import { checkPodLink, resultInterface } from '../../src/attach/l3.ts';
 import { attachmentOf, clearTempLink, removePodLink, withPod } from '../../src/attach/pod.ts';
 import { transaction } from '../../src/attach/undo.ts';
@@ -26,10 +27,6 @@ type Ctx = PluginContext<BridgeConf>;
 
 const HOST = 'in the host netns';
 
-function attachmentId(ctx: Ctx): rules.AttachmentId {
-  return { network: ctx.conf.name, ifname: ctx.ifname, containerId: ctx.containerId };
-}
-
 export function dnsSet(d: DNS | undefined): d is DNS {
   return (
     !!d && (d.nameservers !== undefined || d.search !== undefined || d.options !== undefined || !!d.domain)
@@ -45,7 +42,13 @@ async function add(ctx: Ctx): Promise<Result> {
     await pod.assertFree(ctx.ifname);
     await clearTempLink(pod, attachmentOf(ctx), 'veth');
     return transaction(async (undo) => {
-      const br = await host.ensureBridge(h, conf);
+      const br = await ensureBridge(h, {
+        name: conf.brName,
+        mtu: conf.mtu,
+        vlanFiltering: conf.vlanFiltering,
+        promisc: conf.promiscMode,
+        ownRoutes: true,
+      });
       if (br.created) {
         undo.push(`remove bridge ${q(conf.brName)}`, () => host.removeBridgeIfUnused(h, br.link));
       }
@@ -69,7 +72,7 @@ async function add(ctx: Ctx): Promise<Result> {
         { name: veth.hostName },
         { name: ctx.ifname, sandbox: pod.path },
       ];
-      const id = attachmentId(ctx);
+      const id = attachmentOf(ctx);
       const nftBatch: string[] = [];
       let l3: PodL3 | undefined;
       if (ipam) {
@@ -130,7 +133,7 @@ async function del(ctx: Ctx): Promise<void> {
   if (which.masq || which.spoof) {
     await attempt(async () => {
       try {
-        await nft.apply(`${rules.teardown(attachmentId(ctx), which).join('\n')}\n`, 'remove nftables rules');
+        await nft.apply(`${rules.teardown(attachmentOf(ctx), which).join('\n')}\n`, 'remove nftables rules');
       } catch (err) {
         // without nft, ADD could not have added any rule
         if (!(err instanceof nft.NftMissingError)) throw err;

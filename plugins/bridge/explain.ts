@@ -4,6 +4,8 @@
  * and routes as the plugin's own calcGateways makes them of its IPAM's answer (gateways,
  * isDefaultGateway's default route), with the host-side extras noted.
  */
+
+import { q } from '../../src/cni/errors.ts';
 import { decidedAtAdd, type ExplainContext, type Explainer, type Forecast } from '../../src/cni/explain.ts';
 import type { Interface } from '../../src/cni/result.ts';
 import { dnsSet } from './bridge.ts';
@@ -33,7 +35,7 @@ export const explainer: Explainer = {
     const vlanGateway = ipam && conf.isGW && conf.vlan ? `${conf.brName}.${conf.vlan}` : undefined;
     if (vlanGateway) interfaces.push({ name: vlanGateway });
     const notes = [
-      `bridge ${JSON.stringify(conf.brName)} (made if missing, never removed by DEL); a veth pair, the host end a port of it${conf.vlan ? ` on VLAN ${conf.vlan}` : ''}${conf.hairpinMode ? ', hairpin on' : ''}`,
+      `bridge ${q(conf.brName)} (made if missing, never removed by DEL); a veth pair, the host end a port of it${conf.vlan ? ` on VLAN ${conf.vlan}` : ''}${conf.hairpinMode ? ', hairpin on' : ''}`,
     ];
     const onBridge = [...gws.bridgeAddrs[4], ...gws.bridgeAddrs[6]];
     if (onBridge.length > 0)

@@ -1,15 +1,15 @@
 /**
- * The host side of a bridge attachment: the bridge itself, the veth pair (pod end created in
+ * The host side of a bridge attachment: the bridge (src/attach/bridge.ts), the veth pair (pod end created in
  * the pod), bridge port settings and VLANs, gateway addresses, the VLAN gateway interface and
  * forwarding. Everything here acts through the host rtnetlink socket.
  */
+import { usableMac } from '../../src/attach/bridge.ts';
 import { type AttachmentKey, type Pod, podTempName, tempName } from '../../src/attach/pod.ts';
 import { CniError, Code, describeError, failed, q } from '../../src/cni/errors.ts';
 import { equalIP, networkOf, parseCIDR } from '../../src/ip/ip.ts';
 import * as addr from '../../src/kernel/addr.ts';
 import * as bridge from '../../src/kernel/bridge.ts';
 import { isErrno } from '../../src/kernel/errors.ts';
-import * as kinds from '../../src/kernel/kinds.ts';
 import * as link from '../../src/kernel/link.ts';
 import type { Rtnl } from '../../src/kernel/socket.ts';
 import * as sysctl from '../../src/kernel/sysctl.ts';
@@ -26,62 +26,6 @@ export function trySysctl(ns: Pod['ns'] | undefined, key: string, value: string)
   } catch (err) {
     log.verbose(`sysctl ${key}=${value} not set: ${describeError(err)}`);
   }
-}
-
-export interface EnsuredBridge {
-  /** The bridge as found before this attachment's port joined it. */
-  readonly link: link.Link;
-  /** This call created it (so a failed ADD may remove it again). */
-  readonly created: boolean;
-}
-
-/**
- * Creates the bridge unless it exists (then it must be a bridge), with its MAC pinned;
- * promiscuous if asked; up.
- */
-export async function ensureBridge(h: Rtnl, conf: BridgeConf): Promise<EnsuredBridge> {
-  const name = conf.brName;
-  let created = false;
-  try {
-    await link.create(
-      h,
-      {
-        name,
-        kind: 'bridge',
-        data: kinds.bridgeData(conf.vlanFiltering ? { vlanFiltering: true } : {}),
-        ...(conf.mtu ? { mtu: conf.mtu } : {}),
-      },
-      `bridge ${q(name)}`,
-    );
-    created = true;
-  } catch (err) {
-    if (!isErrno(err, 'EEXIST')) throw err;
-  }
-  let br = await link.mustByName(h, name, 'in the host netns');
-  if (br.kind !== 'bridge') {
-    throw new CniError(
-      Code.Internal,
-      `failed to create bridge ${q(name)}: ${q(name)} already exists but is not a bridge (it is a ${br.kind ?? 'device'})`,
-    );
-  }
-  // Pin the MAC it was made with, so it does not follow its lowest-numbered port as pods come
-  // and go (the reference pins it only when it puts a gateway address on the bridge, and its
-  // CHECK, which compares the bridge MAC, then fails for pods that joined earlier).
-  const mac = usableMac(br.mac);
-  if (created && mac) await link.set(h, br.index, { mac }, `bridge ${q(name)}`);
-  if (!created && conf.vlanFiltering && !kinds.bridgeVlanFiltering(br)) {
-    log.info(
-      `bridge ${q(name)} exists without VLAN filtering: vlan/vlanTrunk are set on the port but not enforced`,
-    );
-  }
-  if (conf.promiscMode) await link.set(h, br.index, { promisc: true }, `bridge ${q(name)}`);
-  // we own the routes of this interface
-  trySysctl(undefined, `net/ipv6/conf/${name}/accept_ra`, '0');
-  if (!br.up || conf.promiscMode) {
-    await link.set(h, br.index, { up: true }, `bridge ${q(name)}`);
-    br = await link.mustByName(h, name, 'in the host netns');
-  }
-  return { link: br, created };
 }
 
 /** Removes a bridge this ADD created, unless some other port joined it meanwhile. */
@@ -246,13 +190,6 @@ export async function ensureGatewayAddr(
   // A bridge without ports reports 00:00:00:00:00:00; pin what it has now instead.
   const mac = usableMac(pinMac) ?? usableMac((await link.byIndex(h, l.index))?.mac);
   if (mac) await link.set(h, l.index, { mac }, q(l.name));
-}
-
-/** A unicast, non-zero MAC, or undefined. */
-export function usableMac(mac: string | undefined): string | undefined {
-  if (!mac || /^(00:){5}00$/.test(mac)) return undefined;
-  const first = Number.parseInt(mac.slice(0, 2), 16);
-  return Number.isNaN(first) || first & 1 ? undefined : mac;
 }
 
 /** ip_forward (IPv4) or conf/all/forwarding (IPv6) on in the host. */

@@ -1,11 +1,12 @@
 /**
- * The IP part of a bridge attachment: IPAM (released again if the ADD fails later), gateways
+ * The IP part of a bridge attachment: IPAM (src/attach/l3.ts `allocate`), gateways
  * computed the reference's way, the pod's sysctls, addresses and routes, and with isGateway
  * the gateway addresses on the bridge (or on the VLAN's gateway interface) and forwarding.
  */
+import { allocate } from '../../src/attach/l3.ts';
 import type { Pod } from '../../src/attach/pod.ts';
 import type { Undo } from '../../src/attach/undo.ts';
-import { CniError, Code, q } from '../../src/cni/errors.ts';
+import { q } from '../../src/cni/errors.ts';
 import type { DNS, IPConfig, Route } from '../../src/cni/result.ts';
 import type { Ipam } from '../../src/ipam/client.ts';
 import { configureInterface } from '../../src/ipam/configure.ts';
@@ -32,11 +33,7 @@ export async function attachL3(
   br: link.Link,
   undo: Undo,
 ): Promise<PodL3> {
-  const r = await ipam.add();
-  undo.push(`release the addresses of IPAM "${ipam.type}"`, () => ipam.del());
-  if (!r.ips?.length) {
-    throw new CniError(Code.Internal, `IPAM plugin "${ipam.type}" returned missing IP config`);
-  }
+  const r = await allocate(ipam, undo);
   const gws = calcGateways(r.ips, r.routes ?? [], {
     isGW: conf.isGW,
     isDefaultGW: conf.isDefaultGateway === true,

@@ -5,7 +5,9 @@
  * chain (a no-op if it exists), flushes and deletes it, which succeeds whether or not ADD ever
  * ran. Rules and chains carry a comment naming the network, interface and container.
  */
+import type { AttachmentKey } from '../../src/attach/pod.ts';
 import { formatIP, networkOf, parseCIDR } from '../../src/ip/ip.ts';
+import { hash16 } from '../../src/util/hash.ts';
 
 export const MASQ_TABLE = 'manifold_masq';
 export const SPOOF_TABLE = 'manifold_macspoofchk';
@@ -13,36 +15,20 @@ const MASQ_PREFIX = 'masq-';
 const SPOOF_PREFIX = 'spoof-';
 const COMMENT_MAX = 128; // nft refuses longer comments
 
-/** 64-bit FNV-1a as 16 hex digits: stable names without loading node:crypto. */
-export function fnv64(s: string): string {
-  let h = 0xcbf29ce484222325n;
-  for (const b of Buffer.from(s, 'utf8')) {
-    h ^= BigInt(b);
-    h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
-  }
-  return h.toString(16).padStart(16, '0');
-}
-
-export interface AttachmentId {
-  readonly network: string;
-  readonly ifname: string;
-  readonly containerId: string;
-}
-
 /** `<hash of network>-`: every chain of the network starts with the prefix and this. */
 export function networkTag(network: string): string {
-  return `${fnv64(network)}-`;
+  return `${hash16(network)}-`;
 }
 
-function tag(a: AttachmentId): string {
-  return `${networkTag(a.network)}${fnv64(`${a.ifname}:${a.containerId}`)}`;
+function tag(a: AttachmentKey): string {
+  return `${networkTag(a.network)}${hash16(`${a.ifname}:${a.containerId}`)}`;
 }
 
-export const masqChain = (a: AttachmentId): string => `${MASQ_PREFIX}${tag(a)}`;
-export const spoofChain = (a: AttachmentId): string => `${SPOOF_PREFIX}${tag(a)}`;
+export const masqChain = (a: AttachmentKey): string => `${MASQ_PREFIX}${tag(a)}`;
+export const spoofChain = (a: AttachmentKey): string => `${SPOOF_PREFIX}${tag(a)}`;
 
 /** A comment nft accepts: printable ASCII without quotes or backslashes, at most 128 characters. */
-export function comment(a: AttachmentId): string {
+export function comment(a: AttachmentKey): string {
   const clean = (s: string) => s.replace(/[^\x20-\x7e]|["\\]/g, '?');
   const text = `manifold bridge net: ${clean(a.network)}, if: ${clean(a.ifname)}, id: ${clean(a.containerId)}`;
   return text.length > COMMENT_MAX ? text.slice(0, COMMENT_MAX) : text;
@@ -53,7 +39,7 @@ function str(s: string): string {
   return `"${s.replace(/["\\]/g, '')}"`;
 }
 
-function masqChainDecl(a: AttachmentId): string[] {
+function masqChainDecl(a: AttachmentKey): string[] {
   return [
     `add table inet ${MASQ_TABLE}`,
     `add chain inet ${MASQ_TABLE} ${masqChain(a)} { type nat hook postrouting priority srcnat; policy accept; comment ${str(comment(a))}; }`,
@@ -61,7 +47,7 @@ function masqChainDecl(a: AttachmentId): string[] {
   ];
 }
 
-function spoofChainDecl(a: AttachmentId): string[] {
+function spoofChainDecl(a: AttachmentKey): string[] {
   return [
     `add table bridge ${SPOOF_TABLE}`,
     `add chain bridge ${SPOOF_TABLE} ${spoofChain(a)} { type filter hook prerouting priority -300; policy accept; comment ${str(comment(a))}; }`,
@@ -73,7 +59,7 @@ function spoofChainDecl(a: AttachmentId): string[] {
  * Masquerade what the pod's addresses send outside their own subnet, multicast excepted (the
  * reference's rules): `ip saddr 10.1.0.5 ip daddr != 10.1.0.0/24 ip daddr != 224.0.0.0/4 masquerade`.
  */
-export function masqRules(a: AttachmentId, addresses: readonly string[]): string[] {
+export function masqRules(a: AttachmentKey, addresses: readonly string[]): string[] {
   const out = masqChainDecl(a);
   for (const cidr of addresses) {
     const n = parseCIDR(cidr);
@@ -90,7 +76,7 @@ export function masqRules(a: AttachmentId, addresses: readonly string[]): string
 }
 
 /** Frames entering the bridge from the pod's port must carry the pod's MAC as source. */
-export function spoofRules(a: AttachmentId, hostPort: string, mac: string): string[] {
+export function spoofRules(a: AttachmentKey, hostPort: string, mac: string): string[] {
   return [
     ...spoofChainDecl(a),
     `add rule bridge ${SPOOF_TABLE} ${spoofChain(a)} iifname ${str(hostPort)} ether saddr != ${mac.toLowerCase()} drop comment ${str(comment(a))}`,
@@ -98,7 +84,7 @@ export function spoofRules(a: AttachmentId, hostPort: string, mac: string): stri
 }
 
 /** Removes what masqRules/spoofRules added; fine when it was never there. */
-export function teardown(a: AttachmentId, which: { masq: boolean; spoof: boolean }): string[] {
+export function teardown(a: AttachmentKey, which: { masq: boolean; spoof: boolean }): string[] {
   const out: string[] = [];
   if (which.masq) out.push(...masqChainDecl(a), `delete chain inet ${MASQ_TABLE} ${masqChain(a)}`);
   if (which.spoof) out.push(...spoofChainDecl(a), `delete chain bridge ${SPOOF_TABLE} ${spoofChain(a)}`);

@@ -5,7 +5,7 @@
  */
 
 import { canonicalRoute } from '../../src/cni/canonical.ts';
-import { CniError, Code, invalidConfig } from '../../src/cni/errors.ts';
+import { CniError, Code, invalidConfig, q } from '../../src/cni/errors.ts';
 import type { GcContext, Plugin, PluginContext } from '../../src/cni/plugin.ts';
 import type { DNS, IPConfig, Result } from '../../src/cni/result.ts';
 import { parseWith } from '../../src/cni/validate.ts';
@@ -42,7 +42,7 @@ const P = 'ipam';
 
 function requestedIP(s: string, field: string): IP {
   const ip = parseIP(s) ?? parseCIDR(s)?.ip;
-  if (!ip) throw invalidConfig(field, `not an IP address: ${JSON.stringify(s)}`);
+  if (!ip) throw invalidConfig(field, `not an IP address: ${q(s)}`);
   // An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is the IPv4 address, as the reference reads it.
   const b = ip.bytes;
   if (ip.family === 6 && b.slice(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) {

@@ -4,7 +4,7 @@
  * range, skip each range's gateway), so both pick the same next address from one store.
  */
 
-import { invalidConfig } from '../../src/cni/errors.ts';
+import { invalidConfig, q } from '../../src/cni/errors.ts';
 import {
   addToIP,
   compareIP,
@@ -61,7 +61,7 @@ export function describeSet(s: RangeSet): string {
 /** Validates one range as the reference does; `path` names it in errors (`ipam.ranges[0][1]`). */
 export function canonicalizeRange(c: RangeConf, path: string): Range {
   const subnet = parseCIDR(c.subnet);
-  if (!subnet) throw invalidConfig(`${path}.subnet`, `not a CIDR: ${JSON.stringify(c.subnet)}`);
+  if (!subnet) throw invalidConfig(`${path}.subnet`, `not a CIDR: ${q(c.subnet)}`);
   const width = subnet.ip.family === 4 ? 32 : 128;
   if (subnet.prefix > width - 2) {
     throw invalidConfig(`${path}.subnet`, `network ${formatCIDR(subnet)} is too small to allocate from`);
@@ -69,7 +69,7 @@ export function canonicalizeRange(c: RangeConf, path: string): Range {
   if (!isNetwork(subnet)) {
     throw invalidConfig(
       `${path}.subnet`,
-      `${JSON.stringify(c.subnet)} has host bits set; the network address is ${formatCIDR(networkOf(subnet))}`,
+      `${q(c.subnet)} has host bits set; the network address is ${formatCIDR(networkOf(subnet))}`,
     );
   }
   const inSubnet = (field: string, v: string): IP => {

@@ -1,6 +1,6 @@
 /** Reads a resolv.conf into the result's DNS section (host-local's `resolvConf`). */
 import { readFileSync } from 'node:fs';
-import { failed } from '../../src/cni/errors.ts';
+import { failed, q } from '../../src/cni/errors.ts';
 import type { DNS } from '../../src/cni/result.ts';
 
 export function parseResolvConf(text: string): DNS {
@@ -29,6 +29,6 @@ export function readResolvConf(path: string): DNS {
   try {
     return parseResolvConf(readFileSync(path, 'utf8'));
   } catch (err) {
-    throw failed(`read resolvConf ${JSON.stringify(path)}`, err);
+    throw failed(`read resolvConf ${q(path)}`, err);
   }
 }

@@ -23,7 +23,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { failed } from '../../src/cni/errors.ts';
+import { failed, q } from '../../src/cni/errors.ts';
 import { formatIP, type IP, parseIP } from '../../src/ip/ip.ts';
 import { type FileLock, lockExclusive } from '../../src/kernel/flock.ts';
 import { ensureDir } from '../../src/util/dirs.ts';
@@ -54,7 +54,7 @@ export class Store {
     try {
       ensureDir(dir, 0o700);
     } catch (err) {
-      throw failed(`create IPAM data directory ${JSON.stringify(dir)}`, err);
+      throw failed(`create IPAM data directory ${q(dir)}`, err);
     }
     const s = new Store(dir);
     s.#lock = await lockExclusive(join(dir, 'lock'));
@@ -88,7 +88,7 @@ export class Store {
         throw err;
       }
     } catch (err) {
-      throw failed(`reserve ${name} in ${JSON.stringify(this.dir)}`, err);
+      throw failed(`reserve ${name} in ${q(this.dir)}`, err);
     } finally {
       try {
         unlinkSync(tmp);
@@ -198,7 +198,7 @@ export class Store {
       }
       writeSync(fd, content);
     } catch (err) {
-      throw failed(`write ${JSON.stringify(file)}`, err);
+      throw failed(`write ${q(file)}`, err);
     } finally {
       if (fd !== undefined) closeSync(fd);
     }

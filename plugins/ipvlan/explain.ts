@@ -3,6 +3,8 @@
  * prevResult's single interface when chained, else the default-route interface), sharing its
  * MAC, with IPAM's addresses — or, chained without IPAM, prevResult's.
  */
+
+import { q } from '../../src/cni/errors.ts';
 import {
   type ExplainContext,
   type Explainer,
@@ -22,9 +24,9 @@ export const explainer: Explainer = {
     const chainedMaster =
       !conf.master && prev?.interfaces?.length === 1 ? prev.interfaces[0]?.name : undefined;
     const master = conf.master
-      ? `master ${JSON.stringify(conf.master)}`
+      ? `master ${q(conf.master)}`
       : chainedMaster
-        ? `master ${JSON.stringify(chainedMaster)} (prevResult's interface)`
+        ? `master ${q(chainedMaster)} (prevResult's interface)`
         : 'the default-route interface';
     const notes = [
       `ipvlan in mode ${conf.effectiveMode} ${conf.effectiveFlag} on ${master}, sharing its MAC${conf.mtu ? `, MTU ${conf.mtu}` : ''}`,

@@ -7,7 +7,7 @@
 import type { GivenIPs } from '../../src/attach/l3.ts';
 import { attachmentOf, removePodLink } from '../../src/attach/pod.ts';
 import { addSlave, checkSlave, masterStatus } from '../../src/attach/slave.ts';
-import { CniError, Code } from '../../src/cni/errors.ts';
+import { CniError, Code, q } from '../../src/cni/errors.ts';
 import type { CheckContext, GcContext, Plugin, PluginContext } from '../../src/cni/plugin.ts';
 import type { Result } from '../../src/cni/result.ts';
 import { type Ipam, openIpam } from '../../src/ipam/client.ts';
@@ -75,7 +75,7 @@ async function check(ctx: CheckContext<IpvlanConf>): Promise<void> {
     if (mode !== conf.effectiveMode || flag !== conf.effectiveFlag) {
       throw new CniError(
         Code.Internal,
-        `ipvlan ${JSON.stringify(l.name)} is in mode ${mode ?? '?'} ${flag ?? '?'}, config says ${conf.effectiveMode} ${conf.effectiveFlag}`,
+        `ipvlan ${q(l.name)} is in mode ${mode ?? '?'} ${flag ?? '?'}, config says ${conf.effectiveMode} ${conf.effectiveFlag}`,
       );
     }
   });

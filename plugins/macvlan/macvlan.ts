@@ -4,7 +4,7 @@
  */
 import { attachmentOf, removePodLink } from '../../src/attach/pod.ts';
 import { addSlave, checkSlave, masterStatus } from '../../src/attach/slave.ts';
-import { CniError, Code } from '../../src/cni/errors.ts';
+import { CniError, Code, q } from '../../src/cni/errors.ts';
 import type { CheckContext, GcContext, Plugin, PluginContext } from '../../src/cni/plugin.ts';
 import type { Result } from '../../src/cni/result.ts';
 import { openIpam } from '../../src/ipam/client.ts';
@@ -54,7 +54,7 @@ async function check(ctx: CheckContext<MacvlanConf>): Promise<void> {
     if (mode !== conf.effectiveMode) {
       throw new CniError(
         Code.Internal,
-        `macvlan ${JSON.stringify(l.name)} is in mode ${mode ?? '?'}, config says ${conf.effectiveMode}`,
+        `macvlan ${q(l.name)} is in mode ${mode ?? '?'}, config says ${conf.effectiveMode}`,
       );
     }
   });

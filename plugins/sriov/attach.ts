@@ -3,7 +3,7 @@
  * applied one by one, the netdev moved into the pod (or, in DPDK mode, only IPAM), the record
  * marked attached; and the rollback that puts the VF back when a step fails.
  */
-import { configureL3, type L3 } from '../../src/attach/l3.ts';
+import { allocate, configureL3, type L3, l3Of } from '../../src/attach/l3.ts';
 import type { Pod } from '../../src/attach/pod.ts';
 import type { Undo } from '../../src/attach/undo.ts';
 import { CniError, Code, describeError, q } from '../../src/cni/errors.ts';
@@ -94,11 +94,7 @@ export async function attach(ctx: PluginContext<SriovConf>, a: Attach, undo: Und
 /** DPDK mode: addresses for the application to use; nothing is configured in the pod. */
 async function dpdkIpam(ipam: Ipam | undefined, undo: Undo): Promise<L3> {
   if (!ipam) return { ips: [], routes: [], dns: undefined };
-  const r = await ipam.add();
-  undo.push(`release the addresses of IPAM "${ipam.type}"`, () => ipam.del());
-  if (!r.ips?.length)
-    throw new CniError(Code.Internal, `IPAM plugin "${ipam.type}" returned missing IP config`);
-  return { ips: r.ips.map((ip) => ({ ...ip, interface: 0 })), routes: r.routes ?? [], dns: r.dns };
+  return l3Of(await allocate(ipam, undo), 0);
 }
 
 /**

@@ -4,7 +4,7 @@
  * with the PF-side settings ADD would apply and IPAM's addresses. sysfs is only read; on a
  * host without that VF the forecast says so and assumes a netdev VF.
  */
-import { describeError, invalidConfig } from '../../src/cni/errors.ts';
+import { describeError, invalidConfig, q } from '../../src/cni/errors.ts';
 import {
   type ExplainContext,
   type Explainer,
@@ -28,7 +28,7 @@ export const explainer: Explainer = {
       const dev = discoverVf(new Sysfs(sysfsRoot(ctx.env)), pci);
       dpdk = isDpdkDriver(dev.driver);
       notes.push(
-        `VF ${pci}: VF ${dev.vfIndex} of PF ${JSON.stringify(dev.pf)}, driver ${dev.driver ?? 'none'}${dpdk ? ' (DPDK: no netdev, nothing configured in the pod)' : ''}`,
+        `VF ${pci}: VF ${dev.vfIndex} of PF ${q(dev.pf)}, driver ${dev.driver ?? 'none'}${dpdk ? ' (DPDK: no netdev, nothing configured in the pod)' : ''}`,
       );
     } catch (err) {
       notes.push(`VF ${pci} cannot be looked at on this host (${describeError(err)}): assumed a netdev VF`);

@@ -8,7 +8,7 @@
 import { readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import * as z from 'zod/mini';
-import { describeError, failed } from '../../src/cni/errors.ts';
+import { describeError, failed, q } from '../../src/cni/errors.ts';
 import { type FileLock, lockExclusive } from '../../src/kernel/flock.ts';
 import { tempsOf, writeFileAtomic } from '../../src/util/atomic.ts';
 import { ensureDir } from '../../src/util/dirs.ts';
@@ -82,7 +82,7 @@ export class VfStore {
     try {
       ensureDir(this.dir, 0o700);
     } catch (err) {
-      throw failed(`create the SR-IOV data directory ${JSON.stringify(this.dir)}`, err);
+      throw failed(`create the SR-IOV data directory ${q(this.dir)}`, err);
     }
   }
 
@@ -99,13 +99,13 @@ export class VfStore {
       text = readFileSync(file, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw failed(`read VF record ${JSON.stringify(file)}`, err);
+      throw failed(`read VF record ${q(file)}`, err);
     }
     try {
       return RecordSchema.parse(JSON.parse(text));
     } catch (err) {
       // Written atomically, so this is not a torn write: someone else's file. Never fatal.
-      log.error(`ignoring unreadable VF record ${JSON.stringify(file)}: ${describeError(err)}`);
+      log.error(`ignoring unreadable VF record ${q(file)}: ${describeError(err)}`);
       return undefined;
     }
   }
@@ -114,9 +114,9 @@ export class VfStore {
     this.#ensureDir();
     const file = join(this.dir, `${rec.pciAddress}.json`);
     try {
-      writeFileAtomic(file, `${JSON.stringify(rec)}\n`, { durable: true });
+      writeFileAtomic(file, `${q(rec)}\n`, { durable: true });
     } catch (err) {
-      throw failed(`write VF record ${JSON.stringify(file)}`, err);
+      throw failed(`write VF record ${q(file)}`, err);
     }
   }
 
@@ -152,7 +152,7 @@ export class VfStore {
       names = readdirSync(this.dir);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw failed(`list the SR-IOV data directory ${JSON.stringify(this.dir)}`, err);
+      throw failed(`list the SR-IOV data directory ${q(this.dir)}`, err);
     }
     const out: VfRecord[] = [];
     for (const name of names.filter((n) => PCI_FILE.test(n)).sort()) {

@@ -5,7 +5,7 @@
  */
 
 import { canonicalCIDR, canonicalIP, canonicalRoute } from '../../src/cni/canonical.ts';
-import { CniError, Code, invalidConfig } from '../../src/cni/errors.ts';
+import { CniError, Code, invalidConfig, q } from '../../src/cni/errors.ts';
 import type { CheckContext, Plugin, PluginContext } from '../../src/cni/plugin.ts';
 import type { IPConfig, Result } from '../../src/cni/result.ts';
 import { parseWith } from '../../src/cni/validate.ts';
@@ -26,14 +26,14 @@ function fromCniArgs(conf: StaticConf, cniArgs: ReadonlyMap<string, string>): IP
     const s = item.trim();
     if (!s) continue;
     if (!parseCIDR(s))
-      throw invalidConfig('CNI_ARGS IP', `expected an address in CIDR notation, got ${JSON.stringify(s)}`);
+      throw invalidConfig('CNI_ARGS IP', `expected an address in CIDR notation, got ${q(s)}`);
     out.push({ address: s });
   }
   for (const item of (cniArgs.get('GATEWAY') ?? '').split(',')) {
     const s = item.trim();
     if (!s) continue;
     const gw = parseIP(s);
-    if (!gw) throw invalidConfig('CNI_ARGS GATEWAY', `not an IP address: ${JSON.stringify(s)}`);
+    if (!gw) throw invalidConfig('CNI_ARGS GATEWAY', `not an IP address: ${q(s)}`);
     for (const a of out) {
       const n = parseCIDR(a.address);
       if (n && contains(n, gw)) a.gateway = s;
@@ -75,7 +75,7 @@ export function staticCheck(st: Static, prev: Result, ifname: string): void {
     if (!got || (a.gateway && canonicalIP(got.gateway ?? '') !== canonicalIP(a.gateway))) {
       throw new CniError(
         Code.Internal,
-        `static: failed to match address ${a.address} on interface ${JSON.stringify(ifname)}`,
+        `static: failed to match address ${a.address} on interface ${q(ifname)}`,
       );
     }
   }

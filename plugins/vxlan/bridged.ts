@@ -7,7 +7,7 @@ import { checkL3, checkPodLink, configureL3, resultInterface } from '../../src/a
 import { resolveMaster } from '../../src/attach/master.ts';
 import { attachmentOf, clearTempLink, podTempName, removePodLink, withPod } from '../../src/attach/pod.ts';
 import { transaction } from '../../src/attach/undo.ts';
-import { CniError, Code } from '../../src/cni/errors.ts';
+import { CniError, Code, q } from '../../src/cni/errors.ts';
 import type { CheckContext, GcContext, PluginContext } from '../../src/cni/plugin.ts';
 import type { Result } from '../../src/cni/result.ts';
 import type { Ipam } from '../../src/ipam/client.ts';
@@ -24,8 +24,6 @@ type Ctx = PluginContext<VxlanConf>;
 
 const HOST = 'in the host netns';
 const IFALIASZ = 255;
-const q = JSON.stringify;
-
 function mark(ctx: Ctx): string {
   return attachmentMark({ network: ctx.conf.name, containerId: ctx.containerId, ifname: ctx.ifname });
 }

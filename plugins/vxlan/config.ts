@@ -3,7 +3,7 @@
  * options (ip-link(8) names where they fit) and flannel's vxlan backend (REFERENCE.md).
  */
 import * as z from 'zod/mini';
-import { invalidConfig } from '../../src/cni/errors.ts';
+import { invalidConfig, q } from '../../src/cni/errors.ts';
 import { interfaceNameProblem } from '../../src/cni/names.ts';
 import { ipString, macString, NetConfSchema, uint } from '../../src/cni/netconf.ts';
 import { parseWith } from '../../src/cni/validate.ts';
@@ -118,7 +118,7 @@ function crossCheck(c: z.output<typeof VxlanConfSchema>): Family {
     if (parseIP(value)?.family !== family && first) {
       throw invalidConfig(
         path,
-        `${JSON.stringify(value)} is IPv${family === 4 ? 6 : 4}, but ${first[0]} ${JSON.stringify(first[1])} is IPv${family}: one vxlan device speaks one underlay family`,
+        `${q(value)} is IPv${family === 4 ? 6 : 4}, but ${first[0]} ${q(first[1])} is IPv${family}: one vxlan device speaks one underlay family`,
       );
     }
   }
@@ -128,7 +128,7 @@ function crossCheck(c: z.output<typeof VxlanConfSchema>): Family {
     if (mac === ZERO_MAC) return;
     const prev = seen.get(mac);
     if (prev !== undefined) {
-      throw invalidConfig(`fdb[${i}].mac`, `${JSON.stringify(e.mac)} is already given in fdb[${prev}]`);
+      throw invalidConfig(`fdb[${i}].mac`, `${q(e.mac)} is already given in fdb[${prev}]`);
     }
     seen.set(mac, i);
   });

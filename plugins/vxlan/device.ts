@@ -3,7 +3,7 @@
  * MTU from the underlay, and the comparison CHECK (and bridge mode's reuse) make.
  */
 
-import { CniError, Code } from '../../src/cni/errors.ts';
+import { CniError, Code, q } from '../../src/cni/errors.ts';
 import { equalIP, type Family, parseIP } from '../../src/ip/ip.ts';
 import { isErrno } from '../../src/kernel/errors.ts';
 import * as kinds from '../../src/kernel/kinds.ts';
@@ -22,7 +22,7 @@ export function effectiveMtu(conf: VxlanConf, underlay: link.Link): number {
   if (conf.mtu > max) {
     throw new CniError(
       Code.InvalidConfig,
-      `mtu: ${conf.mtu} is larger than ${max}, the most a vxlan over master ${JSON.stringify(underlay.name)} (MTU ${underlay.mtu}, IPv${conf.family} underlay) can carry`,
+      `mtu: ${conf.mtu} is larger than ${max}, the most a vxlan over master ${q(underlay.name)} (MTU ${underlay.mtu}, IPv${conf.family} underlay) can carry`,
     );
   }
   return conf.mtu;
@@ -57,7 +57,7 @@ export function vxlanMismatch(
   mtu: number,
   underlayName: string,
 ): string | undefined {
-  if (l.kind !== 'vxlan') return `is of kind ${JSON.stringify(l.kind ?? 'unknown')}, not vxlan`;
+  if (l.kind !== 'vxlan') return `is of kind ${q(l.kind ?? 'unknown')}, not vxlan`;
   const have = kinds.vxlanInfo(l);
   const show = (v: unknown) => (v === undefined ? 'none' : JSON.stringify(v));
   if (have.vni !== want.vni) return `has VNI ${show(have.vni)}, config says ${want.vni}`;
@@ -65,7 +65,7 @@ export function vxlanMismatch(
   if (have.learning !== want.learning)
     return `has learning ${have.learning ? 'on' : 'off'}, config says ${want.learning ? 'on' : 'off'}`;
   if (have.underlay !== want.underlay)
-    return `has underlay device index ${show(have.underlay)}, config's master ${JSON.stringify(underlayName)} is index ${show(want.underlay)}`;
+    return `has underlay device index ${show(have.underlay)}, config's master ${q(underlayName)} is index ${show(want.underlay)}`;
   if (want.local !== undefined && !sameIP(have.local, want.local))
     return `has local ${show(have.local)}, config says ${show(want.local)}`;
   if (want.group !== undefined && !sameIP(have.group, want.group))
@@ -88,7 +88,7 @@ export function vxlanMismatch(
 /** CHECK: throws when the device differs from the config. */
 export function verifyVxlan(l: link.Link, want: kinds.VxlanSpec, mtu: number, underlayName: string): void {
   const problem = vxlanMismatch(l, want, mtu, underlayName);
-  if (problem) throw new CniError(Code.Internal, `vxlan ${JSON.stringify(l.name)} ${problem}`);
+  if (problem) throw new CniError(Code.Internal, `vxlan ${q(l.name)} ${problem}`);
 }
 
 /** The kernel's EEXIST for a VNI already served, said so the user knows what to change. */

@@ -18,7 +18,7 @@ import {
   withPod,
 } from '../../src/attach/pod.ts';
 import { transaction } from '../../src/attach/undo.ts';
-import { CniError, Code } from '../../src/cni/errors.ts';
+import { CniError, Code, q } from '../../src/cni/errors.ts';
 import type { CheckContext, PluginContext } from '../../src/cni/plugin.ts';
 import type { Result } from '../../src/cni/result.ts';
 import type { Ipam } from '../../src/ipam/client.ts';
@@ -54,7 +54,7 @@ async function createInPod(
           mtu,
           ...(conf.effectiveMac ? { mac: conf.effectiveMac } : {}),
         },
-        `vxlan ${JSON.stringify(ifname)} (VNI ${conf.vni}) on master ${JSON.stringify(master.name)}`,
+        `vxlan ${q(ifname)} (VNI ${conf.vni}) on master ${q(master.name)}`,
       ),
     );
   } catch (err) {
@@ -79,12 +79,12 @@ export async function addDirect(ctx: Ctx, ipam: Ipam | undefined): Promise<Resul
     return transaction(async (undo) => {
       const tmp = podTempName(attachmentOf(ctx));
       await createInPod(conf, pod, master, tmp, ctx.ifname, mtu);
-      const created = await link.mustByName(pod.rtnl, tmp, `in netns ${JSON.stringify(pod.path)}`);
-      undo.push(`delete vxlan ${JSON.stringify(tmp)}`, () => link.remove(pod.rtnl, created.index));
-      await link.set(pod.rtnl, created.index, { name: ctx.ifname }, `vxlan ${JSON.stringify(tmp)}`);
+      const created = await link.mustByName(pod.rtnl, tmp, `in netns ${q(pod.path)}`);
+      undo.push(`delete vxlan ${q(tmp)}`, () => link.remove(pod.rtnl, created.index));
+      await link.set(pod.rtnl, created.index, { name: ctx.ifname }, `vxlan ${q(tmp)}`);
       await installFdb(pod.rtnl, created.index, ctx.ifname, await hostWantedFdb(conf));
       const l3 = await configureL3(pod, ctx.ifname, ipam, undo, 0);
-      const final = await link.mustByName(pod.rtnl, ctx.ifname, `in netns ${JSON.stringify(pod.path)}`);
+      const final = await link.mustByName(pod.rtnl, ctx.ifname, `in netns ${q(pod.path)}`);
       return {
         cniVersion: ctx.cniVersion,
         interfaces: [{ name: ctx.ifname, mac: final.mac, mtu: final.mtu, sandbox: pod.path }],
@@ -111,7 +111,7 @@ export async function checkDirect(ctx: CheckContext<VxlanConf>): Promise<void> {
     if (l.linkNetnsId === undefined) {
       throw new CniError(
         Code.Internal,
-        `vxlan ${JSON.stringify(l.name)} has its underlay in the pod's own netns, not the host's`,
+        `vxlan ${q(l.name)} has its underlay in the pod's own netns, not the host's`,
       );
     }
     verifyVxlan(l, vxlanSpec(conf, master), effectiveMtu(conf, master), master.name);

@@ -4,6 +4,8 @@
  * veth whose host end's name is derived from the attachment — with IPAM's addresses on the
  * pod interface, from the plugin's own config parser and names.
  */
+
+import { q } from '../../src/cni/errors.ts';
 import {
   type ExplainContext,
   type Explainer,
@@ -30,12 +32,12 @@ export const explainer: Explainer = {
     const interfaces: Interface[] = bridged
       ? [{ name: conf.bridgeName }, { name: hostVethName(conf.name, ctx.containerId, ctx.ifname) }, pod]
       : [pod];
-    const underlay = conf.master ? `master ${JSON.stringify(conf.master)}` : 'the default-route interface';
+    const underlay = conf.master ? `master ${q(conf.master)}` : 'the default-route interface';
     const peers = conf.group ? `multicast group ${conf.group}` : `${(conf.remotes ?? []).length} remote(s)`;
     const notes = [
       `VNI ${conf.vni}, UDP port ${conf.effectivePort}, over ${underlay}, ${peers}`,
       bridged
-        ? `bridge mode: ${vxlanDeviceName(conf.vni)} on bridge ${JSON.stringify(conf.bridgeName)} shared by the VNI's pods (made if missing, removed with the last pod)`
+        ? `bridge mode: ${vxlanDeviceName(conf.vni)} on bridge ${q(conf.bridgeName)} shared by the VNI's pods (made if missing, removed with the last pod)`
         : 'direct mode: the vxlan device is the pod interface (one pod per VNI and port on a host)',
       ...(ipam ? l3.notes : ['no ipam: the interface is only brought up']),
     ];

@@ -4,7 +4,7 @@
  * configured unicast entries (inner MAC → remote VTEP), as flannel programs them.
  */
 
-import { CniError, Code } from '../../src/cni/errors.ts';
+import { CniError, Code, q } from '../../src/cni/errors.ts';
 import { equalIP, parseCIDR, parseIP } from '../../src/ip/ip.ts';
 import * as addr from '../../src/kernel/addr.ts';
 import * as neigh from '../../src/kernel/neigh.ts';
@@ -60,7 +60,7 @@ export async function installFdb(h: Rtnl, index: number, device: string, wanted:
     await neigh.add(
       h,
       { index, family: 'bridge', mac: e.mac, ip: e.dst, flags: neigh.FDB_SELF, state: neigh.PERMANENT },
-      `vxlan ${JSON.stringify(device)}`,
+      `vxlan ${q(device)}`,
       { append: e.append },
     );
   }
@@ -90,7 +90,7 @@ export async function verifyFdb(
   if (first) {
     throw new CniError(
       Code.Internal,
-      `vxlan ${JSON.stringify(device)} lacks ${describe(first)}${missing.length > 1 ? ` (and ${missing.length - 1} more)` : ''}`,
+      `vxlan ${q(device)} lacks ${describe(first)}${missing.length > 1 ? ` (and ${missing.length - 1} more)` : ''}`,
     );
   }
 }

@@ -6,16 +6,14 @@
 
 const MARK = 'manifold-vxlan';
 
-import { fnv1a32 } from '../../src/util/hash.ts';
-
-export { fnv1a32 };
+import { hash8 } from '../../src/util/hash.ts';
 
 /**
  * The host end of a pod's veth in bridge mode: derived from the attachment, so DEL finds it
  * even when the pod's namespace is already gone.
  */
 export function hostVethName(network: string, containerId: string, ifname: string): string {
-  return `vxv${fnv1a32(`${network}\0${containerId}\0${ifname}`).toString(16).padStart(8, '0')}`;
+  return `vxv${hash8(`${network}\0${containerId}\0${ifname}`)}`;
 }
 
 /** Bridge mode: the host's vxlan device of a VNI (one per VNI and port per host). */

@@ -9,7 +9,8 @@
  * Devices manifold made carry an alias mark, so a bridge or vxlan device someone else made
  * is used but never deleted.
  */
-import { CniError, Code } from '../../src/cni/errors.ts';
+import { ensureBridge } from '../../src/attach/bridge.ts';
+import { CniError, Code, q } from '../../src/cni/errors.ts';
 import { isErrno } from '../../src/kernel/errors.ts';
 import { type FileLock, lockExclusive } from '../../src/kernel/flock.ts';
 import * as kinds from '../../src/kernel/kinds.ts';
@@ -30,10 +31,7 @@ export async function withVxlanLock<T>(fn: () => Promise<T>): Promise<T> {
     lock = await lockExclusive(LOCK_FILE);
   } catch (err) {
     if (err instanceof CniError) throw err;
-    throw new CniError(
-      Code.Internal,
-      `failed to lock ${JSON.stringify(LOCK_FILE)}: ${(err as Error).message}`,
-    );
+    throw new CniError(Code.Internal, `failed to lock ${q(LOCK_FILE)}: ${(err as Error).message}`);
   }
   try {
     return await fn();
@@ -45,29 +43,6 @@ export async function withVxlanLock<T>(fn: () => Promise<T>): Promise<T> {
 export interface Shared {
   readonly bridge: link.Link;
   readonly vxlan: link.Link;
-}
-
-const q = JSON.stringify;
-
-async function ensureBridge(host: Rtnl, conf: VxlanConf, mtu: number): Promise<link.Link> {
-  const name = conf.bridgeName;
-  const found = await link.byName(host, name);
-  if (found) {
-    if (found.kind !== 'bridge') {
-      throw new CniError(
-        Code.Internal,
-        `failed to use bridge ${q(name)}: it is a ${found.kind ?? 'non-bridge'} device`,
-      );
-    }
-    if (!found.up) await link.set(host, found.index, { up: true }, `bridge ${q(name)}`);
-    return found;
-  }
-  const staging = stagingName('bridge', conf.vni);
-  await link.create(host, { name: staging, kind: 'bridge', mtu }, `bridge ${q(name)}`);
-  const made = await link.mustByName(host, staging, 'in the host netns');
-  await link.set(host, made.index, { name, alias: sharedMark(conf.vni) }, `bridge ${q(staging)}`);
-  await link.set(host, made.index, { up: true }, `bridge ${q(name)}`);
-  return link.mustByName(host, name, 'in the host netns');
 }
 
 /** Removes the devices a call killed between creating and naming them left (call under the lock). */
@@ -122,7 +97,11 @@ export async function ensureShared(
   mtu: number,
 ): Promise<Shared> {
   await removeStaging(host, conf.vni);
-  const br = await ensureBridge(host, conf, mtu);
+  const { link: br } = await ensureBridge(host, {
+    name: conf.bridgeName,
+    mtu,
+    staging: { name: stagingName('bridge', conf.vni), alias: sharedMark(conf.vni) },
+  });
   const name = vxlanDeviceName(conf.vni);
   const all = await link.list(host);
   const foreign = all.find((l) => l.master === br.index && l.kind === 'vxlan' && l.name !== name);

@@ -1,6 +1,6 @@
 /** The host-side parent of a macvlan/ipvlan/vxlan: named, or the default-route interface. */
 
-import { CniError, Code } from '../cni/errors.ts';
+import { CniError, Code, q } from '../cni/errors.ts';
 import * as link from '../kernel/link.ts';
 import * as route from '../kernel/route.ts';
 import type { Rtnl } from '../kernel/socket.ts';
@@ -9,11 +9,7 @@ import type { Rtnl } from '../kernel/socket.ts';
 export async function resolveMaster(h: Rtnl, name: string | undefined, where: string): Promise<link.Link> {
   if (name) {
     const l = await link.byName(h, name);
-    if (!l)
-      throw new CniError(
-        Code.Internal,
-        `failed to find master ${JSON.stringify(name)} ${where}: no such device`,
-      );
+    if (!l) throw new CniError(Code.Internal, `failed to find master ${q(name)} ${where}: no such device`);
     return l;
   }
   const oif = await route.defaultRouteOif(h);

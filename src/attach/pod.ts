@@ -1,6 +1,6 @@
 /** The pod side of an attachment: its namespace and an rtnetlink socket inside it. */
 
-import { CniError, Code } from '../cni/errors.ts';
+import { CniError, Code, q } from '../cni/errors.ts';
 import * as link from '../kernel/link.ts';
 import { NetNS, NetnsMissingError } from '../kernel/netns.ts';
 import { Rtnl } from '../kernel/socket.ts';
@@ -35,7 +35,7 @@ export class Pod {
       ns.close();
       throw new CniError(
         Code.InvalidEnvironment,
-        `invalid CNI_NETNS ${JSON.stringify(path)}: it is the host's own network namespace (the one the plugin runs in), not a pod's`,
+        `invalid CNI_NETNS ${q(path)}: it is the host's own network namespace (the one the plugin runs in), not a pod's`,
       );
     }
     try {
@@ -58,7 +58,7 @@ export class Pod {
     if (await link.byName(this.rtnl, ifname)) {
       throw new CniError(
         Code.Internal,
-        `failed to create interface ${JSON.stringify(ifname)} in netns ${JSON.stringify(this.path)}: an interface with that name already exists`,
+        `failed to create interface ${q(ifname)} in netns ${q(this.path)}: an interface with that name already exists`,
       );
     }
   }
@@ -128,10 +128,10 @@ async function removeIfKind(pod: Pod, name: string, kind: string): Promise<void>
   const l = await link.byName(pod.rtnl, name);
   if (!l) return;
   if (l.kind !== kind) {
-    log.info(`${JSON.stringify(name)} in ${pod.path} is a ${l.kind ?? 'device'}, not a ${kind}: left alone`);
+    log.info(`${q(name)} in ${pod.path} is a ${l.kind ?? 'device'}, not a ${kind}: left alone`);
     return;
   }
-  await link.remove(pod.rtnl, l.index, `${kind} ${JSON.stringify(name)}`);
+  await link.remove(pod.rtnl, l.index, `${kind} ${q(name)}`);
 }
 
 /**

@@ -4,7 +4,7 @@
  * everything but the kind-specific attributes, and STATUS of the master.
  */
 
-import { CniError, Code } from '../cni/errors.ts';
+import { CniError, Code, q } from '../cni/errors.ts';
 import type { CheckContext, PluginContext } from '../cni/plugin.ts';
 import type { DNS, Result } from '../cni/result.ts';
 import type { Ipam } from '../ipam/client.ts';
@@ -44,7 +44,7 @@ const OTHER: Record<SlaveKind, SlaveKind> = { macvlan: 'ipvlan', ipvlan: 'macvla
 /** Where the master lives: the host, or the pod itself with linkInContainer. */
 function masterSide(linkInContainer: boolean, pod: Pod): { rtnl: Rtnl; where: string } {
   return linkInContainer
-    ? { rtnl: pod.rtnl, where: `in netns ${JSON.stringify(pod.path)}` }
+    ? { rtnl: pod.rtnl, where: `in netns ${q(pod.path)}` }
     : { rtnl: hostRtnl(), where: 'in the host netns' };
 }
 
@@ -56,7 +56,7 @@ export async function addSlave(ctx: PluginContext<unknown>, spec: SlaveSpec): Pr
     if (spec.mtu && spec.mtu > master.mtu) {
       throw new CniError(
         Code.InvalidConfig,
-        `mtu: ${spec.mtu} is larger than the MTU ${master.mtu} of master ${JSON.stringify(master.name)}`,
+        `mtu: ${spec.mtu} is larger than the MTU ${master.mtu} of master ${q(master.name)}`,
       );
     }
     const key = { network: spec.network, containerId: ctx.containerId, ifname: ctx.ifname };
@@ -64,13 +64,13 @@ export async function addSlave(ctx: PluginContext<unknown>, spec: SlaveSpec): Pr
     return transaction(async (undo) => {
       const tmp = podTempName(key);
       await createSlave(side.rtnl, pod, spec, master, tmp);
-      const created = await link.mustByName(pod.rtnl, tmp, `in netns ${JSON.stringify(pod.path)}`);
-      undo.push(`delete ${spec.kind} ${JSON.stringify(tmp)}`, () => link.remove(pod.rtnl, created.index));
-      await link.set(pod.rtnl, created.index, { name: ctx.ifname }, `${spec.kind} ${JSON.stringify(tmp)}`);
+      const created = await link.mustByName(pod.rtnl, tmp, `in netns ${q(pod.path)}`);
+      undo.push(`delete ${spec.kind} ${q(tmp)}`, () => link.remove(pod.rtnl, created.index));
+      await link.set(pod.rtnl, created.index, { name: ctx.ifname }, `${spec.kind} ${q(tmp)}`);
       const l3 = await configureL3(pod, ctx.ifname, spec.addresses, undo, 0, {
         deviceRoutes: spec.deviceRoutes === true,
       });
-      const final = await link.mustByName(pod.rtnl, ctx.ifname, `in netns ${JSON.stringify(pod.path)}`);
+      const final = await link.mustByName(pod.rtnl, ctx.ifname, `in netns ${q(pod.path)}`);
       return {
         cniVersion: ctx.cniVersion,
         interfaces: [{ name: ctx.ifname, mac: final.mac, mtu: final.mtu, sandbox: pod.path }],
@@ -101,14 +101,14 @@ async function createSlave(
         ...(spec.mtu ? { mtu: spec.mtu } : {}),
         ...(spec.mac ? { mac: spec.mac } : {}),
       },
-      `${spec.kind} on master ${JSON.stringify(master.name)}`,
+      `${spec.kind} on master ${q(master.name)}`,
     );
   } catch (err) {
     if (isErrno(err, 'EBUSY') && err instanceof CniError) {
       throw new CniError(
         err.code,
         err.message,
-        `master ${JSON.stringify(master.name)} already carries ${OTHER[spec.kind]} links (or is itself a slave); a master takes macvlan or ipvlan, not both`,
+        `master ${q(master.name)} already carries ${OTHER[spec.kind]} links (or is itself a slave); a master takes macvlan or ipvlan, not both`,
         { cause: err },
       );
     }

@@ -1,54 +1,33 @@
 /**
- * The command line: the table's usage and one-line errors, and install/uninstall against a
- * fake node (a bin dir and a conf dir holding flannel's conflist).
+ * The command line (cli.ts): the table's usage and one-line errors; every command's --help
+ * with examples, and the examples run — validate, explain and inspect here (read only, no
+ * root), install and uninstall on a fake node (their /opt/cni/bin and /etc/cni/net.d made temp
+ * dirs), add, check, del, gc and status as root with the built executable in
+ * test/e2e/cli.test.ts; and, whatever the arguments, an exit status and at most a few lines:
+ * 0, 1 (the command failed: one line on stderr) or 2 (a wrong command, flag or argument: one
+ * line and the usage) — never a stack trace, never an exception out of runCli. fast-check
+ * builds argument lists from the real commands and flags and from hostile words; every path
+ * points into an empty scratch directory, so nothing real is touched.
  */
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { cli as run } from '../../test/helpers/cli.ts';
-import { parseMetaConf } from '../meta/config.ts';
-import { install, uninstall } from './install.ts';
+import { cli } from '../../test/helpers/cli.ts';
+import { COMMAND_NAMES, examplesOf } from '../../test/helpers/examples.ts';
+import { scratchDir } from '../../test/helpers/scratch.ts';
+import { COMMANDS } from './cli.ts';
 
-const FLANNEL = {
-  name: 'cbr0',
-  cniVersion: '0.3.1',
-  plugins: [
-    { type: 'flannel', delegate: { hairpinMode: true, isDefaultGateway: true } },
-    { type: 'portmap', capabilities: { portMappings: true } },
-  ],
-};
-
-function node() {
-  const root = mkdtempSync(join(tmpdir(), 'mf-node-'));
-  const binDir = join(root, 'opt/cni/bin');
-  const confDir = join(root, 'etc/cni/net.d');
-  mkdirSync(binDir, { recursive: true });
-  mkdirSync(confDir, { recursive: true });
-  writeFileSync(join(confDir, '10-flannel.conflist'), JSON.stringify(FLANNEL, null, 2));
-  const source = join(root, 'manifold-build');
-  writeFileSync(source, '#!/bin/sh\necho v1\n', { mode: 0o755 });
-  return { root, binDir, confDir, source };
-}
-
-const cli = (...args: string[]) => run(args);
+const run = (...args: string[]) => cli(args);
 
 describe('command table', () => {
   it('--help lists the commands', async () => {
-    const r = await cli('--help');
+    const r = await run('--help');
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/usage: manifold <command>/);
     expect(r.out).toMatch(/install +copy manifold/);
     expect(r.out).toMatch(/uninstall +remove manifold's network config/);
-    expect((await cli('--version')).out).toBe('manifold 9.9.9\n');
+    expect((await run('--version')).out).toBe('manifold 9.9.9\n');
   });
 
   it.each([
@@ -76,143 +55,128 @@ describe('command table', () => {
       /^manifold install: [^\n]+\n$/,
     ],
   ])('%j: exit %i, one line', async (args, code, msg) => {
-    const r = await cli(...args);
+    const r = await run(...args);
     expect(r.code).toBe(code);
     expect(r.err).toMatch(msg);
     expect(r.err).not.toMatch(/\n\s+at /);
   });
 });
 
-describe('install / uninstall on a node with flannel', () => {
-  it('copies the executable, wraps flannel as the master, names the kubeconfig; a valid manifold config', async () => {
-    const n = node();
-    const report = await install({
-      binDir: n.binDir,
-      confDir: n.confDir,
-      kubeconfig: '/etc/cni/net.d/manifold.d/manifold.kubeconfig',
-      source: n.source,
-      env: {},
-      serviceAccountDir: '/nonexistent',
-    });
-    expect(report[0]).toBe(`binary: ${join(n.binDir, 'manifold')} (installed)`);
-    expect(report.at(-1)).toBe(
-      `config: ${join(n.confDir, '00-manifold.conflist')} wraps ${join(n.confDir, '10-flannel.conflist')} (written)`,
-    );
-    expect(readFileSync(join(n.binDir, 'manifold'), 'utf8')).toBe('#!/bin/sh\necho v1\n');
-    expect(statSync(join(n.binDir, 'manifold')).mode & 0o777).toBe(0o755);
-    const conf = JSON.parse(readFileSync(join(n.confDir, '00-manifold.conflist'), 'utf8'));
-    expect(conf).toEqual({
-      cniVersion: '0.3.1',
-      name: 'manifold-cni-network',
-      plugins: [
-        {
-          type: 'manifold',
-          capabilities: {
-            portMappings: true,
-            'io.kubernetes.cri.pod-annotations': true,
-            bandwidth: true,
-            ipRanges: true,
-            dns: true,
-            cgroupPath: true,
-          },
-          kubeconfig: '/etc/cni/net.d/manifold.d/manifold.kubeconfig',
-          delegates: [{ ...FLANNEL, manifold: { exec: true } }],
-        },
-      ],
-    });
-    // what libcni hands the plugin: the list's name and cniVersion injected
-    expect(() =>
-      parseMetaConf({ ...conf.plugins[0], name: conf.name, cniVersion: conf.cniVersion }),
-    ).not.toThrow();
-    // libcni loads the lexically first file: manifold's
-    expect(readdirSync(n.confDir).sort()[0]).toBe('00-manifold.conflist');
+const E2E = ['add', 'check', 'del', 'gc', 'status'];
+
+describe('--help', () => {
+  it.each(COMMAND_NAMES.map((c) => [c]))('%s --help: usage, flags, examples', async (c) => {
+    const r = await cli([c, '--help']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(new RegExp(`^usage: manifold ${c} `));
+    expect((await examplesOf(c)).length).toBeGreaterThan(0);
+    expect(await cli(['help', c])).toEqual(r);
   });
 
-  it('is idempotent, never wraps itself, and replaces a running binary by rename (new inode)', async () => {
-    const n = node();
-    const opts = {
-      binDir: n.binDir,
-      confDir: n.confDir,
-      source: n.source,
-      env: {},
-      serviceAccountDir: '/nonexistent',
-    };
-    await install(opts);
-    const inode = statSync(join(n.binDir, 'manifold')).ino;
-    const conf = readFileSync(join(n.confDir, '00-manifold.conflist'), 'utf8');
-    const again = await install(opts);
-    expect(again[0]).toMatch(/\(unchanged\)$/);
-    expect(again.at(-1)).toMatch(/wraps .*10-flannel\.conflist \(unchanged\)$/);
-    expect(readFileSync(join(n.confDir, '00-manifold.conflist'), 'utf8')).toBe(conf);
-    expect(statSync(join(n.binDir, 'manifold')).ino).toBe(inode);
-    // a renamed manifold config is recognised by content and not wrapped either
-    writeFileSync(join(n.confDir, '05-copy.conflist'), conf);
-    const third = await install(opts);
-    expect(third).toContain(`skipped ${join(n.confDir, '05-copy.conflist')}: a manifold config`);
-    expect(
-      JSON.parse(readFileSync(join(n.confDir, '00-manifold.conflist'), 'utf8')).plugins[0].delegates[0].name,
-    ).toBe('cbr0');
-    // a new build: the old inode is left to whoever runs it, the name points at the new file
-    writeFileSync(n.source, '#!/bin/sh\necho v2\n');
-    expect((await install(opts))[0]).toMatch(/\(installed\)$/);
-    expect(statSync(join(n.binDir, 'manifold')).ino).not.toBe(inode);
-    expect(readdirSync(n.binDir)).toEqual(['manifold']);
+  it('the top-level usage lists every command', async () => {
+    const r = await cli(['--help']);
+    for (const c of COMMAND_NAMES) expect(r.out).toMatch(new RegExp(`^ {2}${c} +\\S`, 'm'));
+  });
+});
+
+describe('the examples run', () => {
+  const local = COMMAND_NAMES.filter((c) => !E2E.includes(c) && c !== 'install' && c !== 'uninstall');
+  it.each(local.map((c) => [c]))('%s', async (c) => {
+    for (const ex of await examplesOf(c)) {
+      expect(ex.program).toBe('manifold');
+      const r = await cli(ex.args, { env: ex.env });
+      expect(r.code, `${ex.line}\n${r.out}${r.err}`).toBe(0);
+    }
   });
 
-  it('fails plainly without a primary config, and uninstall leaves the node on flannel', async () => {
-    const n = node();
-    const empty = join(n.root, 'empty');
-    mkdirSync(empty);
-    await expect(
-      install({ binDir: n.binDir, confDir: empty, source: n.source, env: {}, serviceAccountDir: '/x' }),
-    ).rejects.toThrow(/no primary network config in/);
-    await install({
-      binDir: n.binDir,
-      confDir: n.confDir,
-      source: n.source,
-      env: {},
-      serviceAccountDir: '/x',
-    });
-    expect(await uninstall(n.confDir)).toEqual([
-      `config: ${join(n.confDir, '00-manifold.conflist')} (removed)`,
-    ]);
-    expect(readdirSync(n.confDir).filter((f) => f !== 'manifold.d')).toEqual(['10-flannel.conflist']);
-    expect(await uninstall(n.confDir)).toEqual([
-      `config: ${join(n.confDir, '00-manifold.conflist')} (not there)`,
-    ]);
-    writeFileSync(join(n.confDir, '00-manifold.conflist'), JSON.stringify(FLANNEL));
-    await expect(uninstall(n.confDir)).rejects.toThrow(/is not a manifold config: left alone/);
+  it('install and uninstall, on a fake node', async () => {
+    const root = scratchDir('mf-help-node-');
+    const bin = join(root, 'opt/cni/bin');
+    const conf = join(root, 'etc/cni/net.d');
+    mkdirSync(bin, { recursive: true });
+    mkdirSync(conf, { recursive: true });
+    writeFileSync(
+      join(conf, '10-flannel.conflist'),
+      JSON.stringify({ cniVersion: '0.3.1', name: 'cbr0', plugins: [{ type: 'flannel' }] }),
+    );
+    const exe = join(root, 'manifold-build');
+    writeFileSync(exe, '#!/bin/sh\n', { mode: 0o755 });
+    for (const c of ['install', 'uninstall']) {
+      for (const ex of await examplesOf(c)) {
+        const args = ex.args.map((a) =>
+          a.replace(/^\/opt\/cni\/bin/, bin).replace(/^\/etc\/cni\/net\.d/, conf),
+        );
+        const r = await cli(args, { execPath: exe });
+        expect(r.code, `${ex.line}\n${r.err}`).toBe(0);
+      }
+    }
   });
 
-  it('in a pod: writes a kubeconfig from the service account, token as a file beside it', async () => {
-    const n = node();
-    const sa = join(n.root, 'sa');
-    mkdirSync(sa);
-    writeFileSync(join(sa, 'token'), 'tok-1');
-    writeFileSync(join(sa, 'ca.crt'), 'CA');
-    const kc = join(n.confDir, 'manifold.d/manifold.kubeconfig');
-    const env = { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' };
-    const opts = {
-      binDir: n.binDir,
-      confDir: n.confDir,
-      kubeconfig: kc,
-      source: n.source,
-      env,
-      serviceAccountDir: sa,
-    };
-    expect(await install(opts)).toContain(`kubeconfig: ${kc} for https://10.96.0.1:443 (written)`);
-    expect(JSON.parse(readFileSync(kc, 'utf8')).users[0].user.tokenFile).toBe(
-      join(n.confDir, 'manifold.d/token'),
+  it('every command with examples is run by some tier', async () => {
+    for (const c of E2E) expect((await examplesOf(c)).some((e) => e.program === 'manifold')).toBe(true);
+  });
+});
+
+const scratch = scratchDir('mf-args-');
+
+const flags = [
+  '--help',
+  '-h',
+  '--version',
+  '--json',
+  '--ifname',
+  '--netns',
+  '--container-id',
+  '--conf-dir',
+  '--cni-dir',
+  '--cache-dir',
+  '--bin-dir',
+  '--kubeconfig',
+  '--log-format',
+  '--log-level',
+  '--',
+  '-',
+  '--=',
+  '--ifname=',
+  '--json=1',
+  '--log-format=text',
+  '--nope',
+  '-x',
+];
+const words = fc.oneof(
+  fc.constantFrom(...Object.keys(COMMANDS), 'help', ...flags),
+  fc.constantFrom(
+    scratch,
+    join(scratch, 'missing.conf'),
+    'net',
+    'eth0',
+    '/run/netns/none',
+    'json',
+    'text',
+    '',
+  ),
+  fc.string({ maxLength: 12 }),
+  fc.string({ unit: 'binary', maxLength: 8 }),
+  fc.constantFrom('x'.repeat(300), '\u0000', '\n', '{', '../..', '%s', '$(id)', 'a=b;c'),
+);
+
+describe('argument fuzzing', () => {
+  it('exit 0, 1 or 2, a few lines, never a stack trace', async () => {
+    const env = { NETCONFPATH: scratch, CNI_PATH: scratch };
+    await fc.assert(
+      fc.asyncProperty(fc.array(words, { maxLength: 6 }), async (args) => {
+        // --watch would stay in the foreground: not in the alphabet; install writes only under scratch
+        const safe = args.map((a) =>
+          a.startsWith('/') && !a.startsWith(scratch) && a !== '/run/netns/none' ? scratch : a,
+        );
+        const r = await cli(safe, { env, cwd: scratch, execPath: join(scratch, 'manifold') });
+        expect([0, 1, 2]).toContain(r.code);
+        expect(r.err).not.toMatch(/\n\s+at /);
+        expect(r.out + r.err).not.toMatch(/\bat .*\.ts:\d+:\d+/);
+        if (r.code === 1 && !r.out) expect(r.err.trimEnd().split('\n')).toHaveLength(1);
+        if (r.code === 2) expect(r.err).toMatch(/^manifold[^\n]*: [^\n]+\n/);
+      }),
+      { numRuns: 400 },
     );
-    expect(readFileSync(join(n.confDir, 'manifold.d/token'), 'utf8')).toBe('tok-1');
-    writeFileSync(join(sa, 'token'), 'tok-2');
-    expect(await install({ ...opts, refreshOnly: true })).toContain(
-      `kubeconfig: ${kc} for https://10.96.0.1:443 (written)`,
-    );
-    expect(readFileSync(join(n.confDir, 'manifold.d/token'), 'utf8')).toBe('tok-2');
-    // refresh never re-creates a config uninstall removed
-    await uninstall(n.confDir);
-    await install({ ...opts, refreshOnly: true });
-    expect(existsSync(join(n.confDir, '00-manifold.conflist'))).toBe(false);
   });
 });

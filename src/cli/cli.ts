@@ -3,28 +3,13 @@
  * arguments, so a CNI call never gets here): a table of commands, each loaded only when it
  * runs (or its --help is asked for). A wrong command or flag is one line and the usage on
  * stderr (exit 2); a failure is one line (exit 1); never a stack trace, whatever the input.
+ * Each command lives in its folder, `<command>/<command>.ts` as a plugin does (uninstall in
+ * install/, add/check/del/gc/status in cnitool/); what several share is in shared/, with the
+ * Command contract (shared/command.ts), so no command imports this table or another command.
  */
 import { describeError } from '../cni/errors.ts';
-import type { CliBuiltins } from './builtins.ts';
-import { UsageError } from './flags.ts';
-
-export interface CliIO {
-  readonly env: Readonly<Record<string, string | undefined>>;
-  /** This executable (what `install` copies, what a plugin found in CNI_PATH may be). */
-  readonly execPath: string;
-  /** The directory relative paths are taken from. */
-  readonly cwd: string;
-  /** The built-in plugins (from the registry). */
-  readonly builtins: CliBuiltins;
-  stdout(s: string): void;
-  stderr(s: string): void;
-}
-
-export interface Command {
-  /** The full `manifold <command> --help` text: what it does, its flags, examples that run. */
-  readonly help: string;
-  run(args: readonly string[], io: CliIO): Promise<number>;
-}
+import type { CliIO, Command } from './shared/command.ts';
+import { UsageError } from './shared/flags.ts';
 
 export interface CommandEntry {
   readonly summary: string;
@@ -37,54 +22,54 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   validate: {
     summary: 'check configs, conflists and NetworkAttachmentDefinitions; warn about risky ones',
     usage: 'FILE... [--conf-dir DIR] [--json]',
-    load: async () => (await import(/* webpackMode: "eager" */ './validate-command.ts')).validateCommand,
+    load: async () => (await import(/* webpackMode: "eager" */ './validate/validate.ts')).validateCommand,
   },
   explain: {
     summary: 'dry run: what ADD would attach, name, run and address (creates and reserves nothing)',
     usage:
       'FILE [--ifname NAME] [--netns PATH] [--container-id ID] [--conf-dir DIR] [--networks VALUE --nad FILE... [--namespace NS]] [--json]',
-    load: async () => (await import(/* webpackMode: "eager" */ './explain-command.ts')).explainCommand,
+    load: async () => (await import(/* webpackMode: "eager" */ './explain/explain.ts')).explainCommand,
   },
   inspect: {
     summary: 'what this node holds: attachments, leaked addresses, caches of pods that are gone',
     usage: '[--cni-dir DIR] [--conf-dir DIR]... [--cache-dir DIR] [--json]',
-    load: async () => (await import(/* webpackMode: "eager" */ './inspect-command.ts')).inspectCommand,
+    load: async () => (await import(/* webpackMode: "eager" */ './inspect/inspect.ts')).inspectCommand,
   },
   add: {
     summary: 'attach NETNS to NETWORK by hand, as cnitool does (NETCONFPATH, CNI_PATH, CNI_ARGS…)',
     usage: 'NETWORK NETNS [--ifname NAME] [--cache-dir DIR] [--log-format json|text] [--log-level LEVEL]',
-    load: async () => (await import(/* webpackMode: "eager" */ './cnitool-commands.ts')).addCommand,
+    load: async () => (await import(/* webpackMode: "eager" */ './cnitool/cnitool.ts')).addCommand,
   },
   check: {
     summary: 'CHECK an attachment made by add (or by the runtime), as cnitool does',
     usage: 'NETWORK NETNS [--ifname NAME] [--cache-dir DIR] [--log-format json|text] [--log-level LEVEL]',
-    load: async () => (await import(/* webpackMode: "eager" */ './cnitool-commands.ts')).checkCommand,
+    load: async () => (await import(/* webpackMode: "eager" */ './cnitool/cnitool.ts')).checkCommand,
   },
   del: {
     summary: 'detach NETNS from NETWORK, as cnitool does',
     usage: 'NETWORK NETNS [--ifname NAME] [--cache-dir DIR] [--log-format json|text] [--log-level LEVEL]',
-    load: async () => (await import(/* webpackMode: "eager" */ './cnitool-commands.ts')).delCommand,
+    load: async () => (await import(/* webpackMode: "eager" */ './cnitool/cnitool.ts')).delCommand,
   },
   gc: {
     summary: "GC NETWORK as cnitool does: every cached attachment of it is deleted, then the plugins' GC",
     usage: 'NETWORK [NETNS] [--cache-dir DIR] [--log-format json|text] [--log-level LEVEL]',
-    load: async () => (await import(/* webpackMode: "eager" */ './cnitool-commands.ts')).gcCommand,
+    load: async () => (await import(/* webpackMode: "eager" */ './cnitool/cnitool.ts')).gcCommand,
   },
   status: {
     summary: "ask NETWORK's plugins whether they can serve ADD (STATUS), as cnitool does",
     usage: 'NETWORK [NETNS] [--log-format json|text] [--log-level LEVEL]',
-    load: async () => (await import(/* webpackMode: "eager" */ './cnitool-commands.ts')).statusCommand,
+    load: async () => (await import(/* webpackMode: "eager" */ './cnitool/cnitool.ts')).statusCommand,
   },
   install: {
     summary:
       "copy manifold into the CNI bin dir and make it the node's network config, wrapping the primary one",
     usage: '--bin-dir DIR --conf-dir DIR [--kubeconfig FILE] [--watch]',
-    load: async () => (await import(/* webpackMode: "eager" */ './install-command.ts')).installCommand,
+    load: async () => (await import(/* webpackMode: "eager" */ './install/install.ts')).installCommand,
   },
   uninstall: {
     summary: "remove manifold's network config, so the node uses its primary network config again",
     usage: '--conf-dir DIR [--if-daemonset-deleted] [--kubeconfig FILE]',
-    load: async () => (await import(/* webpackMode: "eager" */ './install-command.ts')).uninstallCommand,
+    load: async () => (await import(/* webpackMode: "eager" */ './install/install.ts')).uninstallCommand,
   },
 };
 

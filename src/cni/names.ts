@@ -3,7 +3,7 @@
  * (`[A-Za-z0-9][A-Za-z0-9_.-]*`), interface names (the kernel's dev_valid_name, in bytes), and
  * plugin types (a file name in the search path, never a path).
  */
-import { CniError, Code } from './errors.ts';
+import { CniError, Code, q } from './errors.ts';
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
@@ -29,7 +29,7 @@ export function checkPluginType(type: string, field = 'type'): void {
   if (type === '' || type.includes('/') || type.includes('..') || type.includes('\0')) {
     throw new CniError(
       Code.InvalidConfig,
-      `${field}: invalid plugin type ${JSON.stringify(type)}: a type is a file name in CNI_PATH, without "/", ".." or NUL`,
+      `${field}: invalid plugin type ${q(type)}: a type is a file name in CNI_PATH, without "/", ".." or NUL`,
     );
   }
 }

@@ -17,7 +17,8 @@ export function isVerb(s: string): s is Verb {
 /** A process environment (or the view of one a nested call gets). */
 export type Env = Readonly<Record<string, string | undefined>>;
 
-export interface Attachment {
+/** One attachment the runtime still has, as GC's `cni.dev/valid-attachments` lists it. */
+export interface ValidAttachment {
   readonly containerID: string;
   readonly ifname: string;
 }
@@ -81,7 +82,7 @@ export interface CheckContext<C> extends PluginContext<C> {
 
 /** GC: the attachments the runtime still uses (`cni.dev/valid-attachments`, `[]` when absent). */
 export interface GcContext<C> extends PluginContext<C> {
-  readonly validAttachments: readonly Attachment[];
+  readonly validAttachments: readonly ValidAttachment[];
 }
 
 export interface Plugin<C> {

@@ -1,5 +1,5 @@
 /**
- * Spec 0.1.0 and 0.2.0 (issue 10, defect 2): the result shape of those versions — `ip4` and
+ * Spec 0.1.0 and 0.2.0: the result shape of those versions — `ip4` and
  * `ip6` objects each with `ip`, `gateway` and `routes`, and `dns` — printed exactly as the
  * reference library converts a newer result down (first address of each family, routes by
  * family with only dst/gw), and read back into the model (prevResult, delegate results).

@@ -5,7 +5,7 @@
  * shape (`ip4`/`ip6`, result020.ts).
  */
 import { familyOf } from '../ip/ip.ts';
-import { CniError, Code } from './errors.ts';
+import { CniError, Code, q } from './errors.ts';
 import { decodeV02, encodeV02, isV02, type V02IPConfig } from './result020.ts';
 import { isLegacyResult, isSupported } from './versions.ts';
 
@@ -73,7 +73,7 @@ export function encodeResult(r: Result, version: string): Json {
   if (!isSupported(version)) {
     throw new CniError(
       Code.IncompatibleVersion,
-      `cannot convert result to unsupported version ${JSON.stringify(version)}`,
+      `cannot convert result to unsupported version ${q(version)}`,
     );
   }
   if (isV02(version)) return encodeV02(r, version, encodeDns(r.dns));
@@ -129,7 +129,7 @@ export interface AnyVersionResult {
 export function decodeResult(r: AnyVersionResult, fallbackVersion: string): Result {
   const version = r.cniVersion || fallbackVersion;
   if (!isSupported(version)) {
-    throw new CniError(Code.IncompatibleVersion, `unsupported result version ${JSON.stringify(version)}`);
+    throw new CniError(Code.IncompatibleVersion, `unsupported result version ${q(version)}`);
   }
   const out: Result = { cniVersion: version };
   if (r.interfaces) {

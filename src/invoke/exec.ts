@@ -5,7 +5,7 @@
  */
 import { accessSync, constants, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { CniError, Code, failed } from '../cni/errors.ts';
+import { CniError, Code, failed, q } from '../cni/errors.ts';
 import { checkPluginType } from '../cni/names.ts';
 import type { Env, Verb } from '../cni/plugin.ts';
 import type { Ran } from '../util/spawn.ts';
@@ -17,10 +17,7 @@ export class PluginNotFoundError extends CniError {}
 export function findPlugin(type: string, dirs: readonly string[]): string {
   checkPluginType(type);
   if (dirs.length === 0) {
-    throw new PluginNotFoundError(
-      Code.Internal,
-      `failed to find plugin ${JSON.stringify(type)}: CNI_PATH is empty`,
-    );
+    throw new PluginNotFoundError(Code.Internal, `failed to find plugin ${q(type)}: CNI_PATH is empty`);
   }
   for (const dir of dirs) {
     const file = join(dir, type);
@@ -34,7 +31,7 @@ export function findPlugin(type: string, dirs: readonly string[]): string {
   }
   throw new PluginNotFoundError(
     Code.Internal,
-    `failed to find plugin ${JSON.stringify(type)} in path [${dirs.join(' ')}]`,
+    `failed to find plugin ${q(type)} in path [${dirs.join(' ')}]`,
   );
 }
 
@@ -56,7 +53,7 @@ function refuseSelf(type: string, file: string): void {
   if (self !== undefined && realpath(file) === self) {
     throw new CniError(
       Code.InvalidConfig,
-      `type: plugin ${JSON.stringify(type)} (${file}) is this executable: a nested meta-plugin is refused`,
+      `type: plugin ${q(type)} (${file}) is this executable: a nested meta-plugin is refused`,
     );
   }
 }
@@ -84,7 +81,7 @@ export async function execPlugin(req: ExecRequest): Promise<unknown> {
     const { runProgram } = await import(/* webpackMode: "eager" */ '../util/spawn.ts'); // node:child_process only when needed
     r = await runProgram(file, [], { env, input: req.stdin, stderr: 'inherit' });
   } catch (err) {
-    throw failed(`run plugin ${JSON.stringify(req.type)} (${file})`, err);
+    throw failed(`run plugin ${q(req.type)} (${file})`, err);
   }
   const how =
     r.code === 0 ? undefined : r.signal ? `was killed by ${r.signal}` : `exited with status ${r.code ?? '?'}`;
@@ -115,16 +112,16 @@ export function pluginOutcome(
     if (out !== '' && decoded === undefined) {
       throw new CniError(
         Code.DecodingFailure,
-        `plugin ${JSON.stringify(type)} printed a result that is not JSON: ${snippet(out)}`,
+        `plugin ${q(type)} printed a result that is not JSON: ${snippet(out)}`,
       );
     }
     if (command === 'ADD' && out === '') {
-      throw new CniError(Code.DecodingFailure, `plugin ${JSON.stringify(type)} printed no result for ADD`);
+      throw new CniError(Code.DecodingFailure, `plugin ${q(type)} printed no result for ADD`);
     }
     if (command === 'ADD' && (decoded === null || typeof decoded !== 'object' || Array.isArray(decoded))) {
       throw new CniError(
         Code.DecodingFailure,
-        `plugin ${JSON.stringify(type)} printed a result for ADD that is not a JSON object: ${snippet(out)}`,
+        `plugin ${q(type)} printed a result for ADD that is not a JSON object: ${snippet(out)}`,
       );
     }
     return decoded;
@@ -133,10 +130,7 @@ export function pluginOutcome(
   if (e && typeof e.code === 'number' && typeof e.msg === 'string') {
     throw new CniError(e.code, e.msg, typeof e.details === 'string' ? e.details : '');
   }
-  throw new CniError(
-    Code.Internal,
-    `plugin ${JSON.stringify(type)} ${failure}${out ? `: ${snippet(out)}` : ''}`,
-  );
+  throw new CniError(Code.Internal, `plugin ${q(type)} ${failure}${out ? `: ${snippet(out)}` : ''}`);
 }
 
 function snippet(s: string): string {

@@ -1,5 +1,5 @@
 /**
- * The invoker's limits (found by fuzzing, issue 10): an IPAM type that names a built-in link
+ * The invoker's limits (found by fuzzing): an IPAM type that names a built-in link
  * plugin made that plugin run in-process as IPAM, whose own IPAM was itself again: an endless
  * in-process recursion (DEL, CHECK, GC, STATUS) that ran the process out of memory. Such a type
  * is a config error now, and in-process calls nest at most a few levels.

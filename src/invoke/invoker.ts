@@ -7,7 +7,7 @@
  * says, so this folder depends on no plugin.
  */
 
-import { CniError, Code } from '../cni/errors.ts';
+import { CniError, Code, q } from '../cni/errors.ts';
 import { checkPluginType } from '../cni/names.ts';
 import type { InvokeRequest, Invoker, PluginLoader } from '../cni/plugin.ts';
 import { execPlugin, pluginOutcome } from './exec.ts';
@@ -38,13 +38,13 @@ export function createInvoker(builtins: Builtins, depth = 0): Invoker {
       if (req.asIpam && !builtins.ipam(req.type)) {
         throw new CniError(
           Code.InvalidConfig,
-          `ipam.type: ${JSON.stringify(req.type)} is a built-in plugin that is not an IPAM plugin`,
+          `ipam.type: ${q(req.type)} is a built-in plugin that is not an IPAM plugin`,
         );
       }
       if (depth >= MAX_NESTING) {
         throw new CniError(
           Code.InvalidConfig,
-          `type: plugin ${JSON.stringify(req.type)} would nest ${depth + 1} calls deep: do plugin types of the config name each other?`,
+          `type: plugin ${q(req.type)} would nest ${depth + 1} calls deep: do plugin types of the config name each other?`,
         );
       }
       const { status, stdout } = await runInProcess(

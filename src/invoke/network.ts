@@ -6,9 +6,9 @@
  */
 import * as z from 'zod/mini';
 import { Attempts } from '../cni/attempts.ts';
-import { CniError, Code } from '../cni/errors.ts';
+import { CniError, Code, q } from '../cni/errors.ts';
 import { ResultSchema } from '../cni/netconf.ts';
-import type { Attachment, Env, Invoker, Verb } from '../cni/plugin.ts';
+import type { Env, Invoker, ValidAttachment, Verb } from '../cni/plugin.ts';
 import { decodeResult, encodeResult, type Result } from '../cni/result.ts';
 import { parseWith } from '../cni/validate.ts';
 import { atLeast, isSupported, SUPPORTED_VERSIONS } from '../cni/versions.ts';
@@ -52,7 +52,7 @@ export function parseNetwork(raw: unknown, path: string, fallbackVersion: string
   if (!isSupported(cniVersion)) {
     throw new CniError(
       Code.IncompatibleVersion,
-      `${path}.cniVersion: ${JSON.stringify(cniVersion)} is not supported`,
+      `${path}.cniVersion: ${q(cniVersion)} is not supported`,
       `supported: ${SUPPORTED_VERSIONS.join(', ')}`,
     );
   }
@@ -156,7 +156,7 @@ export async function addNetwork(invoker: Invoker, net: Network, rt: RuntimeConf
   let prev: Result | undefined;
   for (const plugin of net.plugins) {
     const out = await call(invoker, net, plugin, 'ADD', rt, prev);
-    const parsed = parseWith(ResultSchema, out ?? {}, `result of plugin ${JSON.stringify(plugin.type)}`);
+    const parsed = parseWith(ResultSchema, out ?? {}, `result of plugin ${q(plugin.type)}`);
     prev = decodeResult(parsed, net.cniVersion);
   }
   return prev ?? { cniVersion: net.cniVersion };
@@ -199,7 +199,7 @@ export async function gcNetwork(
   invoker: Invoker,
   net: Network,
   rt: RuntimeConf,
-  valid: readonly Attachment[],
+  valid: readonly ValidAttachment[],
 ): Promise<'checked' | 'skipped'> {
   if (net.disableGC || !atLeast(net.cniVersion, '1.1.0')) return 'skipped';
   for (const plugin of net.plugins) {

@@ -7,7 +7,7 @@
  */
 import { checkPluginType } from '../cni/names.ts';
 import { ResultSchema } from '../cni/netconf.ts';
-import type { Attachment, PluginContext, Verb } from '../cni/plugin.ts';
+import type { PluginContext, ValidAttachment, Verb } from '../cni/plugin.ts';
 import { decodeResult, type Result } from '../cni/result.ts';
 import { parseWith } from '../cni/validate.ts';
 import { log } from '../util/log.ts';
@@ -34,7 +34,7 @@ export interface Ipam {
   /** `prev`: the result being checked (the calling plugin's prevResult). */
   check(prev: Result): Promise<void>;
   status(): Promise<void>;
-  gc(valid: readonly Attachment[]): Promise<void>;
+  gc(valid: readonly ValidAttachment[]): Promise<void>;
 }
 
 export function ipamType(raw: Readonly<Record<string, unknown>>): string | undefined {

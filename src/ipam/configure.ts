@@ -6,7 +6,7 @@
  * Route mtu/advmss are applied too (the reference drops them).
  */
 
-import { CniError, Code } from '../cni/errors.ts';
+import { CniError, Code, q } from '../cni/errors.ts';
 import type { IPConfig, Route } from '../cni/result.ts';
 import { parseCIDR } from '../ip/ip.ts';
 import * as addr from '../kernel/addr.ts';
@@ -59,8 +59,8 @@ export async function configureInterface(
   routes: readonly Route[],
   opts: ConfigureOptions = {},
 ): Promise<void> {
-  const l = await link.mustByName(pod, ifname, `in netns ${JSON.stringify(ns.path)}`);
-  const where = `interface ${JSON.stringify(ifname)}`;
+  const l = await link.mustByName(pod, ifname, `in netns ${q(ns.path)}`);
+  const where = `interface ${q(ifname)}`;
   if (ips.some((ip) => parseCIDR(ip.address)?.ip.family === 6)) {
     const keys: Record<string, string> = {};
     for (const dev of ['lo', ifname]) {

@@ -4,7 +4,7 @@
  * correct attachment passes (the reference fails it).
  */
 
-import { CniError, Code } from '../cni/errors.ts';
+import { CniError, Code, q } from '../cni/errors.ts';
 import type { IPConfig, Route } from '../cni/result.ts';
 import { equalIP, networkOf, parseCIDR, parseIP } from '../ip/ip.ts';
 import * as addr from '../kernel/addr.ts';
@@ -28,7 +28,7 @@ export async function checkAddresses(
     if (!found) {
       throw new CniError(
         Code.Internal,
-        `address ${ip.address} of the result is missing on interface ${JSON.stringify(ifname)}`,
+        `address ${ip.address} of the result is missing on interface ${q(ifname)}`,
       );
     }
   }
@@ -63,7 +63,7 @@ export async function checkRoutes(
     if (!found) {
       throw new CniError(
         Code.Internal,
-        `route ${eff.dst}${eff.gw ? ` via ${eff.gw}` : ''} of the result is missing on interface ${JSON.stringify(ifname)}`,
+        `route ${eff.dst}${eff.gw ? ` via ${eff.gw}` : ''} of the result is missing on interface ${q(ifname)}`,
       );
     }
   }

@@ -1,7 +1,7 @@
 /**
  * GET of an apps/v1 DaemonSet, for `uninstall --if-daemonset-deleted`: preStop removes the
  * node's config only when manifold's DaemonSet itself is going away (404, or
- * metadata.deletionTimestamp set), not on every restart or rolling update (issue 18, defect 9).
+ * metadata.deletionTimestamp set), not on every restart or rolling update.
  */
 import * as z from 'zod/mini';
 import type { KubeClient } from './client.ts';

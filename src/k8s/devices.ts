@@ -4,7 +4,7 @@
  * from kubelet's pod-resources socket when it answers, else from the kubelet checkpoint file.
  */
 import { existsSync } from 'node:fs';
-import { CniError, Code, describeError } from '../cni/errors.ts';
+import { CniError, Code, describeError, q } from '../cni/errors.ts';
 import { log } from '../util/log.ts';
 import { checkpointDevices } from './checkpoint.ts';
 import { type DeviceMap, podResourcesDevices } from './podresources.ts';
@@ -49,7 +49,7 @@ export async function allocatedDevices(
   } catch (err) {
     throw new CniError(
       Code.TryAgainLater,
-      `failed to find the devices allocated to pod ${pod.namespace}/${pod.name}: pod-resources socket ${JSON.stringify(src.socket)}: ${socketProblem}; checkpoint ${JSON.stringify(src.checkpoint)}: ${describeError(err)}`,
+      `failed to find the devices allocated to pod ${pod.namespace}/${pod.name}: pod-resources socket ${q(src.socket)}: ${socketProblem}; checkpoint ${q(src.checkpoint)}: ${describeError(err)}`,
       'set podResourcesSocket (or kubeletCheckpointFile) to where this node keeps them',
     );
   }

@@ -11,7 +11,7 @@
  */
 import * as http2 from 'node:http2';
 import * as net from 'node:net';
-import { describeError } from '../cni/errors.ts';
+import { describeError, q } from '../cni/errors.ts';
 
 /** gRPC status codes manifold tells apart. */
 export const GrpcStatus = {
@@ -236,7 +236,7 @@ export function unaryCall(
                 GrpcStatus.Unknown,
                 rawStatus === undefined
                   ? `${method}: the answer has no grpc-status`
-                  : `${method}: malformed grpc-status ${JSON.stringify(rawStatus)}${message ? `: ${message}` : ''}`,
+                  : `${method}: malformed grpc-status ${q(rawStatus)}${message ? `: ${message}` : ''}`,
               ),
             );
             return;

@@ -2,13 +2,13 @@
  * The Kubernetes client against a local HTTPS stand-in of the API server (real TLS, a real
  * kubeconfig), and the pod-resources client against a local gRPC server on a unix socket.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeApiServer } from '../../test/helpers/fake-apiserver.ts';
 import { FakePodResources } from '../../test/helpers/fake-podresources.ts';
 import { makePki } from '../../test/helpers/pki.ts';
+import { scratchDir } from '../../test/helpers/scratch.ts';
 import { cniRejectionOf } from '../../test/helpers/skel.ts';
 import { createPodEvent, getNad, getPod, patchPodAnnotation } from './api.ts';
 import { checkpointDevices } from './checkpoint.ts';
@@ -22,7 +22,7 @@ import { lenField, readFields, varintField } from './protobuf.ts';
 
 const pki = makePki();
 const api = new FakeApiServer(pki);
-const dir = mkdtempSync(join(tmpdir(), 'mf-k8s-'));
+const dir = scratchDir('mf-k8s-');
 
 beforeAll(async () => {
   await api.start();
@@ -240,7 +240,7 @@ describe('requests', () => {
   });
 
   it('in-cluster: service host/port and the service account files, re-read per request', async () => {
-    const sa = mkdtempSync(join(tmpdir(), 'mf-sa-'));
+    const sa = scratchDir('mf-sa-');
     writeFileSync(join(sa, 'token'), 't0');
     writeFileSync(join(sa, 'ca.crt'), pki.ca);
     const env = { KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: String(api.port) };

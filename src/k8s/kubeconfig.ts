@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import * as z from 'zod/mini';
-import { CniError, Code, describeError } from '../cni/errors.ts';
+import { CniError, Code, describeError, q } from '../cni/errors.ts';
 import { parseWith } from '../cni/validate.ts';
 import { readCredential, readToken, type Target, type TargetSource } from './target.ts';
 
@@ -64,10 +64,7 @@ function contextOf(cfg: Kubeconfig, source: string): z.output<typeof ContextSche
   if (current) {
     const c = pick(contexts, current);
     if (!c)
-      throw new CniError(
-        Code.InvalidConfig,
-        `${source}: current-context ${JSON.stringify(current)} is not in contexts`,
-      );
+      throw new CniError(Code.InvalidConfig, `${source}: current-context ${q(current)} is not in contexts`);
     return c.context;
   }
   if (contexts.length === 1 && contexts[0]) return contexts[0].context;
@@ -80,13 +77,10 @@ export function targetOf(raw: unknown, dir: string, source: string): Target {
   const ctx = contextOf(cfg, source);
   const cluster = pick(cfg.clusters, ctx.cluster)?.cluster;
   if (!cluster)
-    throw new CniError(
-      Code.InvalidConfig,
-      `${source}: cluster ${JSON.stringify(ctx.cluster)} is not in clusters`,
-    );
+    throw new CniError(Code.InvalidConfig, `${source}: cluster ${q(ctx.cluster)} is not in clusters`);
   const user = ctx.user ? pick(cfg.users, ctx.user)?.user : undefined;
   if (ctx.user && !user)
-    throw new CniError(Code.InvalidConfig, `${source}: user ${JSON.stringify(ctx.user)} is not in users`);
+    throw new CniError(Code.InvalidConfig, `${source}: user ${q(ctx.user)} is not in users`);
   const file = (p: string) => (isAbsolute(p) ? p : resolve(dir, p));
   const material = (data: string | null | undefined, path: string | null | undefined, field: string) => {
     if (data) return decode64(data, `${field}-data`, source);
@@ -96,7 +90,7 @@ export function targetOf(raw: unknown, dir: string, source: string): Target {
   if (user?.exec !== undefined || user?.['auth-provider'] !== undefined) {
     throw new CniError(
       Code.InvalidConfig,
-      `${source}: user ${JSON.stringify(ctx.user)}: exec and auth-provider credentials are not supported: use a token, tokenFile or a client certificate`,
+      `${source}: user ${q(ctx.user)}: exec and auth-provider credentials are not supported: use a token, tokenFile or a client certificate`,
     );
   }
   const ca = material(
@@ -146,15 +140,12 @@ async function parseText(text: string): Promise<unknown> {
 
 /** Reads and resolves the kubeconfig at `path` (YAML or JSON). */
 export async function readKubeconfig(path: string): Promise<Target> {
-  const source = `kubeconfig ${JSON.stringify(path)}`;
+  const source = `kubeconfig ${q(path)}`;
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new CniError(
-      Code.InvalidConfig,
-      `kubeconfig: cannot read ${JSON.stringify(path)}: ${describeError(err)}`,
-    );
+    throw new CniError(Code.InvalidConfig, `kubeconfig: cannot read ${q(path)}: ${describeError(err)}`);
   }
   let raw: unknown;
   try {

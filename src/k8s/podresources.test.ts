@@ -4,21 +4,21 @@
  * garbage protobuf, resets, GOAWAY. Every failure is a rejection (a GrpcError, then a CniError
  * from allocatedDevices), never an exception thrown out of an event handler.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FakePodResources, GET_DISABLED } from '../../test/helpers/fake-podresources.ts';
+import { scratchDir } from '../../test/helpers/scratch.ts';
 import { cniRejectionOf } from '../../test/helpers/skel.ts';
 import type { MetaConf } from '../meta/config.ts';
-import { DeviceAllocator } from '../meta/k8s/device-ids.ts';
+import { DeviceAllocator } from '../meta/pods/device-ids.ts';
 import { overrideLog } from '../util/log.ts';
 import { Budget } from './client.ts';
 import { allocatedDevices } from './devices.ts';
 import { GrpcError, unaryCall } from './grpc.ts';
 import { GET_METHOD, LIST_METHOD, podResourcesDevices } from './podresources.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'mf-podres-'));
+const dir = scratchDir('mf-podres-');
 const socket = join(dir, 'kubelet.sock');
 const kubelet = new FakePodResources(socket);
 const NO_CHECKPOINT = join(dir, 'no-such-checkpoint');

@@ -5,7 +5,7 @@
  * Multus #852) is used from the next request on.
  */
 import { readFileSync } from 'node:fs';
-import { CniError, Code, describeError } from '../cni/errors.ts';
+import { CniError, Code, describeError, q } from '../cni/errors.ts';
 
 export interface Target {
   /** `https://host:port` (a path prefix is kept). */
@@ -32,7 +32,7 @@ export function readCredential(path: string, field: string, source: string): Buf
   } catch (err) {
     throw new CniError(
       Code.InvalidConfig,
-      `${source}: ${field}: cannot read ${JSON.stringify(path)}: ${describeError(err)}`,
+      `${source}: ${field}: cannot read ${q(path)}: ${describeError(err)}`,
     );
   }
 }

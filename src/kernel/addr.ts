@@ -1,4 +1,6 @@
 /** IPv4 and IPv6 addresses on links. */
+
+import { q } from '../cni/errors.ts';
 import { formatIP, type IPNet, lastOf, parseCIDR } from '../ip/ip.ts';
 import { isErrno, kernelFailure } from './errors.ts';
 import { decodeAttrs, encodeAttrs, readStr, readU32, str, u32 } from './nl/attrs.ts';
@@ -63,7 +65,7 @@ export async function add(
   opts: AddOptions = {},
 ): Promise<void> {
   const n = parseCIDR(cidr);
-  if (!n) throw kernelFailure(`add address ${JSON.stringify(cidr)} to ${link}`, new Error('not a CIDR'));
+  if (!n) throw kernelFailure(`add address ${q(cidr)} to ${link}`, new Error('not a CIDR'));
   const v4 = n.ip.family === 4;
   const flags = opts.noDad ? IFA_F.NODAD : 0;
   const body = Buffer.concat([
@@ -79,7 +81,7 @@ export async function add(
   try {
     await h.request(RTM.NEWADDR, body, NLM_F.CREATE | (opts.mayExist ? NLM_F.REPLACE : NLM_F.EXCL));
   } catch (err) {
-    throw kernelFailure(`add address ${JSON.stringify(cidr)} to ${link}`, err);
+    throw kernelFailure(`add address ${q(cidr)} to ${link}`, err);
   }
 }
 
@@ -95,6 +97,6 @@ export async function remove(h: Rtnl, index: number, cidr: string, link: string)
     await h.request(RTM.DELADDR, body);
   } catch (err) {
     if (isErrno(err, 'EADDRNOTAVAIL', 'ENODEV', 'ESRCH')) return;
-    throw kernelFailure(`remove address ${JSON.stringify(cidr)} from ${link}`, err);
+    throw kernelFailure(`remove address ${q(cidr)} from ${link}`, err);
   }
 }

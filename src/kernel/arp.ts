@@ -3,6 +3,8 @@
  * ARP header on): requests, RFC 5227 probes (sender 0.0.0.0) and gratuitous announcements
  * (sender = target), and the reading of any received ARP packet.
  */
+
+import { q } from '../cni/errors.ts';
 import { formatIP, parseIP } from '../ip/ip.ts';
 import { formatMac, parseMac } from './nl/attrs.ts';
 
@@ -21,7 +23,7 @@ export interface ArpPacket {
 
 function v4(ip: string): Buffer {
   const p = parseIP(ip);
-  if (p?.family !== 4) throw new Error(`${JSON.stringify(ip)} is not an IPv4 address`);
+  if (p?.family !== 4) throw new Error(`${q(ip)} is not an IPv4 address`);
   return Buffer.from(p.bytes);
 }
 

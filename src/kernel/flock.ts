@@ -9,7 +9,7 @@
  */
 import { closeSync, openSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { CniError, Code } from '../cni/errors.ts';
+import { CniError, Code, q } from '../cni/errors.ts';
 import { flock, flockWait } from '../native/index.cjs';
 import { kernelFailure } from './errors.ts';
 
@@ -42,19 +42,16 @@ export async function lockExclusive(path: string, timeoutMs = 60_000): Promise<F
     fd = openSync(path, 'a', 0o600);
   } catch (err) {
     leave();
-    throw kernelFailure(`open lock file ${JSON.stringify(path)}`, err);
+    throw kernelFailure(`open lock file ${q(path)}`, err);
   }
   try {
     if (!flock(fd, LOCK_EX | LOCK_NB) && !flockWait(fd, LOCK_EX, Math.max(0, deadline - Date.now()))) {
-      throw new CniError(
-        Code.TryAgainLater,
-        `failed to lock ${JSON.stringify(path)}: still held after ${timeoutMs} ms`,
-      );
+      throw new CniError(Code.TryAgainLater, `failed to lock ${q(path)}: still held after ${timeoutMs} ms`);
     }
   } catch (err) {
     closeSync(fd);
     leave();
-    throw err instanceof CniError ? err : kernelFailure(`lock ${JSON.stringify(path)}`, err);
+    throw err instanceof CniError ? err : kernelFailure(`lock ${q(path)}`, err);
   }
   let held = true;
   return {

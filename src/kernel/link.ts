@@ -3,7 +3,7 @@
  * Kind-specific attributes (IFLA_INFO_DATA) are passed in and read back raw; the helpers in
  * kinds.ts encode and decode them per kind.
  */
-import { CniError, Code } from '../cni/errors.ts';
+import { CniError, Code, q } from '../cni/errors.ts';
 import { log } from '../util/log.ts';
 import { isErrno, kernelFailure } from './errors.ts';
 import type { NetNS } from './netns.ts';
@@ -126,7 +126,7 @@ export async function byName(h: Rtnl, name: string, opts: GetOptions = {}): Prom
   try {
     return await getOne(h, Buffer.concat([ifinfomsg({}), encodeAttrs(attrs)]));
   } catch (err) {
-    throw kernelFailure(`look up link ${JSON.stringify(name)}`, err);
+    throw kernelFailure(`look up link ${q(name)}`, err);
   }
 }
 
@@ -145,7 +145,7 @@ export async function mustByName(h: Rtnl, name: string, where = '', opts: GetOpt
   if (!link) {
     throw new CniError(
       Code.Internal,
-      `failed to find link ${JSON.stringify(name)}${where ? ` ${where}` : ''}: no such device`,
+      `failed to find link ${q(name)}${where ? ` ${where}` : ''}: no such device`,
     );
   }
   return link;
@@ -192,7 +192,7 @@ function linkAttrs(spec: Omit<NewLink, 'kind'> & { kind?: string }): (Attr | und
 export async function create(
   h: Rtnl,
   spec: NewLink,
-  describe = `${spec.kind} ${JSON.stringify(spec.name)}`,
+  describe = `${spec.kind} ${q(spec.name)}`,
 ): Promise<void> {
   const body = Buffer.concat([
     ifinfomsg({ flags: spec.up ? IFF_UP : 0, change: spec.up ? IFF_UP : 0 }),
@@ -282,15 +282,15 @@ export async function set(
 }
 
 function changeWhat(c: LinkChange, link: string): string {
-  if (c.netns) return `move ${link} to netns ${JSON.stringify(c.netns.path)}`;
-  if (c.name !== undefined) return `rename ${link} to ${JSON.stringify(c.name)}`;
+  if (c.netns) return `move ${link} to netns ${q(c.netns.path)}`;
+  if (c.name !== undefined) return `rename ${link} to ${q(c.name)}`;
   if (c.mtu !== undefined) return `set MTU ${c.mtu} on ${link}`;
   if (c.mac !== undefined) return `set MAC ${c.mac} on ${link}`;
   if (c.master !== undefined)
     return c.master ? `attach ${link} to master with index ${c.master}` : `detach ${link}`;
   if (c.up !== undefined) return `set ${link} ${c.up ? 'up' : 'down'}`;
   if (c.promisc !== undefined) return `set promiscuous mode ${c.promisc ? 'on' : 'off'} on ${link}`;
-  if (c.alias !== undefined) return `set alias ${JSON.stringify(c.alias)} on ${link}`;
+  if (c.alias !== undefined) return `set alias ${q(c.alias)} on ${link}`;
   return `change ${link}`;
 }
 

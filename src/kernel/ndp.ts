@@ -4,6 +4,8 @@
  * from ::), unsolicited neighbour advertisements (an announcement), and the reading of a
  * received solicitation or advertisement. The ICMPv6 checksum is computed here.
  */
+
+import { q } from '../cni/errors.ts';
 import { formatIP, type IP, parseIP } from '../ip/ip.ts';
 import { formatMac, parseMac } from './nl/attrs.ts';
 
@@ -16,7 +18,7 @@ export const ALL_NODES = 'ff02::1';
 
 function v6(ip: string): IP {
   const p = parseIP(ip);
-  if (p?.family !== 6) throw new Error(`${JSON.stringify(ip)} is not an IPv6 address`);
+  if (p?.family !== 6) throw new Error(`${q(ip)} is not an IPv6 address`);
   return p;
 }
 

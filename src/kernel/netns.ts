@@ -5,7 +5,7 @@
  * (async netlink requests included) happens on such sockets from the host namespace.
  */
 import { closeSync, constants, fstatSync, openSync, statfsSync } from 'node:fs';
-import { CniError, Code } from '../cni/errors.ts';
+import { CniError, Code, q } from '../cni/errors.ts';
 import { setns } from '../native/index.cjs';
 import { strerror } from './errors.ts';
 import { CLONE_NEWNET } from './nl/constants.ts';
@@ -17,7 +17,7 @@ const PROC_SUPER_MAGIC = 0x9fa0;
 export class NetnsMissingError extends CniError {
   readonly path: string;
   constructor(path: string) {
-    super(Code.InvalidNetNS, `failed to open netns ${JSON.stringify(path)}: no such file or directory`);
+    super(Code.InvalidNetNS, `failed to open netns ${q(path)}: no such file or directory`);
     this.path = path;
   }
 }
@@ -45,16 +45,10 @@ export class NetNS {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
       if (code === 'ENOENT') throw new NetnsMissingError(path);
-      throw new CniError(
-        Code.InvalidNetNS,
-        `failed to open netns ${JSON.stringify(path)}: ${strerror(code)}`,
-      );
+      throw new CniError(Code.InvalidNetNS, `failed to open netns ${q(path)}: ${strerror(code)}`);
     }
     if (type !== NSFS_MAGIC && type !== PROC_SUPER_MAGIC) {
-      throw new CniError(
-        Code.InvalidNetNS,
-        `failed to open netns ${JSON.stringify(path)}: not a network namespace`,
-      );
+      throw new CniError(Code.InvalidNetNS, `failed to open netns ${q(path)}: not a network namespace`);
     }
     let fd: number;
     try {
@@ -62,10 +56,7 @@ export class NetNS {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
       if (code === 'ENOENT') throw new NetnsMissingError(path);
-      throw new CniError(
-        Code.InvalidNetNS,
-        `failed to open netns ${JSON.stringify(path)}: ${strerror(code)}`,
-      );
+      throw new CniError(Code.InvalidNetNS, `failed to open netns ${q(path)}: ${strerror(code)}`);
     }
     return new NetNS(path, fd);
   }
@@ -92,7 +83,7 @@ export class NetNS {
       } catch (err) {
         throw new CniError(
           Code.InvalidNetNS,
-          `failed to enter netns ${JSON.stringify(this.path)}: ${(err as Error).message}`,
+          `failed to enter netns ${q(this.path)}: ${(err as Error).message}`,
         );
       }
       try {

@@ -16,8 +16,9 @@
  * DEL finds it by name and removes it again, so DEL stays idempotent. What could not be
  * deleted is returned, one error per link, for the caller to report.
  */
-import type { AsyncLocalStorage } from 'node:async_hooks';
 import type { CniError } from '../cni/errors.ts';
+import { q } from '../cni/errors.ts';
+import { callValue, inCall, type Slot, withCallValue } from '../util/call.ts';
 import { isErrno, kernelFailure } from './errors.ts';
 import { NetNS } from './netns.ts';
 import { decodeAttrs, encodeAttrs, readU32, u32 } from './nl/attrs.ts';
@@ -42,23 +43,25 @@ class Batch {
 }
 
 /**
- * The batch of the running call chain: scoped by async context, not a global, so calls that
- * overlap in one process (the test harness runs several at once) never take each other's
- * removals. Made on the first batch (DEL), so no other call loads node:async_hooks.
+ * The batch of the running call (src/util/call.ts): scoped by async context, not a global,
+ * so calls that overlap in one process (a daemon's, the test harness's) never take each
+ * other's removals. Set for the part of the call inside batchRemovals only.
  */
-let scope: AsyncLocalStorage<Batch> | undefined;
+const BATCH: Slot<Batch> = { name: 'link removal batch' };
 
 /**
  * Runs `fn` with link removals in pod namespaces deferred, then deletes them, one request
  * per namespace. Returns `fn`'s value and what could not be deleted (nothing is thrown for
  * those: the caller reports them). Scopes do not nest: an inner one runs in the outer one.
+ * Outside a call it is one (its sockets closed at its end).
  */
 export async function batchRemovals<T>(fn: () => Promise<T>): Promise<{ value: T; failures: CniError[] }> {
-  scope ??= new (await import('node:async_hooks')).AsyncLocalStorage<Batch>();
-  if (scope.getStore()) return { value: await fn(), failures: [] };
+  if (callValue(BATCH)) return { value: await fn(), failures: [] };
   const batch = new Batch();
-  const value = await scope.run(batch, fn);
-  return { value, failures: await flush(batch) };
+  return inCall(async () => {
+    const value = await withCallValue(BATCH, batch, fn);
+    return { value, failures: await flush(batch) };
+  });
 }
 
 /**
@@ -66,7 +69,7 @@ export async function batchRemovals<T>(fn: () => Promise<T>): Promise<{ value: T
  * there is none, `h` is the host's, or the link cannot be marked (then delete it now).
  */
 export async function deferRemoval(h: Rtnl, index: number, describe: string): Promise<boolean> {
-  const batch = scope?.getStore();
+  const batch = callValue(BATCH);
   if (!batch || !h.ns || index <= 0) return false;
   const key = `${h.ns.dev}:${h.ns.ino}`;
   let space = batch.spaces.get(key);
@@ -123,7 +126,7 @@ async function removeOne(h: Rtnl, l: Pending, where: string): Promise<CniError |
 }
 
 async function flushSpace(space: Space, group: number): Promise<CniError[]> {
-  const where = `in netns ${JSON.stringify(space.ns.path)}`;
+  const where = `in netns ${q(space.ns.path)}`;
   let h: Rtnl;
   try {
     h = Rtnl.open(space.ns);

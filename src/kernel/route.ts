@@ -20,6 +20,7 @@ import { parseRtmsg, RTMSG_LEN, rtmsg } from './nl/messages.ts';
 
 const RT_SCOPE_NOWHERE = 255;
 
+import { q } from '../cni/errors.ts';
 import type { Rtnl } from './socket.ts';
 
 export interface Route {
@@ -115,7 +116,7 @@ function nexthops(buf: Buffer, fam: 4 | 6): { oif: number; gw: string | undefine
 
 function body(r: Route, forDelete: boolean): Buffer {
   const n = parseCIDR(r.dst);
-  if (!n) throw new Error(`route destination ${JSON.stringify(r.dst)} is not a CIDR`);
+  if (!n) throw new Error(`route destination ${q(r.dst)} is not a CIDR`);
   const fam = n.ip.family;
   const gw = r.gw ? parseIP(r.gw) : undefined;
   const table = r.table ?? RT_TABLE_MAIN;

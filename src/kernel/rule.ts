@@ -1,4 +1,6 @@
 /** Routing policy rules (`ip rule`): list, add, delete — RTM_GETRULE/NEWRULE/DELRULE. */
+
+import { q } from '../cni/errors.ts';
 import { formatIP, parseCIDR } from '../ip/ip.ts';
 import { isErrno, kernelFailure } from './errors.ts';
 import { decodeAttrs, encodeAttrs, readU8, readU32, u8, u32 } from './nl/attrs.ts';
@@ -46,7 +48,7 @@ export async function list(h: Rtnl, family: 4 | 6): Promise<Rule[]> {
 
 function body(r: Rule): Buffer {
   const src = r.src ? parseCIDR(r.src) : undefined;
-  if (r.src && !src) throw new Error(`rule source ${JSON.stringify(r.src)} is not a CIDR`);
+  if (r.src && !src) throw new Error(`rule source ${q(r.src)} is not a CIDR`);
   return Buffer.concat([
     fibRuleHdr({
       family: r.family === 4 ? AF_INET : AF_INET6,

@@ -7,8 +7,9 @@
  * (NLM_F_DUMP_INTR) are run again in C, a bounded number of times (then EINTR), as is a
  * system call interrupted by a signal.
  */
-import { CniError, Code } from '../cni/errors.ts';
+import { CniError, Code, q } from '../cni/errors.ts';
 import { nlClose, nlOpen, nlRequest } from '../native/index.cjs';
+import { callValue, type Slot } from '../util/call.ts';
 import { KernelError, toKernelError } from './errors.ts';
 import type { NetNS } from './netns.ts';
 import { NLM_F } from './nl/constants.ts';
@@ -45,26 +46,19 @@ interface Conn {
   seq: number;
 }
 
-/** Inside shareSockets: the socket of each pod namespace, by its dev:inode. */
-let sharing: Map<string, Conn> | undefined;
-
 /**
- * Runs `fn` with one socket per network namespace: every Rtnl.open of a namespace inside it
- * gets the same kernel socket (closing a handle leaves it open), closed when `fn` is done.
- * A call that opens the pod's namespace once per delegate and per step then makes its
- * socket once (setns there and back, socket, bind, options). Scopes do not nest.
+ * The call's socket of each pod namespace, by its dev:inode (src/util/call.ts): every
+ * Rtnl.open of a namespace within one call gets the same kernel socket (closing a handle
+ * leaves it open), closed when the call ends. A call that opens the pod's namespace once per
+ * delegate and per step then makes its socket once (setns there and back, socket, bind,
+ * options); two calls running at once never share one. Outside a call each handle is its own.
  */
-export async function shareSockets<T>(fn: () => Promise<T>): Promise<T> {
-  if (sharing) return fn();
-  const mine = new Map<string, Conn>();
-  sharing = mine;
-  try {
-    return await fn();
-  } finally {
-    sharing = undefined;
-    for (const c of mine.values()) nlClose(c.fd);
-  }
-}
+const SOCKETS: Slot<Map<string, Conn>> = {
+  name: 'netlink sockets',
+  release: (conns) => {
+    for (const c of conns.values()) nlClose(c.fd);
+  },
+};
 
 function connect(ns: NetNS | undefined): Conn {
   try {
@@ -72,7 +66,7 @@ function connect(ns: NetNS | undefined): Conn {
   } catch (err) {
     const msg = (err as Error).message;
     if (ns && msg.startsWith('setns')) {
-      throw new CniError(Code.InvalidNetNS, `failed to enter netns ${JSON.stringify(ns.path)}: ${msg}`);
+      throw new CniError(Code.InvalidNetNS, `failed to enter netns ${q(ns.path)}: ${msg}`);
     }
     throw toKernelError(err);
   }
@@ -92,6 +86,7 @@ export class Rtnl {
 
   /** A socket in `ns`, or in the calling thread's namespace (the host) when omitted. */
   static open(ns?: NetNS): Rtnl {
+    const sharing = ns && callValue(SOCKETS, () => new Map());
     if (!ns || !sharing) return new Rtnl(connect(ns), ns, false);
     const key = `${ns.dev}:${ns.ino}`;
     let conn = sharing.get(key);
@@ -147,7 +142,11 @@ export class Rtnl {
 
 let host: Rtnl | undefined;
 
-/** One socket in the host namespace for the whole process (opened on first use). */
+/**
+ * One socket in the host namespace for the whole process (opened on first use), shared by
+ * every call: each request is sent and answered synchronously (nlRequest), so calls running
+ * at once cannot interleave on it.
+ */
 export function hostRtnl(): Rtnl {
   host ??= Rtnl.open();
   return host;

@@ -3,6 +3,7 @@
  * setting per request so a refusal names the setting the driver refused.
  */
 
+import { q } from '../cni/errors.ts';
 import { kernelFailure } from './errors.ts';
 import * as link from './link.ts';
 import {
@@ -137,7 +138,7 @@ export function describeSetting(s: VfSetting): string {
     case 'trust':
       return `trust ${s.on ? 'on' : 'off'}`;
     case 'linkState':
-      return `link state ${JSON.stringify(s.state)}`;
+      return `link state ${q(s.state)}`;
     case 'rate':
       return `min_tx_rate ${s.min} max_tx_rate ${s.max} (Mbps)`;
   }
@@ -152,7 +153,7 @@ export async function set(h: Rtnl, pfIndex: number, pf: string, vf: number, s: V
   try {
     await h.request(RTM.SETLINK, body);
   } catch (err) {
-    throw kernelFailure(`set VF ${vf} ${describeSetting(s)} on PF ${JSON.stringify(pf)}`, err);
+    throw kernelFailure(`set VF ${vf} ${describeSetting(s)} on PF ${q(pf)}`, err);
   }
 }
 

@@ -7,7 +7,7 @@
  * that rollback failed in a way a later DEL can still finish).
  */
 import { withPod } from '../attach/pod.ts';
-import { CniError, Code, describeError } from '../cni/errors.ts';
+import { CniError, Code, describeError, q } from '../cni/errors.ts';
 import type { Result } from '../cni/result.ts';
 import { addNetwork } from '../invoke/network.ts';
 import * as link from '../kernel/link.ts';
@@ -16,29 +16,31 @@ import { type Attached, type Ctx, describe, runtimeFor, toCache, wrap } from './
 import { cachePath, removeCache, writeCache } from './cache.ts';
 import { DEFAULT_READINESS_TIMEOUT_S } from './config.ts';
 import { assignIfnames, type Delegate, delegatesFromConfig } from './delegates.ts';
+import { prepareDeviceInfo } from './device-info.ts';
 import { guard } from './guard.ts';
-import { prepareDeviceInfo } from './k8s/device-info.ts';
-import { podNetworks } from './k8s/kubernetes.ts';
+import { podNetworks } from './kubernetes.ts';
 import { mergeResults } from './merge.ts';
 import { multihomeAdd } from './multihome/hooks.ts';
 import { waitForFile } from './readiness.ts';
 import { deleteAll } from './teardown.ts';
+
+/** ADD's one kernel read: the names of the links in the pod (`ctx.podLinks` stands in for it in unit tests). */
+async function kernelPodLinks(netns: string): Promise<string[]> {
+  return withPod(netns, async (pod) => (await link.list(pod.rtnl)).map((l) => l.name));
+}
 
 async function assertFree(
   ctx: Ctx,
   delegates: readonly Delegate[],
   ifnames: readonly string[],
 ): Promise<void> {
-  const existing = await withPod(
-    ctx.netns,
-    async (pod) => new Set((await link.list(pod.rtnl)).map((l) => l.name)),
-  );
+  const existing = new Set(await (ctx.podLinks ?? kernelPodLinks)(ctx.netns));
   const taken = ifnames.find((n) => existing.has(n));
   if (taken === undefined) return;
   const d = delegates[ifnames.indexOf(taken)] as Delegate;
   throw new CniError(
     Code.Internal,
-    `${describe(d)}: interface ${JSON.stringify(taken)} already exists in netns ${JSON.stringify(ctx.netns)}`,
+    `${describe(d)}: interface ${q(taken)} already exists in netns ${q(ctx.netns)}`,
   );
 }
 

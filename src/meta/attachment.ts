@@ -3,7 +3,7 @@
  * what every verb shares about it: the runtime view a delegate gets (libcni's RuntimeConf),
  * the cache form, and the wording of its errors.
  */
-import { CniError, Code, describeError } from '../cni/errors.ts';
+import { CniError, Code, describeError, q } from '../cni/errors.ts';
 import { ResultSchema } from '../cni/netconf.ts';
 import type { PluginContext } from '../cni/plugin.ts';
 import { decodeResult, encodeResult, type Result } from '../cni/result.ts';
@@ -12,9 +12,16 @@ import { type Network, parseNetwork, type RuntimeConf } from '../invoke/network.
 import { CACHE_KIND, type CacheEntry, type CacheFile } from './cache.ts';
 import type { MetaConf } from './config.ts';
 import type { Delegate } from './delegates.ts';
-import { attachmentFromCache, capabilityArgsFor, cniArgsFor } from './k8s/attachment.ts';
+import { attachmentFromCache, capabilityArgsFor, cniArgsFor } from './pod-attachment.ts';
 
-export type Ctx = PluginContext<MetaConf>;
+/**
+ * The meta-plugin's context: the plugin context, and where ADD learns which links the pod
+ * already has (its one kernel read; a unit test gives its own, so ADD runs without root).
+ */
+export type Ctx = PluginContext<MetaConf> & {
+  /** The names of the links in the netns at `netns` (default: read from the kernel, add.ts). */
+  readonly podLinks?: (netns: string) => Promise<readonly string[]>;
+};
 
 export interface Attached {
   readonly delegate: Delegate;
@@ -34,7 +41,7 @@ function showType(t: unknown): string {
 
 export function describe(d: Delegate): string {
   const types = d.network.plugins.map((p) => showType(p.type)).join(', ');
-  return `delegate ${JSON.stringify(d.network.name)} (${types})`;
+  return `delegate ${q(d.network.name)} (${types})`;
 }
 
 function searchPath(ctx: Ctx): string[] {

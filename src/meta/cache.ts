@@ -11,12 +11,12 @@
 import { readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import * as z from 'zod/mini';
-import { describeError, failed } from '../cni/errors.ts';
+import { describeError, failed, q } from '../cni/errors.ts';
 import { tempsOf, writeFileAtomic } from '../util/atomic.ts';
 import { log } from '../util/log.ts';
 
 export const CACHE_KIND = 'manifoldCacheV2';
-/** Before issue 10: `<cniDir>/<containerID>`, no network name; read (for DEL) when no V2 cache exists. */
+/** The first cache format: `<cniDir>/<containerID>`, no network name; read (for DEL) when no V2 cache exists. */
 const LEGACY_KIND = 'manifoldCacheV1';
 
 const EntrySchema = z.looseObject({
@@ -87,7 +87,7 @@ function parse(text: string): { cache: CacheFile } | { reason: string } {
   return {
     reason:
       typeof kind === 'string' && kind !== CACHE_KIND
-        ? `kind ${JSON.stringify(kind)} is not one this version reads (${CACHE_KIND})`
+        ? `kind ${q(kind)} is not one this version reads (${CACHE_KIND})`
         : `not a ${CACHE_KIND} cache: ${v2.error.issues[0]?.path.join('.') || 'the file'} is wrong`,
   };
 }
@@ -135,7 +135,7 @@ export function writeCache(cniDir: string, data: CacheFile & { networkName: stri
   try {
     writeFileAtomic(file, JSON.stringify({ ...data, kind: CACHE_KIND }));
   } catch (err) {
-    throw failed(`write the delegate cache ${JSON.stringify(file)}`, err);
+    throw failed(`write the delegate cache ${q(file)}`, err);
   }
 }
 
@@ -150,7 +150,7 @@ export function removeCache(file: string): void {
       unlinkSync(f);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
-        throw failed(`remove the delegate cache ${JSON.stringify(f)}`, err);
+        throw failed(`remove the delegate cache ${q(f)}`, err);
     }
   }
 }

@@ -3,7 +3,7 @@
  * below 0.4.0 or with disableCheck are skipped, not failed: Multus #737), then what
  * multi-homing put in the pod.
  */
-import { CniError, Code } from '../cni/errors.ts';
+import { CniError, Code, q } from '../cni/errors.ts';
 import type { CheckContext } from '../cni/plugin.ts';
 import { checkNetwork } from '../invoke/network.ts';
 import { log } from '../util/log.ts';
@@ -22,21 +22,18 @@ function cached(ctx: CheckContext<MetaConf>): Attached[] {
   if (loaded.state === 'missing') {
     throw new CniError(
       Code.UnknownContainer,
-      `no delegate cache for container ${JSON.stringify(ctx.containerId)} interface ${JSON.stringify(ctx.ifname)} of network ${JSON.stringify(ctx.conf.name)} in ${JSON.stringify(cniDir)}: was it added by manifold?`,
+      `no delegate cache for container ${q(ctx.containerId)} interface ${q(ctx.ifname)} of network ${q(ctx.conf.name)} in ${q(cniDir)}: was it added by manifold?`,
     );
   }
   if (loaded.state === 'unreadable') {
-    throw new CniError(
-      Code.IOFailure,
-      `cannot read the delegate cache ${JSON.stringify(loaded.file)}: ${loaded.reason}`,
-    );
+    throw new CniError(Code.IOFailure, `cannot read the delegate cache ${q(loaded.file)}: ${loaded.reason}`);
   }
   try {
     return fromCache(loaded.cache);
   } catch (err) {
     throw new CniError(
       Code.IOFailure,
-      `cannot use the delegate cache ${JSON.stringify(loaded.file)}: ${(err as Error).message}`,
+      `cannot use the delegate cache ${q(loaded.file)}: ${(err as Error).message}`,
     );
   }
 }

@@ -14,7 +14,7 @@ import { log } from '../util/log.ts';
 import { type Attached, type Ctx, fromCache } from './attachment.ts';
 import { cachePath, type Loaded, readCache, removeCache } from './cache.ts';
 import { assignIfnames, delegatesEach, ifnameOf } from './delegates.ts';
-import { podDelegatesForDel } from './k8s/kubernetes.ts';
+import { podDelegatesForDel } from './kubernetes.ts';
 import { deleteAll } from './teardown.ts';
 
 /** The attachments as the config says, each delegate resolved on its own; the ones that do not resolve apart. */

@@ -7,14 +7,14 @@
  * and the multi-homing options for this network (`{"policyRouting": true}`, docs/multihoming.md).
  */
 import * as z from 'zod/mini';
-import { CniError, Code, invalidConfig } from '../cni/errors.ts';
+import { CniError, Code, invalidConfig, q } from '../cni/errors.ts';
 import { interfaceNameProblem } from '../cni/names.ts';
 import { parseWith } from '../cni/validate.ts';
 import { type Network, parseNetwork } from '../invoke/network.ts';
 import type { MetaConf } from './config.ts';
 import { findNetworkByName, readNetworkPath } from './files.ts';
-import type { PodAttachment } from './k8s/attachment.ts';
 import { MultihomeShape, type OptionFields } from './multihome/options.ts';
+import type { PodAttachment } from './pod-attachment.ts';
 
 export interface Delegate {
   readonly network: Network;
@@ -58,8 +58,7 @@ export function splitManifoldKey(
   const ours = parseWith(ManifoldKey, manifold, `${source}.manifold`);
   if (ours?.ifname !== undefined) {
     const problem = interfaceNameProblem(ours.ifname);
-    if (problem)
-      throw invalidConfig(`${source}.manifold.ifname`, `${JSON.stringify(ours.ifname)} ${problem}`);
+    if (problem) throw invalidConfig(`${source}.manifold.ifname`, `${q(ours.ifname)} ${problem}`);
   }
   return { rest, ours };
 }
@@ -96,7 +95,7 @@ function resolveNamed(
   if (!f) {
     throw new CniError(
       Code.InvalidConfig,
-      `${field}: no network named ${JSON.stringify(value)} in confDir ${JSON.stringify(conf.confDirOrDefault)}`,
+      `${field}: no network named ${q(value)} in confDir ${q(conf.confDirOrDefault)}`,
     );
   }
   return { raw: f.raw, source: f.path };
@@ -156,7 +155,7 @@ export function assignIfnames(delegates: readonly Delegate[], ifname: string): s
     if (first !== undefined) {
       throw invalidConfig(
         delegates[i]?.source ?? `delegates[${i}]`,
-        `interface name ${JSON.stringify(n)} is already used by ${delegates[first]?.source ?? `delegates[${first}]`}`,
+        `interface name ${q(n)} is already used by ${delegates[first]?.source ?? `delegates[${first}]`}`,
       );
     }
     seen.set(n, i);

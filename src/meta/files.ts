@@ -4,7 +4,7 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { CniError, Code, describeError } from '../cni/errors.ts';
+import { CniError, Code, describeError, q } from '../cni/errors.ts';
 
 const EXTENSIONS = ['.conf', '.conflist', '.json'];
 
@@ -18,10 +18,7 @@ export function readNetworkFile(path: string): NetworkFile {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new CniError(
-      Code.IOFailure,
-      `failed to read network config ${JSON.stringify(path)}: ${describeError(err)}`,
-    );
+    throw new CniError(Code.IOFailure, `failed to read network config ${q(path)}: ${describeError(err)}`);
   }
   let raw: unknown;
   try {
@@ -29,11 +26,11 @@ export function readNetworkFile(path: string): NetworkFile {
   } catch (err) {
     throw new CniError(
       Code.DecodingFailure,
-      `failed to decode network config ${JSON.stringify(path)}: ${describeError(err)}`,
+      `failed to decode network config ${q(path)}: ${describeError(err)}`,
     );
   }
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new CniError(Code.DecodingFailure, `network config ${JSON.stringify(path)} is not a JSON object`);
+    throw new CniError(Code.DecodingFailure, `network config ${q(path)} is not a JSON object`);
   }
   return { path, raw: raw as Record<string, unknown> };
 }
@@ -45,7 +42,7 @@ export function listNetworkFiles(dir: string): string[] {
     names = readdirSync(dir);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw new CniError(Code.IOFailure, `failed to list ${JSON.stringify(dir)}: ${describeError(err)}`);
+    throw new CniError(Code.IOFailure, `failed to list ${q(dir)}: ${describeError(err)}`);
   }
   return names
     .filter((n) => EXTENSIONS.some((e) => n.endsWith(e)))
@@ -73,17 +70,11 @@ export function readNetworkPath(path: string): NetworkFile {
   try {
     isDir = statSync(path).isDirectory();
   } catch (err) {
-    throw new CniError(
-      Code.IOFailure,
-      `failed to read network config ${JSON.stringify(path)}: ${describeError(err)}`,
-    );
+    throw new CniError(Code.IOFailure, `failed to read network config ${q(path)}: ${describeError(err)}`);
   }
   if (!isDir) return readNetworkFile(path);
   const first = listNetworkFiles(path)[0];
   if (!first)
-    throw new CniError(
-      Code.IOFailure,
-      `no network config (*.conf, *.conflist, *.json) in ${JSON.stringify(path)}`,
-    );
+    throw new CniError(Code.IOFailure, `no network config (*.conf, *.conflist, *.json) in ${q(path)}`);
   return readNetworkFile(first);
 }

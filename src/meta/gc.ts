@@ -8,7 +8,7 @@
  */
 import { Attempts, combineFailures } from '../cni/attempts.ts';
 import { CniError, describeError } from '../cni/errors.ts';
-import type { Attachment, GcContext } from '../cni/plugin.ts';
+import type { GcContext, ValidAttachment } from '../cni/plugin.ts';
 import { gcNetwork } from '../invoke/network.ts';
 import { log } from '../util/log.ts';
 import { type Attached, fromCache, runtimeFor, wrap } from './attachment.ts';
@@ -22,7 +22,7 @@ const key = (containerId: string, ifname: string) => `${containerId}\n${ifname}`
 
 /** Attachments of each delegate network that stay. */
 class Live {
-  readonly #by = new Map<string, Attachment[]>();
+  readonly #by = new Map<string, ValidAttachment[]>();
 
   keep(network: string, containerID: string, ifname: string): void {
     const list = this.#by.get(network) ?? [];
@@ -37,7 +37,7 @@ class Live {
     }
   }
 
-  of(network: string): Attachment[] {
+  of(network: string): ValidAttachment[] {
     return this.#by.get(network) ?? [];
   }
 }

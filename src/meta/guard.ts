@@ -7,7 +7,7 @@
  * (teardown.ts); the executor also refuses this very executable under any name
  * (src/invoke/exec.ts).
  */
-import { CniError, Code } from '../cni/errors.ts';
+import { CniError, Code, q } from '../cni/errors.ts';
 import { checkPluginType } from '../cni/names.ts';
 import type { MetaConf } from './config.ts';
 import { type Delegate, delegateField } from './delegates.ts';
@@ -25,7 +25,7 @@ export function refuseNested(conf: MetaConf, delegates: readonly Delegate[]): vo
     if (j < 0) return;
     const field = delegateField(conf, i);
     const path = conf.clusterNetwork
-      ? `${field}: network ${JSON.stringify(d.network.name)} in ${JSON.stringify(d.source)}`
+      ? `${field}: network ${q(d.network.name)} in ${q(d.source)}`
       : d.network.kind === 'conflist'
         ? `${field}.plugins[${j}].type`
         : `${field}.type`;
@@ -42,7 +42,7 @@ export function checkTypes(conf: MetaConf, delegates: readonly Delegate[]): void
     const field = delegateField(conf, i);
     d.network.plugins.forEach((p, j) => {
       const at = conf.clusterNetwork
-        ? `${field}: network ${JSON.stringify(d.network.name)} in ${JSON.stringify(d.source)}: plugins[${j}]`
+        ? `${field}: network ${q(d.network.name)} in ${q(d.source)}: plugins[${j}]`
         : d.network.kind === 'conflist'
           ? `${field}.plugins[${j}]`
           : field;

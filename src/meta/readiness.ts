@@ -1,6 +1,6 @@
 /** ADD waits for the default network's readiness indicator file, as Multus does. */
 import { existsSync } from 'node:fs';
-import { CniError, Code } from '../cni/errors.ts';
+import { CniError, Code, q } from '../cni/errors.ts';
 
 const POLL_MS = 100;
 
@@ -10,7 +10,7 @@ export async function waitForFile(path: string, timeoutSeconds: number): Promise
     if (Date.now() >= deadline) {
       throw new CniError(
         Code.TryAgainLater,
-        `the default network is not ready: readinessindicatorfile ${JSON.stringify(path)} did not appear within ${timeoutSeconds} s`,
+        `the default network is not ready: readinessindicatorfile ${q(path)} did not appear within ${timeoutSeconds} s`,
         'is the cluster network plugin running on this node?',
       );
     }

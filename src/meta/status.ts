@@ -1,6 +1,6 @@
 /** The meta-plugin's STATUS: can ADD be served — the default network is ready and every delegate says so. */
 import { existsSync } from 'node:fs';
-import { CniError, Code } from '../cni/errors.ts';
+import { CniError, Code, q } from '../cni/errors.ts';
 import { statusNetwork } from '../invoke/network.ts';
 import { type Ctx, runtimeFor, wrap } from './attachment.ts';
 import { assignIfnames, delegatesFromConfig } from './delegates.ts';
@@ -11,7 +11,7 @@ export async function status(ctx: Ctx): Promise<void> {
   if (file && !existsSync(file)) {
     throw new CniError(
       Code.CannotServeAdd,
-      `the default network is not ready: readinessindicatorfile ${JSON.stringify(file)} does not exist`,
+      `the default network is not ready: readinessindicatorfile ${q(file)} does not exist`,
     );
   }
   const delegates = delegatesFromConfig(ctx.conf);

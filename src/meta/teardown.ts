@@ -16,15 +16,15 @@
  */
 
 import { withPodIfPresent } from '../attach/pod.ts';
-import { CniError, Code } from '../cni/errors.ts';
+import { CniError, Code, q } from '../cni/errors.ts';
 import { PluginNotFoundError } from '../invoke/exec.ts';
 import { delNetwork, ipamDelNetwork } from '../invoke/network.ts';
 import * as link from '../kernel/link.ts';
 import { batchRemovals } from '../kernel/removals.ts';
 import { log } from '../util/log.ts';
 import { type Attached, type Ctx, describe, runtimeFor, wrap } from './attachment.ts';
+import { removeDeviceInfo } from './device-info.ts';
 import { isNested } from './guard.ts';
-import { removeDeviceInfo } from './k8s/device-info.ts';
 import { multihomeDel } from './multihome/hooks.ts';
 
 export interface Teardown {
@@ -68,12 +68,10 @@ async function removeByName(netns: string, ifname: string): Promise<void> {
     const l = await link.byName(pod.rtnl, ifname);
     if (!l) return;
     if (!l.kind || !VIRTUAL.has(l.kind)) {
-      log.error(
-        `DEL: ${JSON.stringify(ifname)} in ${pod.path} is a ${l.kind ?? 'device'}: left for its plugin`,
-      );
+      log.error(`DEL: ${q(ifname)} in ${pod.path} is a ${l.kind ?? 'device'}: left for its plugin`);
       return;
     }
-    await link.remove(pod.rtnl, l.index, `${l.kind} ${JSON.stringify(ifname)}`);
+    await link.remove(pod.rtnl, l.index, `${l.kind} ${q(ifname)}`);
   });
 }
 
@@ -86,7 +84,7 @@ async function workAround(ctx: Ctx, a: Attached, netns: string, containerId: str
   try {
     await removeByName(netns, a.ifname);
   } catch (err) {
-    errors.push(wrap(a.delegate, `removal of ${JSON.stringify(a.ifname)}`, err));
+    errors.push(wrap(a.delegate, `removal of ${q(a.ifname)}`, err));
   }
   return errors.filter((e) => !isPermanent(e.cause));
 }

@@ -1,9 +1,10 @@
+// @ts-check
 'use strict';
 // Single-executable bootstrap. The executable carries three kinds of assets (see build.sh):
 //   manifold.js        the ncc bundle (CommonJS)
 //   manifold.jscache   V8 code cache for it, made at build time by the same Node binary
 //   manifest.json      the addons' hashes (their directory names), and the bundle's answer to VERSION
-//   natives/<path>     every native addon the bundle requires (netlink's, manifold's own)
+//   natives/<path>     every native addon the bundle requires (today one: manifold_native.node)
 // The bundle runs inside a module wrapper whose `require` loads Node built-ins as usual and
 // native addons from a content-addressed directory, `<root>/<hash>/<name>`: the first of
 // $MANIFOLD_NATIVE_DIR (default /var/lib/manifold/native) and $TMPDIR/manifold-native-<uid>
@@ -37,10 +38,22 @@ function roots() {
   return primary === fallback ? [primary] : [primary, fallback];
 }
 
+/** @param {string} what @returns {never} */
 function fail(what) {
   throw new Error(what);
 }
 
+/** @param {unknown} err @returns {string | undefined} the errno name of a system error */
+function errno(err) {
+  return /** @type {NodeJS.ErrnoException} */ (err)?.code;
+}
+
+/** @param {unknown} err */
+function why(err) {
+  return errno(err) || (err instanceof Error ? err.message : String(err));
+}
+
+/** @param {string} dir @param {fs.Stats} st */
 function checkDir(dir, st) {
   if (!st.isDirectory()) fail(`${dir} is not a directory`);
   if (st.uid !== UID) fail(`${dir} is owned by uid ${st.uid}, not ${UID}`);
@@ -49,6 +62,7 @@ function checkDir(dir, st) {
 
 // `dir` and its missing parents, made 0700 one component at a time; the last one is checked.
 // The usual case, `dir` already there, is one lstat (every mkdir would answer EEXIST).
+/** @param {string} dir */
 function privateDir(dir) {
   let st = fs.lstatSync(dir, { throwIfNoEntry: false });
   if (!st) {
@@ -59,7 +73,7 @@ function privateDir(dir) {
       try {
         fs.mkdirSync(cur, { mode: 0o700 });
       } catch (err) {
-        if (err.code !== 'EEXIST') fail(`cannot create ${cur}: ${err.code || err.message}`);
+        if (errno(err) !== 'EEXIST') fail(`cannot create ${cur}: ${why(err)}`);
       }
     }
     st = fs.lstatSync(dir);
@@ -73,6 +87,7 @@ function privateDir(dir) {
 // Whether the open file holds exactly `want` (the executable's own copy of the addon): its
 // size, then its bytes. A byte-for-byte comparison proves what a digest would, and costs
 // ~50 us where sha256 through node:crypto cost ~5 ms per call (OpenSSL's initialisation).
+/** @param {number} fd @param {number} size @param {Buffer} want */
 function sameBytes(fd, size, want) {
   if (size !== want.length) return false;
   const buf = Buffer.allocUnsafe(want.length + 1);
@@ -87,12 +102,13 @@ function sameBytes(fd, size, want) {
 }
 
 // An fd of `file` when it is exactly the executable's copy `want`; otherwise undefined and why.
+/** @param {string} file @param {Buffer} want @returns {{ fd: number, why?: undefined } | { fd?: undefined, why: string }} */
 function openVerified(file, want) {
   let fd;
   try {
     fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
   } catch (err) {
-    return { why: err.code === 'ENOENT' ? 'missing' : `cannot open (${err.code})` };
+    return { why: errno(err) === 'ENOENT' ? 'missing' : `cannot open (${errno(err)})` };
   }
   let why;
   const st = fs.fstatSync(fd);
@@ -105,6 +121,7 @@ function openVerified(file, want) {
   return { why };
 }
 
+/** @param {string} file @param {string} rel */
 function write(file, rel) {
   const tmp = `${path.dirname(file)}/.${path.basename(file)}.${process.pid}.${Math.random().toString(16).slice(2, 10)}.tmp`;
   try {
@@ -117,11 +134,12 @@ function write(file, rel) {
     } catch {
       // not written
     }
-    fail(`cannot write ${file}: ${err.code || err.message}`);
+    fail(`cannot write ${file}: ${why(err)}`);
   }
 }
 
 // The verified addon `rel` (an open fd and its path), from the first directory that works.
+/** @param {string} rel @param {string} hash @param {Buffer} want @returns {{ fd: number, file: string }} */
 function extract(rel, hash, want) {
   const name = path.basename(rel);
   const problems = [];
@@ -139,7 +157,7 @@ function extract(rel, hash, want) {
       }
       return { fd: got.fd, file };
     } catch (err) {
-      problems.push(`${root}: ${err.message}`);
+      problems.push(`${root}: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
   return fail(
@@ -150,6 +168,7 @@ function extract(rel, hash, want) {
 // Loads the verified open file itself; by path only where /proc is not mounted. The fd stays
 // open for the life of the process: the dynamic loader knows a library by the name it was
 // opened under, and a reused fd number would make it hand back the first one.
+/** @param {{ fd: number, file: string }} addon @returns {unknown} */
 function dlopenVerified({ fd, file }) {
   const mod = { exports: {} };
   const byFd = `/proc/self/fd/${fd}`;
@@ -157,7 +176,9 @@ function dlopenVerified({ fd, file }) {
   return mod.exports;
 }
 
+/** @type {Map<string, unknown>} */
 const loaded = new Map();
+/** @param {string} id */
 function seaRequire(id) {
   if (typeof id === 'string' && id.startsWith(`${VDIR}/`) && id.endsWith('.node')) {
     const rel = id.slice(VDIR.length + 1);
@@ -185,7 +206,7 @@ if (
     try {
       out = out.subarray(fs.writeSync(1, out));
     } catch (err) {
-      if (err.code !== 'EAGAIN') process.exit(1);
+      if (errno(err) !== 'EAGAIN') process.exit(1);
     }
   }
   process.exit(0);

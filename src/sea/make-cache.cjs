@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 // Build step: writes the V8 code cache for the bundle, compiled exactly as entry.cjs compiles
 // it (same wrapper, same Node binary and V8 flags, so V8 accepts it). The bundle is loaded
@@ -12,18 +13,28 @@ const { wrap } = require('node:module');
 const { cannotTrain, train } = require('./train.cjs');
 
 const [bundle, out, nativeDir] = process.argv.slice(2);
+if (!bundle || !out) {
+  process.stderr.write('usage: node make-cache.cjs <bundle.js> <out.jscache> [<native addon dir>]\n');
+  process.exit(2);
+}
 const VDIR = '/manifold.sea';
 const script = new vm.Script(wrap(fs.readFileSync(bundle, 'utf8')), {
   filename: `${VDIR}/manifold.js`,
 });
 globalThis.__manifoldNoAutorun = true;
-const mod = { exports: {} };
+/** The bundle's exports (src/main.ts): `warm` and, for train.cjs, `trainingCall`. */
+const mod =
+  /** @type {{ exports: { warm: () => Promise<void>, trainingCall: import('./train.cjs').TrainingCall } }} */ ({
+    exports: {},
+  });
 const why = nativeDir ? cannotTrain() : 'no native addon directory given';
 // Native addons are never called during warm-up: stand-ins let their modules load. A training
 // run gets the real ones (the bundle loads each on first use, which is in the training).
+/** @type {Map<string, any>} */
 const natives = new Map();
+/** @param {string} id @returns {any} */
 const loadNative = (id) => {
-  if (why) return {};
+  if (why || !nativeDir) return {};
   const file = path.join(nativeDir, String(id).slice(VDIR.length + 1));
   if (!natives.has(file)) {
     const m = { exports: {} };
@@ -32,6 +43,7 @@ const loadNative = (id) => {
   }
   return natives.get(file);
 };
+/** @param {string} id */
 const bundleRequire = (id) => (String(id).endsWith('.node') ? loadNative(id) : require(id));
 script.runInThisContext().call(mod.exports, mod.exports, bundleRequire, mod, `${VDIR}/manifold.js`, VDIR);
 
@@ -47,16 +59,18 @@ async function main() {
         'make-cache: trained with real CNI calls (meta ADD, CHECK, DEL; macvlan ADD, DEL)\n',
       );
     } catch (err) {
-      process.stderr.write(`make-cache: training run failed, the cache holds what ran: ${err?.message}\n`);
+      process.stderr.write(
+        `make-cache: training run failed, the cache holds what ran: ${err instanceof Error ? err.message : err}\n`,
+      );
     }
   }
-  fs.writeFileSync(out, script.createCachedData());
+  fs.writeFileSync(/** @type {string} */ (out), script.createCachedData());
 }
 
 main().then(
   () => process.exit(0),
   (err) => {
-    console.error(`make-cache: warm-up failed: ${err?.stack}`);
+    console.error(`make-cache: warm-up failed: ${err instanceof Error ? err.stack : err}`);
     process.exit(1);
   },
 );

@@ -1,3 +1,4 @@
+// @ts-check
 'use strict';
 // Build step helper for make-cache.cjs: a training run of real CNI calls, so the V8 code cache
 // holds the functions real calls compile (kernel requests, host-local's store, the meta
@@ -15,6 +16,11 @@ const path = require('node:path');
 
 const CLONE_NEWNET = 0x40000000;
 
+/**
+ * The bundle's `trainingCall` export (src/main.ts): one CNI call of the plugin `name`.
+ * @typedef {(name: string, env: Record<string, string>, stdin: string) => Promise<{ code: number, stdout: string }>} TrainingCall
+ */
+
 /** Why there can be no training run here, or undefined when there can. */
 function cannotTrain() {
   if (process.env.MANIFOLD_NO_TRAINING) return 'MANIFOLD_NO_TRAINING is set';
@@ -30,12 +36,15 @@ function cannotTrain() {
 /**
  * Runs the calls through the bundle's `trainingCall` export. `addon` is the real native addon
  * (the bundle loads the same one for its calls). Throws when a call fails.
+ * @param {{ trainingCall: TrainingCall }} bundle
+ * @param {{ setns: (fd: number, nstype: number) => void }} addon
  */
 async function train(bundle, addon) {
   const suffix = Math.random().toString(16).slice(2, 8);
   const hostNs = `mftrainh${suffix}`;
   const podNs = `mftrainp${suffix}`;
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'manifold-train-'));
+  /** @param {string[]} args */
   const ip = (...args) => execFileSync('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const home = fs.openSync('/proc/thread-self/ns/net', 'r');
   let entered = false;
@@ -51,6 +60,7 @@ async function train(bundle, addon) {
     ip('link', 'add', 'tr0', 'type', 'veth', 'peer', 'name', 'tr0p');
     ip('link', 'set', 'tr0', 'up');
     ip('link', 'set', 'tr0p', 'up');
+    /** @param {number} i */
     const net = (i) => ({
       cniVersion: '1.0.0',
       name: `train-${i}`,
@@ -71,6 +81,7 @@ async function train(bundle, addon) {
       cniDir: path.join(work, 'cache'),
       delegates: [net(0), net(1)],
     };
+    /** @param {string} command @param {string} containerId @param {string} ifname */
     const env = (command, containerId, ifname) => ({
       CNI_COMMAND: command,
       CNI_CONTAINERID: containerId,
@@ -79,6 +90,7 @@ async function train(bundle, addon) {
       CNI_PATH: work,
       PATH: process.env.PATH || '/usr/sbin:/usr/bin:/sbin:/bin',
     });
+    /** @param {string} name @param {Record<string, string>} e @param {object} conf */
     const call = async (name, e, conf) => {
       const r = await bundle.trainingCall(name, e, JSON.stringify(conf));
       if (r.code !== 0) throw new Error(`${name} ${e.CNI_COMMAND} failed: ${r.stdout.trim()}`);

@@ -4,13 +4,14 @@
  */
 import { isAbsolute } from 'node:path';
 import * as z from 'zod/mini';
-import { CniError, Code } from '../cni/errors.ts';
+import { CniError, Code, q } from '../cni/errors.ts';
 import { isValidName } from '../cni/names.ts';
 import { ResultSchema } from '../cni/netconf.ts';
-import type { Attachment, Env, Invoker, Plugin, PluginContext } from '../cni/plugin.ts';
+import type { Env, Invoker, Plugin, PluginContext, ValidAttachment } from '../cni/plugin.ts';
 import { decodeResult, encodeResult } from '../cni/result.ts';
 import { parseWith } from '../cni/validate.ts';
 import { atLeast, IMPLICIT_VERSION, isSupported, SUPPORTED_VERSIONS } from '../cni/versions.ts';
+import { inCall } from '../util/call.ts';
 import { configureLog } from '../util/log.ts';
 import { type CmdArgs, parseCniArgs } from './env.ts';
 
@@ -34,10 +35,7 @@ export function configureLogFrom(
   name: string,
 ): void {
   if (typeof conf.logFile === 'string' && conf.logFile !== '' && !isAbsolute(conf.logFile)) {
-    throw new CniError(
-      Code.InvalidConfig,
-      `logFile: must be an absolute path; got ${JSON.stringify(conf.logFile)}`,
-    );
+    throw new CniError(Code.InvalidConfig, `logFile: must be an absolute path; got ${q(conf.logFile)}`);
   }
   configureLog(
     {
@@ -70,13 +68,13 @@ export function prepare(cmd: CmdArgs, env: Env, stdin: Buffer): Prepared {
   const version =
     conf.cniVersion === undefined || conf.cniVersion === '' ? IMPLICIT_VERSION : conf.cniVersion;
   if (typeof version !== 'string') {
-    throw new CniError(Code.DecodingFailure, `cniVersion: expected a string, got ${JSON.stringify(version)}`);
+    throw new CniError(Code.DecodingFailure, `cniVersion: expected a string, got ${q(version)}`);
   }
   if (!isSupported(version)) {
     throw new CniError(
       Code.IncompatibleVersion,
       'incompatible CNI versions',
-      `config is ${JSON.stringify(version)}, plugin supports ${JSON.stringify(SUPPORTED_VERSIONS)}`,
+      `config is ${q(version)}, plugin supports ${q(SUPPORTED_VERSIONS)}`,
     );
   }
   const min = MIN_VERSION[cmd.command];
@@ -84,7 +82,7 @@ export function prepare(cmd: CmdArgs, env: Env, stdin: Buffer): Prepared {
     throw new CniError(
       Code.IncompatibleVersion,
       `config version does not allow ${cmd.command}`,
-      `${cmd.command} needs cniVersion ${min} or later; config is ${JSON.stringify(version)}`,
+      `${cmd.command} needs cniVersion ${min} or later; config is ${q(version)}`,
     );
   }
   if (typeof conf.name !== 'string' || conf.name === '') {
@@ -93,7 +91,7 @@ export function prepare(cmd: CmdArgs, env: Env, stdin: Buffer): Prepared {
   if (!isValidName(conf.name)) {
     throw new CniError(
       Code.InvalidConfig,
-      `name: invalid characters in network name ${JSON.stringify(conf.name)}`,
+      `name: invalid characters in network name ${q(conf.name)}`,
       'a network name starts with a letter or digit, then only letters, digits, "_", "." or "-"',
     );
   }
@@ -102,8 +100,16 @@ export function prepare(cmd: CmdArgs, env: Env, stdin: Buffer): Prepared {
 
 const ValidAttachments = z.array(z.looseObject({ containerID: z.string(), ifname: z.string() }));
 
-/** Builds the context the verb's type promises and calls the verb; returns the JSON to print (ADD only). */
-export async function dispatch(plugin: Plugin<unknown>, p: Prepared, invoker: Invoker): Promise<unknown> {
+/**
+ * Builds the context the verb's type promises and calls the verb, as one call
+ * (src/util/call.ts: its sockets and removal batch are its own; an in-process delegate joins
+ * its caller's); returns the JSON to print (ADD only).
+ */
+export function dispatch(plugin: Plugin<unknown>, p: Prepared, invoker: Invoker): Promise<unknown> {
+  return inCall(() => runVerb(plugin, p, invoker));
+}
+
+async function runVerb(plugin: Plugin<unknown>, p: Prepared, invoker: Invoker): Promise<unknown> {
   const cniArgs = parseCniArgs(p.cmd.args);
   const conf = plugin.parseConfig(p.raw, cniArgs);
   const prev =
@@ -139,7 +145,7 @@ export async function dispatch(plugin: Plugin<unknown>, p: Prepared, invoker: In
     case 'STATUS':
       return void (await plugin.status(ctx));
     case 'GC': {
-      const validAttachments: Attachment[] = parseWith(
+      const validAttachments: ValidAttachment[] = parseWith(
         ValidAttachments,
         p.raw['cni.dev/valid-attachments'] ?? [],
         'cni.dev/valid-attachments',

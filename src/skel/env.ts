@@ -2,7 +2,7 @@
  * The CNI_* environment variables of a call: which each verb requires, and their rules
  * (container id, interface name, CNI_ARGS pairs). Errors are code 4, as the reference skel's.
  */
-import { CniError, Code } from '../cni/errors.ts';
+import { CniError, Code, q } from '../cni/errors.ts';
 import { interfaceNameProblem, isValidName } from '../cni/names.ts';
 import { type Env, isVerb, VERBS, type Verb } from '../cni/plugin.ts';
 
@@ -44,7 +44,7 @@ export function parseEnv(env: Env): CmdArgs {
   if (!isVerb(command)) {
     throw new CniError(
       Code.InvalidEnvironment,
-      `unknown CNI_COMMAND: ${JSON.stringify(command)} (expected one of ${VERBS.join(', ')})`,
+      `unknown CNI_COMMAND: ${q(command)} (expected one of ${VERBS.join(', ')})`,
     );
   }
   const containerId = env.CNI_CONTAINERID ?? '';
@@ -69,7 +69,7 @@ export function validateContainerId(id: string): void {
   if (!isValidName(id)) {
     throw new CniError(
       Code.InvalidEnvironment,
-      `invalid CNI_CONTAINERID ${JSON.stringify(id)}: must start with a letter or digit, then only letters, digits, '_', '.' or '-'`,
+      `invalid CNI_CONTAINERID ${q(id)}: must start with a letter or digit, then only letters, digits, '_', '.' or '-'`,
     );
   }
 }
@@ -77,10 +77,7 @@ export function validateContainerId(id: string): void {
 export function validateIfname(name: string, what: string): void {
   const problem = interfaceNameProblem(name);
   if (problem) {
-    throw new CniError(
-      Code.InvalidEnvironment,
-      `invalid ${what} ${JSON.stringify(name)}: interface name ${problem}`,
-    );
+    throw new CniError(Code.InvalidEnvironment, `invalid ${what} ${q(name)}: interface name ${problem}`);
   }
 }
 

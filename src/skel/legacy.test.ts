@@ -1,5 +1,5 @@
 /**
- * Spec 0.1.0 and 0.2.0 through the skel (issue 10, defect 2): a config without cniVersion
+ * Spec 0.1.0 and 0.2.0 through the skel: a config without cniVersion
  * (cni.dev's own examples) reads as 0.1.0 and, like 0.2.0, is accepted by every plugin and
  * answered in the 0.2.0 shape; a prevResult in that shape is read; verbs those versions do
  * not have are refused as the reference refuses them.

@@ -5,10 +5,11 @@
  * in-process delegation) call it without a process.
  */
 
-import { CniError, Code, describeError } from '../cni/errors.ts';
+import { CniError, Code, describeError, q } from '../cni/errors.ts';
 import type { Env, Invoker, PluginLoader } from '../cni/plugin.ts';
 import { printJson } from '../cni/result.ts';
 import { CURRENT_VERSION, SUPPORTED_VERSIONS, versionInfo } from '../cni/versions.ts';
+import { inCall } from '../util/call.ts';
 import { log, pushLogContext } from '../util/log.ts';
 import { cniArgsForLog } from '../util/redact.ts';
 import { parseEnv } from './env.ts';
@@ -35,8 +36,16 @@ export interface SkelOptions {
   readonly nested?: boolean;
 }
 
-/** Runs one CNI call; returns the process exit status (0 or 1). */
-export async function runSkel(opts: SkelOptions, io: SkelIO): Promise<number> {
+/**
+ * Runs one CNI call; returns the process exit status (0 or 1). The whole call — its log
+ * settings and context, its sockets, its removals — is one call scope (src/util/call.ts); an
+ * in-process delegate's skel joins its caller's.
+ */
+export function runSkel(opts: SkelOptions, io: SkelIO): Promise<number> {
+  return inCall(() => runCall(opts, io));
+}
+
+async function runCall(opts: SkelOptions, io: SkelIO): Promise<number> {
   let cniVersion: string = CURRENT_VERSION;
   let popContext = (): void => undefined;
   try {
@@ -65,7 +74,7 @@ export async function runSkel(opts: SkelOptions, io: SkelIO): Promise<number> {
     );
     if (!opts.nested && log.enabled('debug'))
       log.debug(
-        `${cmd.command}: netns ${JSON.stringify(cmd.netns)}, CNI_ARGS ${JSON.stringify(cniArgsForLog(cmd.args))}, config ${JSON.stringify(prepared.raw)}`,
+        `${cmd.command}: netns ${q(cmd.netns)}, CNI_ARGS ${q(cniArgsForLog(cmd.args))}, config ${q(prepared.raw)}`,
       );
     const output = await dispatch(await opts.load(), prepared, opts.invoker);
     if (output !== undefined) io.stdout(printJson(output));

@@ -3,10 +3,10 @@
  * the text form for people, step timers (a shared no-op that reads no clock when logging is
  * off), the command line's override, and redaction on every line.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { scratchDir } from '../../test/helpers/scratch.ts';
 import { configureLog, log, overrideLog, pushLogContext } from './log.ts';
 
 const off = () => configureLog({}, () => undefined);
@@ -21,7 +21,7 @@ function lines(file: string): Record<string, unknown>[] {
 
 describe('log', () => {
   it('writes one JSON line per event with the context and the fields', () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'mf-log-')), 'm.log');
+    const file = join(scratchDir('mf-log-'), 'm.log');
     configureLog({ logFile: file, logLevel: 'verbose' }, () => undefined, 'manifold');
     const pop = pushLogContext({ verb: 'ADD', containerId: 'c1', ifname: 'eth0' });
     const popDelegate = pushLogContext({ delegate: 'mv (macvlan)', ifname: 'net1' });
@@ -88,7 +88,7 @@ describe('log', () => {
   });
 
   it("the command line's --log-level/--log-format: stderr on its own terms, the config's logFile as it was", () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'mf-log-')), 'o.log');
+    const file = join(scratchDir('mf-log-'), 'o.log');
     let err = '';
     overrideLog('verbose', 'text', (s) => (err += s));
     configureLog({ logFile: file, logLevel: 'error' }, () => undefined, 'manifold');

@@ -8,6 +8,7 @@
  * step() hands back one shared no-op and reads no clock.
  */
 import { appendFileSync } from 'node:fs';
+import { callValue, type Slot } from './call.ts';
 import { redact } from './redact.ts';
 
 export const LEVELS = ['panic', 'error', 'info', 'verbose', 'debug'] as const;
@@ -30,12 +31,33 @@ interface Sink {
   readonly level: number;
 }
 
-let sink: Sink = { outs: [], level: -1 };
-let tag = 'manifold';
+/**
+ * What a call logs to and with: its config's outputs, its plugin's name, its context fields
+ * (innermost last: the skel pushes the call, a nested call its delegate). Kept in the call's
+ * scope (src/util/call.ts), so calls served at once by one process (the daemon) never write
+ * to each other's logFile or with each other's container id; outside a call (the command
+ * line), the process's own.
+ */
+interface LogState {
+  sink: Sink;
+  tag: string;
+  readonly context: Fields[];
+}
+
+const processState: LogState = { sink: { outs: [], level: -1 }, tag: 'manifold', context: [] };
+const LOG_SLOT: Slot<LogState> = { name: 'log' };
 /** Set by the command line: stderr at its own level and format, whatever the config says (its logFile stays as it is). */
 let override: Out | undefined;
-/** The call's context, innermost last (the skel pushes the call, a nested call its delegate). */
-const context: Fields[] = [];
+
+/** The running call's log state (made from the process's on first use), else the process's. */
+function state(make = false): LogState {
+  return (
+    callValue(
+      LOG_SLOT,
+      make ? () => ({ sink: processState.sink, tag: processState.tag, context: [] }) : undefined,
+    ) ?? processState
+  );
+}
 
 export interface LogOptions {
   logFile?: string | undefined;
@@ -73,8 +95,9 @@ export function configureLog(opts: LogOptions, stderr: (s: string) => void, name
   if (opts.logFile) outs.push({ write: fileWriter(opts.logFile), level, format });
   if (override) outs.push(override);
   else if (opts.logToStderr) outs.push({ write: stderr, level, format });
-  sink = sinkOf(outs);
-  if (name) tag = name;
+  const st = state(true);
+  st.sink = sinkOf(outs);
+  if (name) st.tag = name;
 }
 
 /** The command line's `--log-level` / `--log-format`: stderr at that level and format, whatever the config says. */
@@ -84,13 +107,15 @@ export function overrideLog(
   stderr: (s: string) => void,
 ): void {
   override = { write: stderr, level: levelOf(level, 'info'), format: formatOf(format) ?? 'json' };
-  sink = sinkOf([...sink.outs, override]);
+  const st = state();
+  st.sink = sinkOf([...st.sink.outs, override]);
 }
 
 const NOOP = (): void => undefined;
 
 /** Adds fields to every line until the returned function is called (nothing when logging is off). */
 export function pushLogContext(fields: Fields): () => void {
+  const { sink, context } = state();
   if (sink.level < 0) return NOOP;
   context.push(fields);
   return () => {
@@ -101,7 +126,7 @@ export function pushLogContext(fields: Fields): () => void {
 
 function merged(fields: Fields | undefined): Record<string, string | number | boolean> {
   const out: Record<string, string | number | boolean> = {};
-  for (const f of [...context, fields ?? {}])
+  for (const f of [...state().context, fields ?? {}])
     for (const [k, v] of Object.entries(f))
       if (v !== undefined && v !== '') out[k] = typeof v === 'string' ? redact(v) : v;
   return out;
@@ -112,6 +137,7 @@ function format(as: Format, level: Level, msg: string, fields: Fields | undefine
   const all = merged(fields);
   if (as === 'json') {
     const { verb, containerId, ifname, delegate, ...rest } = all;
+    const tag = state().tag;
     return `${JSON.stringify({ ts, level, plugin: tag, pid: process.pid, verb, containerId, ifname, delegate, msg: redact(msg), ...rest })}\n`;
   }
   const { verb, containerId, ifname, delegate, ...rest } = all;
@@ -125,11 +151,12 @@ function format(as: Format, level: Level, msg: string, fields: Fields | undefine
   const extra = Object.entries(rest).map(
     ([k, v]) => `${k}=${typeof v === 'string' && /\s/.test(v) ? JSON.stringify(v) : v}`,
   );
-  return `${ts} [${level}] ${tag}[${process.pid}]${who ? ` ${who}` : ''}: ${redact(msg)}${extra.length ? `  ${extra.join(' ')}` : ''}\n`;
+  return `${ts} [${level}] ${state().tag}[${process.pid}]${who ? ` ${who}` : ''}: ${redact(msg)}${extra.length ? `  ${extra.join(' ')}` : ''}\n`;
 }
 
 function write(level: Level, msg: string, fields?: Fields): void {
   const n = LEVELS.indexOf(level);
+  const { sink } = state();
   if (n > sink.level) return;
   const lines = new Map<Format, string>();
   for (const o of sink.outs) {
@@ -158,7 +185,7 @@ const VERBOSE = LEVELS.indexOf('verbose');
  * when it is done, and one verbose line says how long it took. Logging off: a shared no-op.
  */
 function step(name: string, detail?: string): (more?: Fields) => void {
-  if (sink.level < VERBOSE) return NOOP;
+  if (state().sink.level < VERBOSE) return NOOP;
   const started = performance.now();
   return (more?: Fields) =>
     write('verbose', `${name}${detail ? `: ${detail}` : ''}`, {
@@ -173,6 +200,6 @@ export const log = {
   info: (msg: string, fields?: Fields) => write('info', msg, fields),
   verbose: (msg: string, fields?: Fields) => write('verbose', msg, fields),
   debug: (msg: string, fields?: Fields) => write('debug', msg, fields),
-  enabled: (level: Level) => LEVELS.indexOf(level) <= sink.level,
+  enabled: (level: Level) => LEVELS.indexOf(level) <= state().sink.level,
   step,
 };

@@ -9,20 +9,20 @@
  *   - validate and explain of conf.d-examples inside the single executable (YAML included).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { containerIdFor } from '../../src/cli/cnitool-env.ts';
+import { containerIdFor } from '../../src/cli/shared/tool-env.ts';
 import { examplesOf } from '../helpers/examples.ts';
 import { ip, ipJson, isolateHost, newNetns, uniq } from '../helpers/host.ts';
 import { cniAdd, cniCheck, cniDel } from '../helpers/libcni.ts';
+import { scratchDir } from '../helpers/scratch.ts';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const BIN = join(REPO, 'dist/bin');
 const MANIFOLD = join(BIN, 'manifold');
 isolateHost();
-const tmp = mkdtempSync(join(tmpdir(), 'mf-e2e-cli-'));
+const tmp = scratchDir('mf-e2e-cli-');
 const netd = join(tmp, 'net.d');
 const cacheDir = join(tmp, 'libcni');
 const dataDir = join(tmp, 'ipam');

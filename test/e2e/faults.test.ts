@@ -1,5 +1,5 @@
 /**
- * Faults (issue 10): the real executable (dist/bin/manifold) killed with SIGKILL at timed
+ * Faults: the real executable (dist/bin/manifold) killed with SIGKILL at timed
  * points spread over a meta-plugin ADD with four built-in delegates (bridge with ipMasq,
  * macvlan, vxlan in bridge mode, sriov on a fake sysfs); then one DEL must leave nothing: no
  * pod link, no temporary host link, no shared vxlan device, no reservation, no nftables

@@ -2,7 +2,7 @@
  * The installer's memory, measured: the DaemonSet's main container runs `install --watch`,
  * whose first step is a full install; its "is the executable unchanged?" check read both
  * ~110 MB copies whole and peaked at ~175 MiB RSS against a 100Mi limit, so the container
- * was OOM-killed at every start (issue 18, defect 2). The comparison must cost next to
+ * was OOM-killed at every start. The comparison must cost next to
  * nothing over the executable's own floor, `manifold --version` (~65 MiB here, ~54 of it the
  * Node binary's text pages): an unchanged reinstall stays within that floor + 8 MiB, and
  * within 80 MiB at all. (The brief's 60 MiB is below that floor: no command of this

@@ -1,5 +1,5 @@
 /**
- * The wrapped primary runs its own plugin binaries (`manifold.exec`, issue 18, defect 9): a
+ * The wrapped primary runs its own plugin binaries (`manifold.exec`): a
  * node's pods outlive installing and removing manifold. With the reference bridge (Debian's,
  * /usr/lib/cni) as the primary, with ipMasq (an iptables `CNI-<hash>` chain per pod; manifold's
  * built-in would make an nftables rule instead):

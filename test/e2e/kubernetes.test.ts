@@ -5,18 +5,18 @@
  * kubeconfig to a local HTTPS API-server stand-in, then `uninstall`.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeApiServer } from '../helpers/fake-apiserver.ts';
 import { ip, ipJson, isolateHost, newNetns } from '../helpers/host.ts';
 import { libcni } from '../helpers/libcni.ts';
 import { makePki } from '../helpers/pki.ts';
+import { scratchDir } from '../helpers/scratch.ts';
 
 const BIN = resolve('dist/bin/manifold');
 isolateHost();
-const root = mkdtempSync(join(tmpdir(), 'mf-e2e-k8s-'));
+const root = scratchDir('mf-e2e-k8s-');
 const binDir = join(root, 'opt/cni/bin');
 const confDir = join(root, 'etc/cni/net.d');
 const dataDir = join(root, 'ipam');

@@ -1,5 +1,5 @@
 /**
- * Spec 0.1.0 and 0.2.0 (issue 10, defect 2) and the about text (defect 10), side by side with
+ * Spec 0.1.0 and 0.2.0 and the about text, side by side with
  * Debian's reference plugins, through libcni: a config with no cniVersion (cni.dev's own
  * examples have none), with "0.1.0" and with "0.2.0", as .conf and as a conflist chaining the
  * reference tuning (so manifold's 0.2.0 result is a prevResult); the meta-plugin at 0.2.0

@@ -4,17 +4,17 @@
  * and to Debian's reference ptp (executed from CNI_PATH), with DEL and CHECK from libcni's
  * own result cache.
  */
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ip, ipJson, isolateHost, newNetns } from '../helpers/host.ts';
 import { cniAdd, cniCheck, cniDel, writeConfFile } from '../helpers/libcni.ts';
 import { REFERENCE_PLUGIN_DIR, requireReferencePlugins } from '../helpers/reference.ts';
+import { scratchDir } from '../helpers/scratch.ts';
 
 const BIN = resolve('dist/bin');
 isolateHost();
-const tmp = mkdtempSync(join(tmpdir(), 'mf-e2e-meta-'));
+const tmp = scratchDir('mf-e2e-meta-');
 const dataDir = join(tmp, 'ipam');
 
 beforeAll(() => {

@@ -4,17 +4,17 @@
  * external delegate (Debian's ptp) whose IPAM gives one too, CHECK and DEL from libcni's own
  * result cache, and an address conflict refused with everything rolled back.
  */
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ip, ipJson, isolateHost, newNetns } from '../helpers/host.ts';
 import { cniAdd, cniCheck, cniDel, writeConfFile } from '../helpers/libcni.ts';
 import { REFERENCE_PLUGIN_DIR, requireReferencePlugins } from '../helpers/reference.ts';
+import { scratchDir } from '../helpers/scratch.ts';
 
 const BIN = resolve('dist/bin');
 isolateHost();
-const tmp = mkdtempSync(join(tmpdir(), 'mf-e2e-mh-'));
+const tmp = scratchDir('mf-e2e-mh-');
 const dataDir = join(tmp, 'ipam');
 let holder = '';
 

@@ -1,5 +1,5 @@
 /**
- * The single executable's native addons (issue 10, defects 8 and 9). An addon is extracted
+ * The single executable's native addons. An addon is extracted
  * to `$MANIFOLD_NATIVE_DIR/<hash>/<name>`, falling back to `$TMPDIR/manifold-native-<uid>/`;
  * whichever directory it is, manifold must never load a file it did not write or cannot
  * verify (owner, mode, its bytes against the executable's own copy), and must never hang on a

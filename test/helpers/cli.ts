@@ -3,8 +3,8 @@
  * environment and working directory of the test's choosing, stdout and stderr captured.
  */
 import { basename, resolve } from 'node:path';
-import type { CliIO } from '../../src/cli/cli.ts';
 import { runCli } from '../../src/cli/cli.ts';
+import type { CliIO } from '../../src/cli/shared/command.ts';
 import { builtin, invoker, META_TYPE } from '../../src/registry.ts';
 
 /** src/main.ts's pluginTypeFor (main.ts runs itself when imported). */

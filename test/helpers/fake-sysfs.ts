@@ -11,9 +11,9 @@
  * Real sysfs lists under `net/` only the netdevs in the host netns, under their current
  * names: tests mirror what the kernel does with setNetdev().
  */
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { scratchDir } from './scratch.ts';
 
 export interface FakeVf {
   /** The netdev name sysfs shows; omit for a VF without one (DPDK driver). */
@@ -25,7 +25,7 @@ export interface FakeVf {
 export class FakeSysfs {
   readonly root: string;
 
-  constructor(root = mkdtempSync(join(tmpdir(), 'manifold-sysfs-'))) {
+  constructor(root = scratchDir('manifold-sysfs-')) {
     this.root = root;
     mkdirSync(join(this.root, 'bus/pci/devices'), { recursive: true });
     mkdirSync(join(this.root, 'class/net'), { recursive: true });

@@ -11,7 +11,7 @@
  * netdev under its current name when it is in the host, and nothing when it is not.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FakeSysfs } from './fake-sysfs.ts';
 import { ip, ipJson } from './host.ts';
@@ -152,17 +152,36 @@ export function mirrorVfs(w: World): void {
   }
 }
 
-function reservations(w: World): string[] {
-  if (!existsSync(w.ipamDir)) return [];
-  return readdirSync(w.ipamDir).flatMap((net) =>
-    readdirSync(join(w.ipamDir, net))
-      .filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f))
-      .map((f) => `${net}/${f}=${readFileSync(join(w.ipamDir, net, f), 'utf8').split('\r\n')[0]}`),
-  );
+/**
+ * A file's text, or undefined when it is gone. Calls running meanwhile (the soak's other
+ * workers) legitimately release what a listing just showed: a vanished entry is not an error.
+ */
+function readIfThere(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
 }
 
-const files = (dir: string, re: RegExp) =>
-  existsSync(dir) ? readdirSync(dir).filter((f) => re.test(f)) : [];
+const files = (dir: string, re: RegExp): string[] => {
+  try {
+    return readdirSync(dir).filter((f) => re.test(f));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+};
+
+function reservations(w: World): string[] {
+  return files(w.ipamDir, /^[^.]/).flatMap((net) =>
+    files(join(w.ipamDir, net), /^\d+\.\d+\.\d+\.\d+$/).flatMap((f) => {
+      const text = readIfThere(join(w.ipamDir, net, f));
+      return text === undefined ? [] : [`${net}/${f}=${text.split('\r\n')[0]}`];
+    }),
+  );
+}
 
 function nftChains(): string[] {
   const text = execFileSync('nft', ['list', 'ruleset'], {
@@ -182,9 +201,10 @@ export function snapshot(w: World, pod: string | undefined): string {
   const extra = ipJson<IpLink[]>('link', 'show')
     .map((l) => l.ifname)
     .filter((n) => !w.baseline.has(n));
-  const records = files(w.sriovDir, /\.json$/).map(
-    (f) => JSON.parse(readFileSync(join(w.sriovDir, f), 'utf8')).phase as string,
-  );
+  const records = files(w.sriovDir, /\.json$/).flatMap((f) => {
+    const text = readIfThere(join(w.sriovDir, f));
+    return text === undefined ? [] : [JSON.parse(text).phase as string];
+  });
   return [
     `cache:${files(w.cniDir, /^[^.]/).length}`,
     `ips:${reservations(w).length}`,
@@ -201,15 +221,23 @@ export function snapshot(w: World, pod: string | undefined): string {
   ].join(' ');
 }
 
-/** Everything left behind, one line each: empty means nothing. */
+/**
+ * What one pod's DEL left in its namespace (empty means nothing). Safe while other calls run:
+ * it reads only that pod's namespace.
+ */
+export function podLeftovers(pod: string): string[] {
+  const podLinks = ipJson<IpLink[]>('-n', pod, 'link', 'show')
+    .map((l) => l.ifname)
+    .filter((n) => n !== 'lo');
+  return podLinks.length ? [`pod links: ${podLinks.join(', ')}`] : [];
+}
+
+/**
+ * Everything left behind, one line each: empty means nothing. Meant for a quiet moment (no
+ * call running); while calls run, a file it lists may vanish before it is read, and is skipped.
+ */
 export function leftovers(w: World, pod: string | undefined): string[] {
-  const out: string[] = [];
-  if (pod) {
-    const podLinks = ipJson<IpLink[]>('-n', pod, 'link', 'show')
-      .map((l) => l.ifname)
-      .filter((n) => n !== 'lo');
-    if (podLinks.length) out.push(`pod links: ${podLinks.join(', ')}`);
-  }
+  const out: string[] = pod ? podLeftovers(pod) : [];
   const host = ipJson<IpLink[]>('link', 'show');
   const extra = host.map((l) => l.ifname).filter((n) => !w.baseline.has(n));
   if (extra.length) out.push(`host links: ${extra.join(', ')}`);

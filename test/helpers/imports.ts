@@ -1,7 +1,8 @@
 /**
- * The folder-level import graph of the shipped code, for test/unit/layers.test.ts: every
- * import — static, re-export, dynamic import() and require() — of `.ts`/`.cjs` files under
- * src/ and plugins/ (tests excluded), folded into edges between folders, and its cycles.
+ * The import graph of the shipped code, for test/unit/layers.test.ts: every import — static,
+ * re-export, dynamic import() and require() — of `.ts`/`.cjs` files under src/ and plugins/
+ * (tests excluded), as edges between folders (every sub-folder of src/ is a folder of its
+ * own: src/meta/pods is not src/meta) and between files, and their cycles.
  */
 import { readdirSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -23,24 +24,41 @@ export function sourceFiles(root: string, dir: string): string[] {
   return out;
 }
 
-/** The relative specifiers a file imports, in any form. */
-export function importsOf(text: string): string[] {
-  const specs: string[] = [];
-  const forms = [
-    /\b(?:import|export)\s[^'"`;]*?\bfrom\s*['"]([^'"]+)['"]/g,
-    /\bimport\s*['"]([^'"]+)['"]/g,
-    /\bimport\(\s*(?:\/\*[\s\S]*?\*\/\s*)?['"]([^'"]+)['"]/g,
-    /\brequire\(\s*['"]([^'"]+)['"]/g,
-  ];
-  for (const re of forms) for (const m of text.matchAll(re)) if (m[1]?.startsWith('.')) specs.push(m[1]);
-  return specs;
+export interface ImportRef {
+  readonly spec: string;
+  /** A dynamic `import()`: loaded when the code runs it, not with the importing file. */
+  readonly dynamic: boolean;
 }
 
-/** The folder a file belongs to: `src/<dir>` (src/kernel/nl is src/kernel), `plugins/<name>`, or `src`. */
+/** The relative specifiers a file imports, in any form, and whether each is a dynamic import(). */
+export function importRefs(text: string): ImportRef[] {
+  const refs: ImportRef[] = [];
+  const forms: [RegExp, boolean][] = [
+    [/\b(?:import|export)\s[^'"`;]*?\bfrom\s*['"]([^'"]+)['"]/g, false],
+    [/\bimport\s*['"]([^'"]+)['"]/g, false],
+    [/\bimport\(\s*(?:\/\*[\s\S]*?\*\/\s*)?['"]([^'"]+)['"]/g, true],
+    [/\brequire\(\s*['"]([^'"]+)['"]/g, false],
+  ];
+  for (const [re, dynamic] of forms)
+    for (const m of text.matchAll(re)) if (m[1]?.startsWith('.')) refs.push({ spec: m[1], dynamic });
+  return refs;
+}
+
+/** The relative specifiers a file imports, in any form. */
+export function importsOf(text: string): string[] {
+  return importRefs(text).map((r) => r.spec);
+}
+
+/**
+ * The folder a file belongs to: its directory under src/ (src/kernel/nl, src/meta/pods, src;
+ * a `build` output directory is its folder's: src/native/build/… is src/native), or
+ * `plugins/<name>`.
+ */
 export function folderOf(file: string): string {
   const parts = file.split('/');
   if (parts[0] === 'plugins') return `plugins/${parts[1]}`;
-  return parts.length > 2 ? `src/${parts[1]}` : 'src';
+  const build = parts.indexOf('build');
+  return parts.slice(0, build > 0 ? build : -1).join('/') || 'src';
 }
 
 export interface Edge {
@@ -48,22 +66,27 @@ export interface Edge {
   readonly to: string;
   readonly file: string;
   readonly target: string;
+  readonly dynamic: boolean;
 }
 
-export function folderEdges(root: string, files: readonly string[], read: (f: string) => string): Edge[] {
-  const edges: Edge[] = [];
-  for (const file of files) {
-    for (const spec of importsOf(read(file))) {
+/** Every import of `files` as an edge from the importing file to the imported one. */
+export function fileEdges(root: string, files: readonly string[], read: (f: string) => string): Edge[] {
+  return files.flatMap((file) =>
+    importRefs(read(file)).map(({ spec, dynamic }) => {
       const target = relative(root, resolve(root, dirname(file), spec));
-      const from = folderOf(file);
-      const to = folderOf(target);
-      if (from !== to) edges.push({ from, to, file, target });
-    }
-  }
-  return edges;
+      return { from: file, to: target, file, target, dynamic };
+    }),
+  );
 }
 
-/** A shortest cycle through each strongly connected group of folders, as `a -> b -> … -> a` (Tarjan, then BFS). */
+/** The imports that cross folders, as edges between the folders (file and target kept). */
+export function folderEdges(root: string, files: readonly string[], read: (f: string) => string): Edge[] {
+  return fileEdges(root, files, read)
+    .map((e) => ({ ...e, from: folderOf(e.file), to: folderOf(e.target) }))
+    .filter((e) => e.from !== e.to);
+}
+
+/** A shortest cycle through each strongly connected group of nodes (folders or files), as `a -> b -> … -> a` (Tarjan, then BFS). */
 export function cycles(edges: readonly Edge[]): string[][] {
   const next = new Map<string, string[]>();
   for (const e of edges) next.set(e.from, [...new Set([...(next.get(e.from) ?? []), e.to])]);

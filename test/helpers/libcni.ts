@@ -8,10 +8,10 @@
  * namespace the test moved into (`isolateHost()` in host.ts), and so do the plugins it execs.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { scratchDir } from './scratch.ts';
 
 const GO_DIR = fileURLToPath(new URL('../e2e/go/', import.meta.url));
 const SRC_DIR = join(GO_DIR, 'cnitest');
@@ -150,7 +150,7 @@ export async function cniVersionInfo(
  * directory is made; removing it is the caller's business.
  */
 export function writeConfFile(conf: { name: string } & Record<string, unknown>, dir?: string): string {
-  const target = dir ?? mkdtempSync(join(tmpdir(), 'manifold-e2e-'));
+  const target = dir ?? scratchDir('manifold-e2e-');
   const file = join(target, `${conf.name}.${'plugins' in conf ? 'conflist' : 'conf'}`);
   writeFileSync(file, `${JSON.stringify(conf, null, 2)}\n`);
   return file;

@@ -5,17 +5,17 @@
  * pod interface a macvlan on an uplink of its segment; and the meta-plugin driven in-process
  * against it, with what the tests read back (rules, default routes, a snapshot of the pod).
  */
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, expect } from 'vitest';
 import { ip, ipJson, isolateHost, newNetns } from './host.ts';
 import { podLinks, reservations } from './inproc.ts';
 import { lanHost, router, segment, uplink } from './lan.ts';
 import { REFERENCE_PLUGIN_DIR, requireReferencePlugins } from './reference.ts';
+import { scratchDir } from './scratch.ts';
 import { builtinLoader, runWith } from './skel.ts';
 
-export const tmp = mkdtempSync(join(tmpdir(), 'mf-mh-'));
+export const tmp = scratchDir('mf-mh-');
 export const dataDir = join(tmp, 'ipam');
 export const cniDir = join(tmp, 'cache');
 export const logFile = join(tmp, 'manifold.log');

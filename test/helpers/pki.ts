@@ -4,9 +4,9 @@
  * real kubeconfig points at. Nothing is committed; every run makes its own.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { scratchDir } from './scratch.ts';
 
 export interface Pki {
   readonly dir: string;
@@ -25,7 +25,7 @@ function openssl(dir: string, ...args: string[]): void {
 }
 
 export function makePki(): Pki {
-  const dir = mkdtempSync(join(tmpdir(), 'mf-pki-'));
+  const dir = scratchDir('mf-pki-'); // removed after the test or file that made it
   openssl(
     dir,
     'req',

@@ -4,26 +4,18 @@
  * names (a bin dir of links to the "executable") in-process, Debian's reference plugins
  * executed — the libcni result cache written, read and removed, addresses released.
  */
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { containerIdFor } from '../../src/cli/cnitool-env.ts';
+import { containerIdFor } from '../../src/cli/shared/tool-env.ts';
 import { cli } from '../helpers/cli.ts';
 import { ip, ipJson, isolateHost, newNetns, requireRoot } from '../helpers/host.ts';
 import { REFERENCE_PLUGIN_DIR, requireReferencePlugins } from '../helpers/reference.ts';
+import { scratchDir } from '../helpers/scratch.ts';
 
 requireRoot();
 isolateHost();
-const tmp = mkdtempSync(join(tmpdir(), 'mf-cnitool-'));
+const tmp = scratchDir('mf-cnitool-');
 const bin = join(tmp, 'bin');
 const netd = join(tmp, 'net.d');
 const cacheDir = join(tmp, 'libcni');

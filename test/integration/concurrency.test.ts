@@ -1,5 +1,5 @@
 /**
- * Concurrency (issue 10), with real processes (the source run as the executable would run:
+ * Concurrency, with real processes (the source run as the executable would run:
  * `node src/main.ts`, so locks are taken across processes as on a node):
  * - 16 meta ADDs at once for different pods on the same networks — one bridge, one host-local
  *   range, one vxlan bridge-mode VNI — get 16 distinct IPs and share one vxlan device and one

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Explanation } from '../../src/cli/explain.ts';
+import type { Explanation } from '../../src/cli/explain/explanation.ts';
 import type { Result } from '../../src/cni/result.ts';
 import { cli } from '../helpers/cli.ts';
 import { FakeApiServer } from '../helpers/fake-apiserver.ts';

@@ -8,29 +8,21 @@
  * mode with static IPAM, an external ptp) over a store that already holds reservations, and
  * for a plain network with a requested address.
  */
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Explanation } from '../../src/cli/explain.ts';
+import type { Explanation } from '../../src/cli/explain/explanation.ts';
 import { isDecidedAtAdd } from '../../src/cni/explain.ts';
 import type { Result } from '../../src/cni/result.ts';
 import { cli } from '../helpers/cli.ts';
 import { ip, ipJson, isolateHost, newNetns, requireRoot } from '../helpers/host.ts';
 import { REFERENCE_PLUGIN_DIR, requireReferencePlugins } from '../helpers/reference.ts';
+import { scratchDir } from '../helpers/scratch.ts';
 import { builtinLoader, runWith } from '../helpers/skel.ts';
 
 requireRoot();
 isolateHost();
-const tmp = mkdtempSync(join(tmpdir(), 'mf-explain-int-'));
+const tmp = scratchDir('mf-explain-int-');
 const dataDir = join(tmp, 'ipam');
 const cniDir = join(tmp, 'cache');
 

@@ -1,5 +1,5 @@
 /**
- * Hostile input, at random (issue 10): for every plugin and the meta-plugin, fast-check
+ * Hostile input, at random: for every plugin and the meta-plugin, fast-check
  * mutates a working config (wrong types, edge values, deleted and added keys), the CNI_*
  * environment (container ids, interface names, netns paths — the host's own included —
  * CNI_PATH), CNI_ARGS and a prevResult, and runs a random verb on the real kernel in a real

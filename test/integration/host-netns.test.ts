@@ -1,5 +1,5 @@
 /**
- * Issue 10, defect 10: ADD with CNI_NETNS naming the host's own namespace (the one the plugin
+ * ADD with CNI_NETNS naming the host's own namespace (the one the plugin
  * runs in) is refused for every link plugin and the meta-plugin; otherwise the pod's
  * interface would land in the host. Nothing is created or reserved.
  */

@@ -1,5 +1,5 @@
 /**
- * Hostile input, the rules one by one (issue 10): no state directory can make a call hang
+ * Hostile input, the rules one by one: no state directory can make a call hang
  * (Node's recursive mkdir spins under /proc); plugin and IPAM types cannot escape
  * binDir/CNI_PATH; every directory and log file must be absolute; interface names are counted
  * in bytes; and no secret from CNI_ARGS, args or a kubeconfig reaches a log. Random inputs

@@ -4,18 +4,18 @@
  * left no cache) found; the pod's netns deleted without DEL makes its cache a GC candidate;
  * DEL (with the netns gone) leaves only the planted leak, found through the conf dir's config.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Inspection } from '../../src/cli/inspect.ts';
+import type { Inspection } from '../../src/cli/inspect/survey.ts';
 import { cli } from '../helpers/cli.ts';
 import { delNetns, ip, isolateHost, newNetns, requireRoot } from '../helpers/host.ts';
+import { scratchDir } from '../helpers/scratch.ts';
 import { builtinLoader, runWith } from '../helpers/skel.ts';
 
 requireRoot();
 isolateHost();
-const tmp = mkdtempSync(join(tmpdir(), 'mf-inspect-int-'));
+const tmp = scratchDir('mf-inspect-int-');
 const cniDir = join(tmp, 'cache');
 const dataDir = join(tmp, 'ipam');
 const conf = {

@@ -607,7 +607,7 @@ describe('what the runtime passes', () => {
   });
 
   it('gives pod-wide capability arguments (cgroupPath) to secondaries that declare them, the rest to the master only', async () => {
-    const { capabilityArgsFor } = await import('../../src/meta/k8s/attachment.ts');
+    const { capabilityArgsFor } = await import('../../src/meta/pod-attachment.ts');
     const rc = {
       cgroupPath: '/kubepods/pod1',
       portMappings: [{ hostPort: 80 }],

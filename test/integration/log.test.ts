@@ -5,16 +5,16 @@
  * form; and secrets planted in CNI_ARGS, in the config and in a kubeconfig never appear in the
  * log, though the debug log quotes CNI_ARGS and the config and the Kubernetes call fails.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ip, isolateHost, newNetns, requireRoot } from '../helpers/host.ts';
+import { scratchDir } from '../helpers/scratch.ts';
 import { builtinLoader, runWith } from '../helpers/skel.ts';
 
 requireRoot();
 isolateHost();
-const tmp = mkdtempSync(join(tmpdir(), 'mf-log-int-'));
+const tmp = scratchDir('mf-log-int-');
 const meta = builtinLoader('manifold');
 
 beforeAll(() => {

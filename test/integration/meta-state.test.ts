@@ -1,5 +1,5 @@
 /**
- * The meta-plugin's state under what real runtimes do (issue 10, defects 3–7): GC of one
+ * The meta-plugin's state under what real runtimes do: GC of one
  * manifold network beside another, one container on two manifold networks, a nested
  * `manifold` delegate, caches DEL cannot read, and delegate errors that must be reported
  * (transient) or must not wedge the pod (permanent). External delegates are small scripts in
@@ -417,7 +417,7 @@ describe('defect 7: errors that stopped early or vanished', () => {
   });
 });
 
-describe('upgrade: a cache written before issue 10', () => {
+describe('upgrade: a cache an older manifold wrote', () => {
   it('DEL reads a V1 cache (<cniDir>/<containerID>, no network name) and removes it', async () => {
     const cniDir = join(work, uniq('cache'));
     const ds = [mv(uniq('v1')), mv(uniq('v1'), 'v11')];

@@ -3,16 +3,16 @@
  * plugins (ptp, tuning, host-local) as real external delegates, one merged result, rollback,
  * the cache, CHECK/STATUS/GC across attachments.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { delNetns, ip, ipJson, isolateHost, newNetns } from '../helpers/host.ts';
 import { REFERENCE_PLUGIN_DIR, requireReferencePlugins } from '../helpers/reference.ts';
+import { scratchDir } from '../helpers/scratch.ts';
 import { builtinLoader, runWith } from '../helpers/skel.ts';
 
 isolateHost();
-const tmp = mkdtempSync(join(tmpdir(), 'mf-meta-'));
+const tmp = scratchDir('mf-meta-');
 const dataDir = join(tmp, 'ipam');
 const cniDir = join(tmp, 'cache');
 

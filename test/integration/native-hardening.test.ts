@@ -1,5 +1,5 @@
 /**
- * The addon's error paths against the real kernel (issue 18, item 8): packet sockets report a
+ * The addon's error paths against the real kernel: packet sockets report a
  * closed fd or a socket error instead of "no answer", never hand out a frame cut to the
  * receive buffer, and treat a frame the local queue dropped as lost; netlink dumps the kernel
  * flags as interrupted (NLM_F_DUMP_INTR) are retried, a bounded number of times, and replies

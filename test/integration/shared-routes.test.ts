@@ -1,5 +1,5 @@
 /**
- * Issue 10, defect 1: two attachments of one pod whose IPAM gives the same route (two
+ * Two attachments of one pod whose IPAM gives the same route (two
  * macvlans, or two VFs, from one network: common in telco pods). The reference adds the
  * second route next to the first (the kernel keeps both, IPv6 as one multipath route), and
  * each DEL takes only its own away. manifold does the same, side by side with Debian's

@@ -2,7 +2,7 @@
  * preStop's `uninstall --if-daemonset-deleted` against the stand-in API server: a restart or a
  * rolling update (the DaemonSet is there) keeps the node's config, so pods deleted meanwhile
  * still lose their NAD attachments; a DaemonSet gone (404) or being deleted (deletionTimestamp)
- * is manifold being removed, and the config goes (Multus #1105). Issue 18, defect 9.
+ * is manifold being removed, and the config goes (Multus #1105).
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -583,6 +583,21 @@ describe('bridge mode: a shared host bridge and vxlan device per VNI, pods on ve
     expect(linkNames().filter((n) => /^(mfv[bx]|vxbr|vxlan)84$/.test(n))).toEqual([]);
   });
 
+  it('pins the MAC of the bridge it makes: a port with a lower MAC does not change it', async () => {
+    const c = conf({ vni: 89, mode: 'bridge' });
+    const p = pod();
+    const r = await add(c, p);
+    const mac = linkShow(undefined, 'vxbr89')?.address;
+    expect((r.interfaces as { mac?: string }[])[0]?.mac).toBe(mac);
+    const low = uniq('low');
+    ip('link', 'add', low, 'address', '00:00:00:00:00:01', 'type', 'veth', 'peer', 'name', uniq('lp'));
+    ip('link', 'set', low, 'master', 'vxbr89', 'up');
+    expect(linkShow(undefined, 'vxbr89')?.address).toBe(mac);
+    ip('link', 'del', low);
+    expect((await cni('DEL', c, p, r)).code).toBe(0);
+    expect(linkNames()).not.toContain('vxbr89');
+  });
+
   it('DEL of the last pod with its netns gone still removes the shared devices', async () => {
     const c = conf({ vni: 82, mode: 'bridge' });
     const p = pod();

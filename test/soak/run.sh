@@ -4,5 +4,8 @@
 # (as the e2e tier). SOAK_PODS / SOAK_WORKERS change the size. Prints the report at the end.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# The pinned Node 24 first, as build.sh and test/run-all.sh do: vitest's `#!/usr/bin/env node`
+# would otherwise run under the machine's Node 20 (its reporter needs Map.groupBy).
+export PATH="$PWD/node_modules/.bin:$PATH"
 [ -x dist/bin/manifold ] || ./build.sh
-exec node_modules/.bin/vitest run --project soak --reporter=verbose "$@"
+exec vitest run --project soak --reporter=verbose "$@"

@@ -5,13 +5,13 @@
  * (the figure in a comment), and the ClusterRole grants exactly what manifold uses (get pods,
  * patch pods/status, create events, get NADs, get daemonsets).
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { runCli } from '../../src/cli/cli.ts';
 import { cliIO } from '../helpers/cli.ts';
+import { scratchDir } from '../helpers/scratch.ts';
 
 const DIR = join(import.meta.dirname, '../../deploy');
 interface Container {
@@ -92,7 +92,7 @@ describe('deploy/', () => {
     for (const c of commands) {
       let err = '';
       // the node's dirs become empty temp dirs: the flags must parse (exit 1 = ran and failed, 2 = usage)
-      const scratch = mkdtempSync(join(tmpdir(), 'mf-deploy-'));
+      const scratch = scratchDir('mf-deploy-');
       const args = c
         .slice(1)
         .map((a) => a.replace(/^--(bin-dir|conf-dir)=.*/, `--$1=${scratch}`))

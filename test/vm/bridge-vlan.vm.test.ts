@@ -5,15 +5,13 @@
  * confined to the VLAN), then the trunk-only and preserveDefaultVlan variants.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ipJson, isolateHost, newNetns, uniq } from '../helpers/host.ts';
+import { scratchDir } from '../helpers/scratch.ts';
 import { builtinLoader, runWith } from '../helpers/skel.ts';
 
 isolateHost();
-const dataDir = mkdtempSync(join(tmpdir(), 'mf-bridge-vlan-'));
+const dataDir = scratchDir('mf-bridge-vlan-');
 const load = () => {
   return builtinLoader('bridge')();
 };

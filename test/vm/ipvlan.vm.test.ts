@@ -3,15 +3,15 @@
  * kernel-lab VM (test/vm/run.sh). One file, all three modes, on a dummy master.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ip, ipJson, isolateHost, newNetns } from '../helpers/host.ts';
+import { scratchDir } from '../helpers/scratch.ts';
 import { builtinLoader, runWith } from '../helpers/skel.ts';
 
 isolateHost();
-const dataDir = mkdtempSync(join(tmpdir(), 'mf-ipvlan-'));
+const dataDir = scratchDir('mf-ipvlan-');
 const load = builtinLoader('ipvlan');
 
 function conf(mode: string, name: string, subnet: string) {

@@ -6,8 +6,7 @@
  * applied and reset, each refusal (link state, min_tx_rate, 802.1ad) as a clear error that
  * leaves the VF as it was, DEL after the pod netns vanished, and DPDK mode's PF side.
  */
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as klink from '../../src/kernel/link.ts';
@@ -17,6 +16,7 @@ import { parentDevice } from '../../src/kernel/vf.ts';
 import { FakeSysfs } from '../helpers/fake-sysfs.ts';
 import type { IpVf } from '../helpers/host.ts';
 import { delNetns, ip, ipJson, newNetns, requireRoot, uniq } from '../helpers/host.ts';
+import { scratchDir } from '../helpers/scratch.ts';
 import { builtinLoader, runWith, type SkelRun } from '../helpers/skel.ts';
 
 requireRoot();
@@ -32,7 +32,7 @@ interface IpLink {
   vfinfo_list?: IpVf[];
 }
 
-const work = mkdtempSync(join(tmpdir(), 'manifold-vm-sriov-'));
+const work = scratchDir('manifold-vm-sriov-');
 let PF = '';
 const vfs: string[] = []; // VF PCI addresses by index
 

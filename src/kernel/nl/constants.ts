@@ -39,6 +39,8 @@ export const RTM = {
 } as const;
 
 export const IFF_UP = 0x1;
+/** No ARP/NDP on the link (ipvlan L3, point-to-point devices). */
+export const IFF_NOARP = 0x80;
 export const IFF_PROMISC = 0x100;
 
 export const IFLA = {

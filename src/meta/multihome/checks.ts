@@ -8,7 +8,7 @@
  */
 
 import type { Pod } from '../../attach/pod.ts';
-import { CniError, Code } from '../../cni/errors.ts';
+import { CniError, Code, q } from '../../cni/errors.ts';
 import { contains, type Family, familyOf, formatIP, type IPNet, parseCIDR, parseIP } from '../../ip/ip.ts';
 import * as addr from '../../kernel/addr.ts';
 import * as arp from '../../kernel/arp.ts';
@@ -67,7 +67,7 @@ function conflictError(v: View, ip: string, mac: string | undefined): CniError {
   const by = mac ? `already in use by ${mac}` : 'already in use (duplicate address detection failed)';
   return new CniError(
     Code.Internal,
-    `failed to claim address ${JSON.stringify(ip)} on ${where(v)}: ${by}`,
+    `failed to claim address ${q(ip)} on ${where(v)}: ${by}`,
     'addressConflictCheck: another host on the segment answers for this address; the attachment was rolled back',
   );
 }
@@ -202,7 +202,7 @@ export async function checkGateways(
       log.verbose(`gatewayCheck: gateway ${t.gw} of ${where(t.v)} answered from ${answer}`);
       return;
     }
-    const what = `gateway ${JSON.stringify(t.gw)} of ${where(t.v)} did not answer ${asked}`;
+    const what = `gateway ${q(t.gw)} of ${where(t.v)} did not answer ${asked}`;
     if (t.v.plan.options.gatewayCheck === 'fail') dead.push(what);
     else log.error(`ADD ${containerId}: warning: ${what} (gatewayCheck "warn": attached anyway)`);
   });

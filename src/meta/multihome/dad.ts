@@ -4,7 +4,7 @@
  * itself can take (router_solicitation_delay + dad_transmits × retrans_time_ms, plus slack).
  */
 import type { Pod } from '../../attach/pod.ts';
-import { CniError, Code } from '../../cni/errors.ts';
+import { CniError, Code, q } from '../../cni/errors.ts';
 import { equalIP, parseCIDR, parseIP } from '../../ip/ip.ts';
 import * as addr from '../../kernel/addr.ts';
 import * as sysctl from '../../kernel/sysctl.ts';
@@ -56,10 +56,7 @@ export async function dadOutcome(pod: Pod, v: View, ip: string): Promise<DadOutc
   for (;;) {
     const a = await find(pod, v, ip);
     if (!a) {
-      throw new CniError(
-        Code.Internal,
-        `failed to check address ${JSON.stringify(ip)} on ${where(v)}: it is gone`,
-      );
+      throw new CniError(Code.Internal, `failed to check address ${q(ip)} on ${where(v)}: it is gone`);
     }
     if (a.flags & IFA_F.DADFAILED) return 'failed';
     if (!(a.flags & (IFA_F.TENTATIVE | IFA_F.OPTIMISTIC))) return 'ok';
@@ -74,7 +71,7 @@ export async function mustPassDad(pod: Pod, v: View, ip: string): Promise<DadOut
   if (out === 'tentative') {
     throw new CniError(
       Code.Internal,
-      `failed to check address ${JSON.stringify(ip)} on ${where(v)}: still tentative after ${dadBoundMs(pod, v)} ms (no carrier?)`,
+      `failed to check address ${q(ip)} on ${where(v)}: still tentative after ${dadBoundMs(pod, v)} ms (no carrier?)`,
     );
   }
   return out;

@@ -10,7 +10,7 @@ import { type Family, familyOf, parseCIDR } from '../../ip/ip.ts';
 import { anyOn, type OptionFields, type Options, resolveOptions } from './options.ts';
 import { defaultRouteOwners, FAMILIES, gatewayOf, isDefaultRoute } from './owners.ts';
 
-/** One attachment as the meta-plugin holds it (src/meta/manifold.ts `Attached`). */
+/** One attachment as the meta-plugin holds it (src/meta/attachment.ts `Attached`). */
 export interface Attachment {
   readonly delegate: {
     readonly master: boolean;

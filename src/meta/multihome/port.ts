@@ -4,6 +4,7 @@
  * the end (each close costs the kernel an RCU grace period, ~10 ms).
  */
 import type { Pod } from '../../attach/pod.ts';
+import { q } from '../../cni/errors.ts';
 import { type Frame, PacketSocket } from '../../kernel/packet.ts';
 import { type View, where } from './views.ts';
 
@@ -16,7 +17,7 @@ export class Port {
   }
 
   get socket(): PacketSocket {
-    this.#socket ??= PacketSocket.open(this.#pod.ns, `netns ${JSON.stringify(this.#pod.path)}`);
+    this.#socket ??= PacketSocket.open(this.#pod.ns, `netns ${q(this.#pod.path)}`);
     return this.#socket;
   }
 

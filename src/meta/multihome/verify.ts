@@ -4,7 +4,7 @@
  * family, the owner's), and every policy table ADD made still has its rule for each address.
  */
 import { withPod } from '../../attach/pod.ts';
-import { CniError, Code } from '../../cni/errors.ts';
+import { CniError, Code, q } from '../../cni/errors.ts';
 import { equalIP, familyOf, parseCIDR } from '../../ip/ip.ts';
 import * as link from '../../kernel/link.ts';
 import { RT_TABLE_MAIN } from '../../kernel/nl/constants.ts';
@@ -35,7 +35,7 @@ export async function checkMultihoming(netns: string, cached: readonly Cached[])
         if (extra && !expected) {
           throw new CniError(
             Code.Internal,
-            `interface ${JSON.stringify(c.ifname)} has a default route (${route.describeRoute(extra)}) its result does not have: the pod must have one per family`,
+            `interface ${q(c.ifname)} has a default route (${route.describeRoute(extra)}) its result does not have: the pod must have one per family`,
           );
         }
         const table = TABLE_BASE + l.index;
@@ -45,7 +45,7 @@ export async function checkMultihoming(netns: string, cached: readonly Cached[])
           if (!rules.some((r) => r.table === table && r.src !== undefined && sameCIDR(r.src, src))) {
             throw new CniError(
               Code.Internal,
-              `policy rule "from ${src} lookup ${table}" of interface ${JSON.stringify(c.ifname)} is missing`,
+              `policy rule "from ${src} lookup ${table}" of interface ${q(c.ifname)} is missing`,
             );
           }
         }

@@ -1,12 +1,12 @@
 /** The attachments of a plan next to their pod interfaces as the kernel has them. */
 import type { Pod } from '../../attach/pod.ts';
+import { q } from '../../cni/errors.ts';
 import type { Family } from '../../ip/ip.ts';
 import { familyOf } from '../../ip/ip.ts';
 import * as link from '../../kernel/link.ts';
+import { IFF_NOARP } from '../../kernel/nl/constants.ts';
 import { log } from '../../util/log.ts';
 import type { AttachmentPlan, Plan } from './plan.ts';
-
-const IFF_NOARP = 0x80;
 
 export interface View {
   /** Position in the delegate list. */
@@ -22,8 +22,7 @@ export async function viewsOf(pod: Pod, plan: Plan): Promise<View[]> {
   plan.attachments.forEach((p, index) => {
     const l = links.get(p.ifname);
     if (l) out.push({ index, plan: p, link: l });
-    else if (p.result)
-      log.info(`multi-homing: no interface ${JSON.stringify(p.ifname)} in ${pod.path}: skipped`);
+    else if (p.result) log.info(`multi-homing: no interface ${q(p.ifname)} in ${pod.path}: skipped`);
   });
   return out;
 }
@@ -41,5 +40,5 @@ export function noArp(v: View): boolean {
 }
 
 export function where(v: View): string {
-  return `interface ${JSON.stringify(v.plan.ifname)}`;
+  return `interface ${q(v.plan.ifname)}`;
 }
