@@ -20,7 +20,8 @@
  * throwaway "host" namespace, the API server included; every temp dir goes at the end.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeApiServer } from '../test/helpers/fake-apiserver.ts';
 import { makePki, type Pki } from '../test/helpers/pki.ts';
@@ -74,7 +75,8 @@ function ok(what: string, r: Run): Run {
 }
 
 class Bench {
-  readonly pki: Pki = makePki();
+  // the stand-in's certificates in a directory of the bench's own (removed with the rest at the end)
+  readonly pki: Pki = makePki(mkdtempSync(join(tmpdir(), 'mf-bench-pki-')));
   readonly api = new FakeApiServer(this.pki);
   readonly world = ((): World => {
     try {

@@ -24,8 +24,13 @@ function openssl(dir: string, ...args: string[]): void {
   execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
-export function makePki(): Pki {
-  const dir = scratchDir('mf-pki-'); // removed after the test or file that made it
+/**
+ * A CA, a server certificate and a client certificate in `dir`: by default a scratch directory
+ * removed after the test or file that made it; outside vitest (the bench) the caller gives
+ * the directory and removes it.
+ */
+export function makePki(dir?: string): Pki {
+  dir ??= scratchDir('mf-pki-');
   openssl(
     dir,
     'req',
