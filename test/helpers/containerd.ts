@@ -46,6 +46,9 @@ import { REFERENCE_PLUGIN_DIR, requireReferencePlugins } from './reference.ts';
 
 export const PAUSE_IMAGE = 'manifold.test/pause:1';
 
+/** build.sh's TEST_PKGS installs gcc-12 (and libc6-dev for libc.a); plain gcc where it is there */
+const CC = existsSync('/usr/bin/gcc-12') ? 'gcc-12' : 'gcc';
+
 const PATH_ENV = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 function need(cmd: string, pkg: string): void {
@@ -66,7 +69,7 @@ function buildPauseImage(dir: string): string {
   mkdirSync(join(work, 'rootfs'), { recursive: true });
   mkdirSync(join(work, 'archive'), { recursive: true });
   writeFileSync(join(work, 'pause.c'), PAUSE_C);
-  execFileSync('gcc', ['-static', '-Os', '-s', '-o', join(work, 'rootfs/pause'), join(work, 'pause.c')], {
+  execFileSync(CC, ['-static', '-Os', '-s', '-o', join(work, 'rootfs/pause'), join(work, 'pause.c')], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const layer = join(work, 'archive/layer.tar');
@@ -82,7 +85,7 @@ function buildPauseImage(dir: string): string {
   ]);
   const sha = (f: string | Buffer) => createHash('sha256').update(f).digest('hex');
   const config = JSON.stringify({
-    architecture: 'amd64',
+    architecture: process.arch === 'x64' ? 'amd64' : process.arch,
     os: 'linux',
     config: { Entrypoint: ['/pause'] },
     rootfs: { type: 'layers', diff_ids: [`sha256:${sha(readFileSync(layer))}`] },
@@ -162,7 +165,9 @@ export class Containerd {
     need('containerd', 'containerd');
     need('runc', 'runc');
     need('ctr', 'containerd');
-    need('gcc', 'gcc-12 libc6-dev');
+    need(CC, 'gcc-12 libc6-dev');
+    if (!existsSync('/usr/lib/x86_64-linux-gnu/libc.a') && !existsSync('/usr/lib/aarch64-linux-gnu/libc.a'))
+      throw new Error('the runtime tier builds a static pause program: apt-get install libc6-dev');
     need('nsenter', 'util-linux');
     need('setpriv', 'util-linux');
     requireReferencePlugins('bridge', 'host-local', 'loopback', 'portmap', 'bandwidth');
@@ -323,6 +328,34 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
       timeout: 60_000,
     });
     return { code: r.status, out: r.stdout, err: r.stderr };
+  }
+
+  /**
+   * `exec`, without blocking this process: for commands that talk to a server this process
+   * serves (the API stand-in).
+   */
+  execAsync(
+    file: string,
+    args: readonly string[],
+    env: Record<string, string> = {},
+  ): Promise<{ code: number | null; out: string; err: string }> {
+    const child = spawn('nsenter', [`--mount=/proc/${this.holderPid}/ns/mnt`, '--', file, ...args], {
+      env: { PATH: PATH_ENV, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 60_000,
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
+    child.stderr.on('data', (b: Buffer) => {
+      err += b.toString();
+    });
+    return new Promise((resolve, reject) => {
+      child.once('error', reject);
+      child.once('close', (code) => resolve({ code, out, err }));
+    });
   }
 
   /** Starts a long-running command the same way (e.g. `install --watch`); the caller ends it. */

@@ -70,15 +70,13 @@ async function expectNothingLeft(): Promise<void> {
 /** The pod's interfaces by name: [mac, addresses]. */
 function interfaces(pod: RunningPod): Record<string, { mac: string; ips: string[] }> {
   return Object.fromEntries(
-    node
-      .podLinks(pod)
-      .map((l) => [
-        l.ifname,
-        {
-          mac: l.address,
-          ips: l.addr_info.filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`),
-        },
-      ]),
+    node.podLinks(pod).map((l) => [
+      l.ifname,
+      {
+        mac: l.address,
+        ips: l.addr_info.filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`),
+      },
+    ]),
   );
 }
 
