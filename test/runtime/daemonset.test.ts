@@ -374,7 +374,9 @@ function schemaErrors(schema: Obj, value: unknown, at = ''): string[] {
       else if (!schema['x-kubernetes-preserve-unknown-fields']) errors.push(`${at}.${k}: unknown field`);
     }
   }
-  if (type === 'array' && schema.items)
-    (value as unknown[]).forEach((v, i) => errors.push(...schemaErrors(schema.items, v, `${at}[${i}]`)));
+  if (type === 'array' && schema.items) {
+    for (const [i, v] of (value as unknown[]).entries())
+      errors.push(...schemaErrors(schema.items, v, `${at}[${i}]`));
+  }
   return errors;
 }
