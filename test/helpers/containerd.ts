@@ -171,8 +171,12 @@ export class Containerd {
     need('nsenter', 'util-linux');
     need('setpriv', 'util-linux');
     requireReferencePlugins('bridge', 'host-local', 'loopback', 'portmap', 'bandwidth');
+    await Containerd.sweepStale();
     for (const d of [this.confDir, this.binDir, this.run, this.varLib, join(this.dir, 'root')])
       mkdirSync(d, { recursive: true });
+    // whose run this is: a later run cleans up after one whose test process was killed
+    writeFileSync(join(this.dir, 'owner.pid'), String(process.pid));
+    writeFileSync(join(this.dir, 'host.netns'), this.hostNetns.name);
     // the node's own plugins, as a package puts them in /opt/cni/bin
     for (const p of readdirSync(REFERENCE_PLUGIN_DIR))
       symlinkSync(join(REFERENCE_PLUGIN_DIR, p), join(this.binDir, p));
@@ -387,30 +391,34 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     }
   }
 
-  /** PIDs of every process whose command line names our temp dir (containerd, its shims). */
-  #ourProcesses(): number[] {
-    const pids: number[] = [];
-    for (const p of readdirSync('/proc')) {
-      if (!/^\d+$/.test(p) || Number(p) === process.pid) continue;
+  /**
+   * A run whose test process was killed (SIGKILL: no afterAll) leaves its shims, pause
+   * processes and plugins running (containerd and the mount namespace's holder die with it:
+   * pdeathsig). Each run's temp dir names its owner; a dir whose owner is gone is cleaned up
+   * here, by the PIDs of its processes.
+   */
+  static async sweepStale(): Promise<void> {
+    for (const name of readdirSync(tmpdir())) {
+      if (!name.startsWith('mf-cri-')) continue;
+      const dir = join(tmpdir(), name);
+      let owner = 0;
       try {
-        if (readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(this.dir)) pids.push(Number(p));
+        owner = Number(readFileSync(join(dir, 'owner.pid'), 'utf8'));
       } catch {
-        // gone
+        continue; // being set up, or not one of ours
       }
+      if (owner > 0 && existsSync(`/proc/${owner}`)) continue;
+      console.error(`runtime tier: cleaning up after a killed run (${dir}, owner ${owner} gone)`);
+      await cleanUpProcesses(dir, `/${name}`);
+      // the run's throwaway host netns (isolateHost's afterAll never ran)
+      try {
+        const ns = readFileSync(join(dir, 'host.netns'), 'utf8').trim();
+        if (/^mfh[0-9a-f]+$/.test(ns)) spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+      } catch {
+        // none recorded
+      }
+      rmSync(dir, { recursive: true, force: true });
     }
-    return pids;
-  }
-
-  /** The cgroup dirs of our sandboxes' parent, one per mounted hierarchy. */
-  #cgroupDirs(): string[] {
-    const out: string[] = [];
-    for (const h of readdirSync('/sys/fs/cgroup')) {
-      const d = join('/sys/fs/cgroup', h, this.cgroupParent);
-      if (existsSync(d)) out.push(d);
-    }
-    if (existsSync(join('/sys/fs/cgroup', this.cgroupParent, 'cgroup.procs')))
-      out.push(join('/sys/fs/cgroup', this.cgroupParent));
-    return out;
   }
 
   /** Everything away, whatever state it is in; never throws. */
@@ -432,43 +440,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
       });
     }
     await step('stop containerd', () => this.stop('SIGTERM'));
-    await step('kill shims', () => {
-      for (const pid of this.#ourProcesses()) process.kill(pid, 'SIGKILL');
-    });
-    await step('kill sandbox processes', () => {
-      for (const d of this.#cgroupDirs()) {
-        const walk = (dir: string): void => {
-          for (const e of readdirSync(dir, { withFileTypes: true }))
-            if (e.isDirectory()) walk(join(dir, e.name));
-          for (const pid of readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) {
-            try {
-              process.kill(Number(pid), 'SIGKILL');
-            } catch {
-              // gone
-            }
-          }
-        };
-        walk(d);
-      }
-    });
-    await sleep(100);
-    await step('remove cgroups', async () => {
-      for (const d of this.#cgroupDirs()) {
-        const walk = (dir: string): void => {
-          for (const e of readdirSync(dir, { withFileTypes: true }))
-            if (e.isDirectory()) walk(join(dir, e.name));
-          for (let i = 0; i < 20; i++) {
-            try {
-              rmdirSync(dir);
-              return;
-            } catch {
-              spawnSync('sleep', ['0.05']);
-            }
-          }
-        };
-        walk(d);
-      }
-    });
+    await step('kill shims and sandbox processes', () => cleanUpProcesses(this.dir, this.cgroupParent));
     await step('end the mount namespace', async () => {
       const h = this.#holder;
       if (h && h.exitCode === null && h.signalCode === null) {
@@ -479,5 +451,65 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
     });
     // overlay mounts and netns bind mounts lived only in that namespace; nothing is mounted here
     await step('remove the temp dir', () => rmSync(this.dir, { recursive: true, force: true }));
+  }
+}
+
+/** PIDs of every process whose command line names `dir` (containerd, its shims, plugins). */
+function processesNaming(dir: string): number[] {
+  const pids: number[] = [];
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p) || Number(p) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(dir)) pids.push(Number(p));
+    } catch {
+      // gone
+    }
+  }
+  return pids;
+}
+
+/** The cgroup dirs of a sandboxes' parent, one per mounted hierarchy (v1, or v2's one). */
+function cgroupDirs(parent: string): string[] {
+  const out: string[] = [];
+  for (const h of readdirSync('/sys/fs/cgroup')) {
+    const d = join('/sys/fs/cgroup', h, parent);
+    if (existsSync(join(d, 'cgroup.procs'))) out.push(d);
+  }
+  if (existsSync(join('/sys/fs/cgroup', parent, 'cgroup.procs'))) out.push(join('/sys/fs/cgroup', parent));
+  return out;
+}
+
+/** SIGKILL by PID: every process naming `dir`, every process in cgroup `parent`; then the cgroups go. */
+async function cleanUpProcesses(dir: string, parent: string): Promise<void> {
+  const kill = (pid: number) => {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  };
+  const walk = (d: string, fn: (d: string) => void): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) walk(join(d, e.name), fn);
+    fn(d);
+  };
+  for (const pid of processesNaming(dir)) kill(pid);
+  for (const d of cgroupDirs(parent)) {
+    walk(d, (c) => {
+      for (const pid of readFileSync(join(c, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean))
+        kill(Number(pid));
+    });
+  }
+  await sleep(100);
+  for (const d of cgroupDirs(parent)) {
+    walk(d, (c) => {
+      for (let i = 0; i < 20; i++) {
+        try {
+          rmdirSync(c);
+          return;
+        } catch {
+          spawnSync('sleep', ['0.05']);
+        }
+      }
+    });
   }
 }
