@@ -214,7 +214,7 @@ describe('pods', () => {
     await expectNothingLeft();
   });
 
-  it('the capability args containerd passes reach manifold and its delegates: pod annotations, cgroupPath, portMappings, bandwidth', async () => {
+  it('the capability args containerd passes reach manifold and its delegates: pod annotations, portMappings, bandwidth, dns (containerd 1.6 sends no cgroupPath)', async () => {
     const annotations = {
       'kubernetes.io/ingress-bandwidth': '2M',
       'kubernetes.io/egress-bandwidth': '3M',
