@@ -2,7 +2,7 @@
 # manifold build and task runner.
 #   ./build.sh          install dependencies, type-check, bundle, make dist/bin/manifold + links
 #   ./build.sh demo     build, then attach a namespace to the example networks and remove it
-#   ./build.sh test     build, then run every test tier (unit, integration, vm, e2e)
+#   ./build.sh test     build, then run every test tier (unit, integration, vm, e2e, runtime)
 #   ./build.sh bench    build, then compare against the reference plugins
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -107,11 +107,14 @@ build() {
 #   demo: iproute2 (the demo's namespaces), nftables (the bridge network masquerades)
 #   test: also the libcni e2e client (Go + Debian's libcni sources), the reference plugins
 #         (compared against, and real external delegates), ping, openssl (the Kubernetes
-#         tests' CA and certificates), and what kernel-lab needs
+#         tests' CA and certificates), what kernel-lab needs, and the runtime tier's
+#         container runtime: containerd and runc (started privately by the tier; the static
+#         pause image is built with gcc and libc6-dev's libc.a)
 #   bench: the reference plugins and the libcni driver (Go + Debian's libcni sources)
 DEMO_PKGS=(iproute2 nftables)
 TEST_PKGS=("${DEMO_PKGS[@]}" iputils-ping iptables openssl golang-go golang-github-appc-cni-dev
-  containernetworking-plugins qemu-system-x86 kmod busybox-static xz-utils make libelf1 gcc-12)
+  containernetworking-plugins qemu-system-x86 kmod busybox-static xz-utils make libelf1 gcc-12
+  containerd runc libc6-dev)
 BENCH_PKGS=("${DEMO_PKGS[@]}" containernetworking-plugins golang-go golang-github-appc-cni-dev)
 
 need_packages() {

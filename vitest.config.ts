@@ -32,6 +32,18 @@ export default defineConfig({
         },
       },
       {
+        // a real container runtime (containerd + runc) judging the built executable; one
+        // containerd at a time (2 cores): files run one after another
+        test: {
+          name: 'runtime',
+          include: ['test/runtime/**/*.test.ts'],
+          pool: 'forks',
+          fileParallelism: false,
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+        },
+      },
+      {
         // not in any default run: bash test/soak/run.sh
         test: {
           name: 'soak',

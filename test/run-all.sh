@@ -49,6 +49,12 @@ if [ -z "$GO_WHY" ]; then
   [ -n "$GO_WHY" ] || [ -d /usr/share/gocode/src/github.com/containernetworking/cni/libcni ] \
     || GO_WHY="needs Debian's libcni sources (apt-get install golang-github-appc-cni-dev)"
 fi
+RUNTIME_WHY=$ROOT_WHY
+if [ -z "$RUNTIME_WHY" ]; then
+  for c in containerd runc ctr nsenter setpriv; do
+    command -v "$c" >/dev/null || { RUNTIME_WHY="needs $c (build.sh's TEST_PKGS: containerd runc gcc-12 libc6-dev)"; break; }
+  done
+fi
 VM_WHY=$ROOT_WHY
 [ -n "$VM_WHY" ] || [ -x test/kernel-lab/run-in-vm ] || VM_WHY="test/kernel-lab/run-in-vm is missing or not executable"
 
@@ -56,6 +62,7 @@ tier unit "" npm test --silent
 tier integration "$ROOT_WHY" vitest run --project integration --passWithNoTests
 tier vm "$VM_WHY" bash test/vm/run.sh
 tier e2e "$GO_WHY" vitest run --project e2e --passWithNoTests
+tier runtime "$RUNTIME_WHY" vitest run --project runtime
 
 banner "leftovers"
 LEFT=()
