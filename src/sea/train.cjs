@@ -2,7 +2,7 @@
 'use strict';
 // Build step helper for make-cache.cjs: a training run of real CNI calls, so the V8 code cache
 // holds the functions real calls compile (kernel requests, host-local's store, the meta
-// plugin's ADD, CHECK and DEL: ~140 KB of code warm() cannot reach without a kernel), which
+// plugin's ADD, CHECK, DEL and STATUS: ~140 KB of code warm() cannot reach without a kernel), which
 // every call would otherwise compile on its own (~8-10 ms of an ADD here).
 //
 // Needs root and iproute2; anything else (or MANIFOLD_NO_TRAINING=1) skips it and the cache
@@ -99,6 +99,9 @@ async function train(bundle, addon) {
     const added = await call('manifold', env('ADD', 'train1', 'eth0'), meta);
     await call('manifold', env('CHECK', 'train1', 'eth0'), { ...meta, prevResult: JSON.parse(added) });
     await call('manifold', env('DEL', 'train1', 'eth0'), meta);
+    // STATUS, which containerd asks every 5 s (1.1.0 configs: the delegates answer it too)
+    const v11 = { ...meta, cniVersion: '1.1.0', delegates: [{ ...net(0), cniVersion: '1.1.0' }] };
+    await call('manifold', env('STATUS', 'train1', 'eth0'), v11);
     // a built-in as its own executable (`dist/bin/macvlan`)
     await call('macvlan', env('ADD', 'train2', 'net9'), net(2));
     await call('macvlan', env('DEL', 'train2', 'net9'), net(2));
