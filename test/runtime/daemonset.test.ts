@@ -19,7 +19,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { isolateHost } from '../helpers/host.ts';
@@ -321,17 +320,12 @@ async function until(ok: () => boolean, ms: number, what: () => string): Promise
 }
 
 /**
- * kubernetes-models (npm): each Kubernetes kind as a class whose validate() checks it against
- * the API's OpenAPI schema, bundled; no server. From node_modules, or from
- * MANIFOLD_K8S_MODELS_DIR (a node_modules directory) while it is not a dev dependency yet.
+ * kubernetes-models (npm, a dev dependency): each Kubernetes kind as a class whose validate()
+ * checks it against the API's OpenAPI schema, bundled; no server.
  */
 async function kubernetesModels(): Promise<(path: string) => Promise<new (o: Obj) => { validate(): void }>> {
-  const dir = process.env.MANIFOLD_K8S_MODELS_DIR;
   const load = async (path: string) => {
-    const spec = dir
-      ? pathToFileURL(join(dir, 'kubernetes-models', `${path}.js`)).href
-      : `kubernetes-models/${path}`;
-    const mod = (await import(/* @vite-ignore */ spec)) as Record<
+    const mod = (await import(/* @vite-ignore */ `kubernetes-models/${path}`)) as Record<
       string,
       new (
         o: Obj,
@@ -346,7 +340,7 @@ async function kubernetesModels(): Promise<(path: string) => Promise<new (o: Obj
     await load('v1/ServiceAccount');
   } catch (err) {
     throw new Error(
-      `the schema check needs the npm package kubernetes-models (a dev dependency; or MANIFOLD_K8S_MODELS_DIR): ${String(err)}`,
+      `the schema check needs the npm package kubernetes-models (a dev dependency: npm ci): ${String(err)}`,
     );
   }
   return load;
