@@ -181,6 +181,26 @@ describe('the shim against a stub daemon', () => {
     );
   });
 
+  it('reads a chunked answer (no Content-Length) as well', async () => {
+    handler = (_seen, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"status": 0, ');
+      setTimeout(() => res.end('"stdout": "chunked\\n"}'), 20);
+    };
+    expect(await execCni(SHIM, call('CHECK'), NET)).toMatchObject({ status: 0, stdout: 'chunked\n' });
+  });
+
+  it('an answer cut short (fewer bytes than its Content-Length) is no answer: DEL falls back', async () => {
+    handler = (_seen, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': 100 });
+      res.write('{"status": 0, "stdout": ""}');
+      setTimeout(() => res.socket?.destroy(), 20);
+    };
+    const r = await execCni(SHIM, call('DEL'), NET, { argv0: 'macvlan' });
+    expect(r).toMatchObject({ status: 0, stdout: '' }); // the one-shot's DEL of nothing
+    expect(logLines().at(-1)).toMatch(/^\d+ DEL incomplete-response$/);
+  });
+
   it('503 for ADD: prints the daemon’s code 11 (the runtime retries); no fallback', async () => {
     const err = { cniVersion: '1.0.0', code: 11, msg: 'the manifold daemon is draining' };
     handler = answer(503, JSON.stringify({ status: 1, stdout: `${JSON.stringify(err, null, 4)}\n` }));
