@@ -10,15 +10,17 @@
  *   - the daemon dies mid-request: ADD prints code 11, DEL falls back and really deletes;
  *   - STATUS with the daemon down or hung answers (its time is printed, not asserted);
  *   - an unpatched shim answers code 999; install replaces a running shim by rename (no
- *     "text file busy", the running one finishes) and goes back to one-shot.
+ *     "text file busy", the running one finishes) and goes back to one-shot;
+ *   - through the real `manifold daemon`: a macvlan ADD, STATUS, DEL as one-shot prints them.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { httpCall } from '../helpers/daemon.ts';
 import { execCni, type PluginCall } from '../helpers/exec-plugin.ts';
 import { ip, ipJson, isolateHost, newNetns, requireRoot } from '../helpers/host.ts';
 import { scratchDir } from '../helpers/scratch.ts';
@@ -368,5 +370,64 @@ describe('the shim as installed', () => {
     expect(existsSync(join(bin, 'manifold-oneshot'))).toBe(false);
     const spawned = spawn(shim, ['--version'], { stdio: 'ignore' });
     expect(await new Promise((r) => spawned.on('close', r))).toBe(0);
+  });
+});
+
+// ------------------------------------------------------------------------------ the real daemon
+
+describe('the shim through the real `manifold daemon`', () => {
+  let daemon: ChildProcess | undefined;
+  let daemonErr = '';
+  beforeAll(async () => {
+    await stopStub();
+    daemon = spawn(EXE, ['daemon', '--socket', SOCKET], {
+      env: { ...ENV, PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    daemon.stderr?.on('data', (b: Buffer) => {
+      daemonErr += b.toString();
+    });
+    for (let i = 0; i < 400; i++) {
+      try {
+        if ((await httpCall(SOCKET, 'GET', '/readyz')).http === 200) return;
+      } catch {
+        // not yet
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error(`the daemon did not start: ${daemonErr}`);
+  });
+  afterAll(async () => {
+    if (!daemon || daemon.exitCode !== null) return;
+    const exited = new Promise((r) => daemon?.on('exit', r));
+    daemon.kill('SIGTERM');
+    await exited;
+  });
+
+  it('a real macvlan ADD, STATUS and DEL: what the one-shot prints, and no fallback', async () => {
+    const ns = newNetns('mfs');
+    const before = logLines().length;
+    const add = await execCni(SHIM, call('ADD', { netns: ns.path }), NET, { argv0: 'macvlan' });
+    expect(add.status, add.stdout).toBe(0);
+    expect(ipJson('-n', ns.name, 'addr', 'show', 'dev', 'net1')[0]).toMatchObject({
+      addr_info: [{ local: '10.77.0.2' }],
+    });
+    const status = await execCni(SHIM, call('STATUS'), NET, { argv0: 'macvlan' });
+    const del = await execCni(SHIM, call('DEL', { netns: ns.path }), NET, { argv0: 'macvlan' });
+    expect(del).toMatchObject({ status: 0, stdout: '' });
+    expect(ip('-n', ns.name, '-o', 'link', 'show')).not.toContain('net1');
+    expect(logLines().length, daemonErr).toBe(before); // the daemon answered every call
+    const exe = EXE.replace(/manifold$/, 'macvlan');
+    const direct = await execCni(exe, call('ADD', { netns: ns.path }), NET);
+    const directStatus = await execCni(exe, call('STATUS'), NET);
+    await execCni(exe, call('DEL', { netns: ns.path }), NET);
+    expect(masked(add.stdout)).toBe(masked(direct.stdout));
+    expect({ status: status.status, stdout: status.stdout }).toEqual({
+      status: directStatus.status,
+      stdout: directStatus.stdout,
+    });
+    console.log(
+      `through the daemon: ADD ${add.ms.toFixed(1)} ms, STATUS ${status.ms.toFixed(1)} ms, DEL ${del.ms.toFixed(1)} ms; one-shot ADD ${direct.ms.toFixed(1)} ms, STATUS ${directStatus.ms.toFixed(1)} ms`,
+    );
   });
 });
