@@ -9,7 +9,10 @@ describe('Scheduler', () => {
     const order: string[] = [];
     const a1 = await s.admit('a', 1000);
     expect(a1.ok).toBe(true);
-    const a2p = s.admit('a', 1000).then((t) => (order.push('a2'), t));
+    const a2p = s.admit('a', 1000).then((t) => {
+      order.push('a2');
+      return t;
+    });
     const b1 = await s.admit('b', 1000);
     order.push('b1');
     expect(b1.ok).toBe(true);
