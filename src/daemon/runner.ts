@@ -5,7 +5,7 @@
  * Each call is its own call scope (src/util/call.ts): its sockets, removals and log state
  * are its own, released when it ends; nothing here exits the process.
  */
-import { Code, describeError } from '../cni/errors.ts';
+import { Code, describeError, q } from '../cni/errors.ts';
 import type { Invoker, PluginLoader } from '../cni/plugin.ts';
 import { runSkel } from '../skel/skel.ts';
 import type { CniRequest, CniResponse } from './protocol.ts';
@@ -32,7 +32,7 @@ export function callRunner(plugins: Plugins, path: string | undefined, stderr: (
   return async (req) => {
     const type = plugins.typeFor(req.name);
     const load = plugins.load(type);
-    if (!load) return errorResponse(Code.Internal, `no plugin for ${JSON.stringify(req.name)}`);
+    if (!load) return errorResponse(Code.Internal, `no plugin for ${q(req.name)}`);
     const env: Record<string, string> = { ...req.env };
     if (path !== undefined) env.PATH = path;
     let stdout = '';

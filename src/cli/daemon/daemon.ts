@@ -4,6 +4,8 @@
  * plugins as one-shot; it runs until SIGTERM (or SIGINT), then drains: unready, DEL still
  * served, the calls it took answered, and exits 0 (1 when the drain ran out of time).
  */
+
+import { q } from '../../cni/errors.ts';
 import { callRunner } from '../../daemon/runner.ts';
 import { Daemon } from '../../daemon/server.ts';
 import { DEFAULT_SOCKET } from '../../daemon/socket.ts';
@@ -34,7 +36,7 @@ function intFlag(
   if (v === undefined) return undefined;
   const n = Number(v);
   if (!/^\d+$/.test(v) || n < min || n > max)
-    throw new UsageError(`--${name}: ${JSON.stringify(v)} is not a whole number from ${min} to ${max}`);
+    throw new UsageError(`--${name}: ${q(v)} is not a whole number from ${min} to ${max}`);
   return n;
 }
 

@@ -5,6 +5,7 @@
  * Nothing else of the binary changes, and the shim reads no file to learn where its daemon is.
  */
 import { resolve } from 'node:path';
+import { q } from '../../cni/errors.ts';
 
 /** Must match CONFIG_SIZE and the marker in src/shim/shim.c. */
 export const SHIM_CONFIG_SIZE = 4096;
@@ -45,7 +46,7 @@ export function patchShim(shim: Uint8Array, socket: string, oneshot: string): Bu
     ['--socket', sock],
     ['the one-shot path', exe],
   ] as const) {
-    if (/[\n\0]/.test(p)) throw new Error(`${what} ${JSON.stringify(p)} holds a newline or NUL`);
+    if (/[\n\0]/.test(p)) throw new Error(`${what} ${q(p)} holds a newline or NUL`);
   }
   if (Buffer.byteLength(sock) > MAX_SOCKET_PATH) {
     throw new Error(`--socket ${sock} is longer than a unix socket path can be (${MAX_SOCKET_PATH} bytes)`);
