@@ -32,6 +32,22 @@ build_native() {
   fi
 }
 
+# The daemon-mode shim (src/shim/shim.c): a static C program, no dependency beyond libc, carried
+# in the executable as the asset `shim` and written out by `manifold install --mode daemon`.
+SHIM=dist/shim/manifold-shim
+SHIM_CFLAGS=(-static -Os -s -ffunction-sections -fdata-sections -Wl,--gc-sections -Wall -Wextra -Werror)
+build_shim() {
+  if [ ! -f "$SHIM" ] || [ src/shim/shim.c -nt "$SHIM" ] || [ build.sh -nt "$SHIM" ]; then
+    log "shim (gcc ${SHIM_CFLAGS[*]})"
+    mkdir -p "$(dirname "$SHIM")"
+    gcc "${SHIM_CFLAGS[@]}" -o "$SHIM.tmp" src/shim/shim.c
+    mv "$SHIM.tmp" "$SHIM"
+  fi
+  # the config region install patches: its marker must occur exactly once
+  [ "$(grep -a -o '@@MANIFOLD-SHIM-CONFIG@@' "$SHIM" | wc -l)" = 1 ] \
+    || { echo "build.sh: $SHIM does not hold its config marker exactly once" >&2; exit 1; }
+}
+
 compile() {
   log "type-check and compile (tsc)"
   rm -rf build
@@ -69,6 +85,7 @@ single_executable() {
   local w=dist/sea
   rm -rf "$w" && mkdir -p "$w" dist/bin
   cp dist/ncc/index.js "$w/manifold.js"
+  cp "$SHIM" "$w/shim"
   # V8 accepts a code cache only under the flags it was made with: the same as the executable's
   node "${SEA_V8_FLAGS[@]}" src/sea/make-cache.cjs "$w/manifold.js" "$w/manifold.jscache" dist/ncc
   # the manifest entry.cjs reads (each addon's directory, the answer to VERSION) and the SEA config
@@ -98,6 +115,7 @@ build() {
   flock 9
   install_deps
   build_native
+  build_shim
   compile
   bundle
   single_executable

@@ -36,7 +36,14 @@ const GOPATH = '/usr/share/gocode';
 const CLONE_NEWNET = 0x40000000;
 const MASTER = 'bm0';
 
-export type Impl = 'manifold' | 'reference';
+/** manifold one-shot, manifold through daemon mode's shim, the Go reference plugins. */
+export type Impl = 'manifold' | 'daemon' | 'reference';
+/** Each implementation's own network names and /16s (10.100+i, 10.180+i, 10.140+i). */
+const NETS: Readonly<Record<Impl, { tag: string; octet: number }>> = {
+  manifold: { tag: 'mf', octet: 100 },
+  daemon: { tag: 'dm', octet: 180 },
+  reference: { tag: 'ref', octet: 140 },
+};
 
 export function die(msg: string): never {
   process.stderr.write(`bench: ${msg}\n`);
@@ -104,14 +111,14 @@ export class World {
   network(impl: Impl, i: number): Record<string, unknown> {
     return {
       cniVersion: '1.0.0',
-      name: `bench-${impl === 'manifold' ? 'mf' : 'ref'}-${i}`,
+      name: `bench-${NETS[impl].tag}-${i}`,
       type: 'macvlan',
       master: MASTER,
       mode: 'bridge',
       ipam: {
         type: 'host-local',
         dataDir: join(this.work, 'ipam'),
-        ranges: [[{ subnet: `10.${(impl === 'manifold' ? 100 : 140) + i}.0.0/16` }]],
+        ranges: [[{ subnet: `10.${NETS[impl].octet + i}.0.0/16` }]],
         ...(i === 0 ? { routes: [{ dst: '0.0.0.0/0' }] } : {}),
       },
     };
@@ -119,7 +126,8 @@ export class World {
 
   /**
    * The config files a runtime is given for a pod on `n` networks: manifold, one meta-plugin
-   * network whose delegates are the n networks; the reference, the n networks themselves.
+   * network whose delegates are the n networks (one-shot and daemon mode alike, each its
+   * own networks); the reference, the n networks themselves.
    */
   confs(impl: Impl, n: number): string[] {
     const dir = join(this.work, 'confs');
@@ -130,11 +138,11 @@ export class World {
         return file;
       });
     }
-    const file = join(dir, `mf-${n}.conf`);
+    const file = join(dir, `${NETS[impl].tag}-${n}.conf`);
     if (!existsSync(file)) {
       const conf = {
         cniVersion: '1.0.0',
-        name: `bench-mf-pod${n}`,
+        name: `bench-${NETS[impl].tag}-pod${n}`,
         type: 'manifold',
         cniDir: join(this.work, 'mfcache'),
         delegates: Array.from({ length: n }, (_, i) => this.network(impl, i)),
@@ -142,6 +150,17 @@ export class World {
       writeFileSync(file, JSON.stringify(conf));
     }
     return [file];
+  }
+
+  /** A 1.1.0 meta config with one delegate, for STATUS (the CNI verb is 1.1.0's). */
+  statusConf(impl: Impl): string {
+    return JSON.stringify({
+      cniVersion: '1.1.0',
+      name: `bench-${NETS[impl].tag}-status`,
+      type: 'manifold',
+      cniDir: join(this.work, 'mfcache'),
+      delegates: [{ ...this.network(impl, 0), cniVersion: '1.1.0' }],
+    });
   }
 
   /** The environment a plugin is spawned with by a runtime (CNI_* are libcni's). */

@@ -60,6 +60,12 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     usage: 'NETWORK [NETNS] [--log-format json|text] [--log-level LEVEL]',
     load: async () => (await import(/* webpackMode: "eager" */ './cnitool/cnitool.ts')).statusCommand,
   },
+  daemon: {
+    summary: 'the node daemon of daemon mode: serves CNI calls from the shim on a root-only unix socket',
+    usage:
+      '[--socket PATH] [--kubeconfig FILE] [--node-name NAME] [--metrics-port N] [--max-concurrent N] [--queue-budget-ms N] [--replace]',
+    load: async () => (await import(/* webpackMode: "eager" */ './daemon/daemon.ts')).daemonCommand,
+  },
   install: {
     summary:
       "copy manifold into the CNI bin dir and make it the node's network config, wrapping the primary one",

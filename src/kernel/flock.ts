@@ -1,16 +1,18 @@
 /**
  * flock(2) through the native addon: the lock the reference plugins take on
- * `<dataDir>/<network>/lock`, so manifold and them can share one store. No polling: a lock
- * held by another process is waited for in the kernel (a blocking flock that a timer
- * interrupts at the deadline, which becomes CNI error 11), so it is taken the moment it is
- * released. The wait blocks this thread, so callers in one process take turns per path in
- * JavaScript first: two opens of one file are two lock owners, and a thread blocked behind
- * its own process's holder would never see the release.
+ * `<dataDir>/<network>/lock`, so manifold and them can share one store. A free lock is taken
+ * at once, synchronously (LOCK_NB: what almost every call meets, at no extra cost). No
+ * polling: a lock held by another process is waited for in the kernel, on a libuv worker
+ * thread (a blocking flock that a timer interrupts at the deadline, which becomes CNI error
+ * 11), so it is taken the moment it is released, and the event loop serves other calls
+ * meanwhile. Callers in one process take turns per path in JavaScript first: two opens of
+ * one file are two lock owners, a wait behind its own process's holder would last until the
+ * deadline, and each waiter holds a worker thread (libuv has 4): one per lock file at most.
  */
 import { closeSync, openSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { CniError, Code, q } from '../cni/errors.ts';
-import { flock, flockWait } from '../native/index.cjs';
+import { flock, flockWaitAsync } from '../native/index.cjs';
 import { kernelFailure } from './errors.ts';
 
 const LOCK_EX = 2;
@@ -45,7 +47,10 @@ export async function lockExclusive(path: string, timeoutMs = 60_000): Promise<F
     throw kernelFailure(`open lock file ${q(path)}`, err);
   }
   try {
-    if (!flock(fd, LOCK_EX | LOCK_NB) && !flockWait(fd, LOCK_EX, Math.max(0, deadline - Date.now()))) {
+    if (
+      !flock(fd, LOCK_EX | LOCK_NB) &&
+      !(await flockWaitAsync(fd, LOCK_EX, Math.max(0, deadline - Date.now())))
+    ) {
       throw new CniError(Code.TryAgainLater, `failed to lock ${q(path)}: still held after ${timeoutMs} ms`);
     }
   } catch (err) {

@@ -2,14 +2,15 @@
  * Packet sockets (AF_PACKET, SOCK_DGRAM) in a namespace, for ARP and NDP: opened inside the
  * namespace through NetNS.run (the socket stays bound to it), frames sent out of a given
  * interface to a link-layer address, received without blocking with the interface and
- * ethertype they came with, and a bounded wait. Closing one costs the kernel an RCU grace
+ * ethertype they came with, and a bounded wait on the event loop (the addon watches the
+ * sockets with libuv; no thread is blocked, so a probe's budget stalls no other call). Closing one costs the kernel an RCU grace
  * period (~10 ms), so one socket on every interface and ethertype serves a whole call.
  * A frame longer than the addon's receive buffer (2048 bytes: every ARP and NDP message we
  * read fits) is skipped and counted, never parsed cut; a frame the interface queue drops is
  * reported by send() as false, like a frame lost on the wire.
  */
 import { closeSync } from 'node:fs';
-import { packetOpen, packetRecv, packetSend, packetWait } from '../native/index.cjs';
+import { packetOpen, packetRecv, packetSend, packetWaitAsync } from '../native/index.cjs';
 import { kernelFailure, toKernelError } from './errors.ts';
 import type { NetNS } from './netns.ts';
 import { formatMac, parseMac } from './nl/attrs.ts';
@@ -37,6 +38,9 @@ export class PacketSocket {
   /** Frames skipped because they were longer than the receive buffer (jumbo frames, GRO). */
   truncated = 0;
   #closed = false;
+  /** In a waitReadable: libuv watches the fd, so it is neither closed nor watched twice meanwhile. */
+  #waiting = false;
+  #closeAfterWait = false;
 
   private constructor(fd: number, where: string) {
     this.fd = fd;
@@ -100,24 +104,50 @@ export class PacketSocket {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    closeSync(this.fd);
+    if (this.#waiting) this.#closeAfterWait = true;
+    else closeSync(this.fd);
+  }
+
+  /** For waitReadable only: marks the socket watched until `done` runs. */
+  static watch(sockets: readonly PacketSocket[]): () => void {
+    for (const s of sockets) {
+      if (s.#waiting) throw new Error(`packet socket in ${s.where} is already being waited on`);
+    }
+    for (const s of sockets) s.#waiting = true;
+    return () => {
+      for (const s of sockets) {
+        s.#waiting = false;
+        if (s.#closeAfterWait) {
+          s.#closeAfterWait = false;
+          closeSync(s.fd);
+        }
+      }
+    };
   }
 }
 
 /**
- * Blocks the calling thread for at most `timeoutMs` until one of `sockets` has a frame: that
- * socket, or undefined when the time ran out. (A CNI call has nothing else to do meanwhile.)
+ * Waits at most `timeoutMs` until one of `sockets` has a frame: that socket, or undefined when
+ * the time ran out. The event loop runs meanwhile (the wait is libuv's, not this thread's);
+ * what is readable already settles it at once. A socket is waited on by one wait at a time.
  */
-export function waitReadable(sockets: readonly PacketSocket[], timeoutMs: number): PacketSocket | undefined {
+export async function waitReadable(
+  sockets: readonly PacketSocket[],
+  timeoutMs: number,
+): Promise<PacketSocket | undefined> {
   if (sockets.length === 0) return undefined;
+  const unique = [...new Set(sockets)];
+  const done = PacketSocket.watch(unique);
   let i: number;
   try {
-    i = packetWait(
-      sockets.map((s) => s.fd),
+    i = await packetWaitAsync(
+      unique.map((s) => s.fd),
       Math.max(0, Math.ceil(timeoutMs)),
     );
   } catch (err) {
     throw toKernelError(err);
+  } finally {
+    done();
   }
-  return i >= 0 ? sockets[i] : undefined;
+  return i >= 0 ? unique[i] : undefined;
 }

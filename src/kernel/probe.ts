@@ -2,7 +2,8 @@
  * Bounded probing over packet sockets. Each probe sends its frame `rounds` times,
  * `intervalMs` apart, and reads what comes back until an answer settles it or its budget
  * (rounds × intervalMs) is spent. All probes run side by side from one start, so checking
- * several addresses and interfaces costs the longest budget, not their sum.
+ * several addresses and interfaces costs the longest budget, not their sum. The waits are on
+ * the event loop (waitReadable), so a budget stalls no other call of a daemon.
  */
 import { type Frame, type PacketSocket, waitReadable } from './packet.ts';
 
@@ -23,29 +24,29 @@ export interface Probe<R> {
 /** The addon polls at most this many sockets at once; more are probed in further batches. */
 const MAX_SOCKETS = 64;
 
-/** Each probe's answer, or undefined when none came within its budget. Blocks meanwhile. */
-export function runProbes<R>(probes: readonly Probe<R>[]): (R | undefined)[] {
+/** Each probe's answer, or undefined when none came within its budget. */
+export async function runProbes<R>(probes: readonly Probe<R>[]): Promise<(R | undefined)[]> {
   const results: (R | undefined)[] = probes.map(() => undefined);
   let batch: number[] = [];
   let sockets = new Set<PacketSocket>();
-  probes.forEach((p, i) => {
+  for (const [i, p] of probes.entries()) {
     if (!sockets.has(p.socket) && sockets.size === MAX_SOCKETS) {
-      runBatch(probes, batch, results);
+      await runBatch(probes, batch, results);
       batch = [];
       sockets = new Set();
     }
     sockets.add(p.socket);
     batch.push(i);
-  });
-  if (batch.length > 0) runBatch(probes, batch, results);
+  }
+  if (batch.length > 0) await runBatch(probes, batch, results);
   return results;
 }
 
-function runBatch<R>(
+async function runBatch<R>(
   probes: readonly Probe<R>[],
   batch: readonly number[],
   results: (R | undefined)[],
-): void {
+): Promise<void> {
   const start = performance.now();
   const sent = new Map(batch.map((i) => [i, 0]));
   const probe = (i: number) => probes[i] as Probe<R>;
@@ -62,7 +63,7 @@ function runBatch<R>(
       else next = Math.min(next, k < rounds ? start + k * intervalMs : end(i));
     }
     if (sent.size === 0) return;
-    const ready = waitReadable([...new Set([...sent.keys()].map((i) => probe(i).socket))], next - now);
+    const ready = await waitReadable([...new Set([...sent.keys()].map((i) => probe(i).socket))], next - now);
     if (!ready) continue;
     for (let frame = ready.recv(); frame; frame = ready.recv()) {
       for (const i of [...sent.keys()]) {

@@ -35,10 +35,18 @@ export declare function packetRecv(fd: number): {
  */
 export declare function packetWait(fds: readonly number[], timeoutMs: number): number;
 /**
+ * packetWait without blocking: the sockets are watched on the event loop (uv_poll, no
+ * thread). Same answer (the index, or -1 at the deadline) and same errors, as a rejection.
+ * None of `fds` may be closed or waited on elsewhere until it settles.
+ */
+export declare function packetWaitAsync(fds: readonly number[], timeoutMs: number): Promise<number>;
+/**
  * A blocking flock(2) on this thread (op: LOCK_EX=2 or LOCK_SH=1) that gives up after
  * `timeoutMs`: true when taken, false at the deadline. Blocks the event loop while it waits.
  */
 export declare function flockWait(fd: number, op: number, timeoutMs: number): boolean;
+/** flockWait on a libuv worker thread: the event loop runs while the lock is waited for. */
+export declare function flockWaitAsync(fd: number, op: number, timeoutMs: number): Promise<boolean>;
 /** A netlink socket (SOCK_CLOEXEC) of `protocol`, made inside the namespace open at `nsfd` (< 0: here). */
 export declare function nlOpen(protocol: number, nsfd: number): number;
 /**
@@ -49,6 +57,12 @@ export declare function nlOpen(protocol: number, nsfd: number): number;
  * run again, up to 5 more times, then thrown as EINTR; what is returned is never flagged.
  */
 export declare function nlRequest(fd: number, msg: Buffer, seq: number): Buffer;
+/**
+ * nlRequest with the send and the replies on a libuv worker thread (the socket keeps its
+ * namespace): the same Buffer or the same error, as a promise. One request at a time per
+ * socket: `fd` must not be used or closed until it settles.
+ */
+export declare function nlRequestAsync(fd: number, msg: Buffer, seq: number): Promise<Buffer>;
 /** close(2) of a netlink socket; EBADF (a double close) is thrown. */
 export declare function nlClose(fd: number): void;
 /** How many times this process has run a dump again because the kernel flagged it interrupted. */

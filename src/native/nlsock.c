@@ -1,6 +1,8 @@
 /*
- * Netlink sockets, synchronous: a CNI call is one short-lived process doing one request at a
- * time, so a blocking request/reply costs two system calls and no event-loop round trip.
+ * Netlink sockets. nlRequest is synchronous: a blocking request/reply costs two system calls
+ * and no event-loop round trip. nlRequestAsync does the same exchange on a libuv worker
+ * thread, so that a request the kernel is slow to answer (the RCU grace period inside an
+ * RTM_DELLINK's sendmsg) leaves the event loop free for the daemon's other calls.
  *   nlOpen(protocol, nsfd)   a SOCK_CLOEXEC netlink socket; with nsfd >= 0 it is made inside
  *                            that network namespace (setns there and back on this thread:
  *                            a socket stays in the namespace it was made in).
@@ -17,6 +19,9 @@
  *                            table changed while it was being read) is read to its end and
  *                            run again, at most DUMP_RETRIES more times, then thrown as
  *                            EINTR naming the dump; what is returned is never flagged.
+ *   nlRequestAsync(fd, msg, seq)  the same on a libuv worker thread: a Promise of the same
+ *                            Buffer, rejected with the same error. One request at a time per
+ *                            socket: the caller chains them (src/kernel/socket.ts).
  *   nlClose(fd)              close(2); a closed fd is EBADF (a double close could close
  *                            someone else's descriptor).
  *   nlDumpRetries()          how many times this process ran a dump again (for tests).
@@ -123,7 +128,7 @@ static napi_value js_nl_close(napi_env env, napi_callback_info info) {
 static napi_value js_nl_dump_retries(napi_env env, napi_callback_info info) {
   (void)info;
   napi_value out;
-  napi_create_uint32(env, dump_retries, &out);
+  napi_create_uint32(env, __atomic_load_n(&dump_retries, __ATOMIC_RELAXED), &out);
   return out;
 }
 
@@ -142,27 +147,14 @@ static int append(char **buf, size_t *len, size_t *cap, const void *data, size_t
   return 0;
 }
 
-static napi_value js_nl_request(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3];
-  int32_t fd = -1;
-  uint32_t seq = 0;
-  void *msg = NULL;
-  size_t msglen = 0;
-  bool isbuf = false;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 ||
-      napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
-      napi_is_buffer(env, argv[1], &isbuf) != napi_ok || !isbuf ||
-      napi_get_buffer_info(env, argv[1], &msg, &msglen) != napi_ok ||
-      napi_get_value_uint32(env, argv[2], &seq) != napi_ok || msglen < sizeof(struct nlmsghdr)) {
-    napi_throw_type_error(env, NULL, "nlRequest(fd: number, msg: Buffer, seq: number)");
-    return NULL;
-  }
-  /* memcpy: a Buffer from Node's pool need not be 4-byte aligned */
+/* One request/reply exchange on `fd` (the message's nlmsg_seq already set to `seq`): 0 and the
+ * reply messages in *out (malloc'd, *outlen bytes), or an errno (with *what naming the step;
+ * what_dump holds the text of an inconsistent dump). Touches nothing of Node: it runs on the
+ * main thread (nlRequest) or on a libuv worker thread (nlRequestAsync). */
+static int nl_transact(int fd, void *msg, size_t msglen, uint32_t seq, char **outp, size_t *outlenp,
+                       const char **whatp, char *what_dump, size_t what_dump_len) {
   struct nlmsghdr req;
   memcpy(&req, msg, sizeof req);
-  req.nlmsg_seq = seq;
-  memcpy(msg, &req, sizeof req);
   int dump = (req.nlmsg_flags & NLM_F_DUMP) == NLM_F_DUMP;
   struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
 
@@ -172,7 +164,6 @@ static napi_value js_nl_request(napi_env env, napi_callback_info info) {
   char *rbuf = malloc(rcap);
   int err = 0;
   const char *what = "recv";
-  char what_dump[96];
   for (int attempt = 0; rbuf && !err; attempt++) {
     ssize_t sent;
     do {
@@ -255,32 +246,173 @@ static napi_value js_nl_request(napi_env env, napi_callback_info info) {
     if (err || !dump || !interrupted) break;
     /* the whole dump has been read (up to DONE or its ACK): nothing of it is left queued */
     if (attempt >= DUMP_RETRIES) {
-      snprintf(what_dump, sizeof what_dump, "netlink dump (message type %u) still inconsistent after %d attempts",
+      snprintf(what_dump, what_dump_len, "netlink dump (message type %u) still inconsistent after %d attempts",
                (unsigned)req.nlmsg_type, attempt + 1);
       err = EINTR, what = what_dump;
       break;
     }
-    dump_retries++;
+    __atomic_fetch_add(&dump_retries, 1, __ATOMIC_RELAXED); /* also counted on worker threads */
   }
   if (!rbuf) err = ENOMEM;
   free(rbuf);
   if (err) {
     free(out);
-    return throw_errno(env, what, err);
+    *whatp = what;
+    return err;
   }
+  *outp = out;
+  *outlenp = outlen;
+  return 0;
+}
+
+/* The arguments of nlRequest and nlRequestAsync: fd, the message (a Buffer holding at least a
+ * header) and the sequence number, written into the message's header. */
+static int request_args(napi_env env, napi_callback_info info, int32_t *fd, void **msg, size_t *msglen,
+                        uint32_t *seq, const char *usage) {
+  size_t argc = 3;
+  napi_value argv[3];
+  bool isbuf = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 ||
+      napi_get_value_int32(env, argv[0], fd) != napi_ok ||
+      napi_is_buffer(env, argv[1], &isbuf) != napi_ok || !isbuf ||
+      napi_get_buffer_info(env, argv[1], msg, msglen) != napi_ok ||
+      napi_get_value_uint32(env, argv[2], seq) != napi_ok || *msglen < sizeof(struct nlmsghdr)) {
+    napi_throw_type_error(env, NULL, usage);
+    return -1;
+  }
+  /* memcpy: a Buffer from Node's pool need not be 4-byte aligned */
+  struct nlmsghdr req;
+  memcpy(&req, *msg, sizeof req);
+  req.nlmsg_seq = *seq;
+  memcpy(*msg, &req, sizeof req);
+  return 0;
+}
+
+static napi_value reply_buffer(napi_env env, char *out, size_t outlen) {
   napi_value result;
   void *data;
-  if (napi_create_buffer_copy(env, outlen, outlen ? out : "", &data, &result) != napi_ok) {
-    free(out);
-    return throw_errno(env, "napi_create_buffer_copy", ENOMEM);
-  }
+  napi_status st = napi_create_buffer_copy(env, outlen, outlen ? out : "", &data, &result);
   free(out);
-  return result;
+  return st == napi_ok ? result : NULL;
+}
+
+static napi_value js_nl_request(napi_env env, napi_callback_info info) {
+  int32_t fd = -1;
+  uint32_t seq = 0;
+  void *msg = NULL;
+  size_t msglen = 0;
+  if (request_args(env, info, &fd, &msg, &msglen, &seq, "nlRequest(fd: number, msg: Buffer, seq: number)") != 0)
+    return NULL;
+  char *out = NULL;
+  size_t outlen = 0;
+  const char *what = "recv";
+  char what_dump[96];
+  int err = nl_transact(fd, msg, msglen, seq, &out, &outlen, &what, what_dump, sizeof what_dump);
+  if (err) return throw_errno(env, what, err);
+  napi_value result = reply_buffer(env, out, outlen);
+  return result ? result : throw_errno(env, "napi_create_buffer_copy", ENOMEM);
+}
+
+/*
+ * nlRequestAsync(fd, msg, seq) -> Promise<Buffer>: nlRequest with the exchange on a libuv
+ * worker thread, so that a request the kernel answers slowly does not stall the event loop:
+ * an RTM_DELLINK waits for an RCU grace period inside sendmsg (15-25 ms), and so do a link
+ * set down or moved to another namespace. The socket was made on the main thread, in its
+ * namespace, and stays there: the request acts in that namespace whichever thread sends it.
+ * The message is copied; the caller must not use `fd` for anything else (another request, a
+ * close) until the promise settles (src/kernel/socket.ts chains the requests of a socket).
+ */
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  int fd;
+  int cpu; /* the main thread's at the call */
+  uint32_t seq;
+  void *msg;
+  size_t msglen;
+  char *out;
+  size_t outlen;
+  int err;
+  const char *what;
+  char what_dump[96];
+} nl_job;
+
+static void nl_execute(napi_env env, void *data) {
+  (void)env;
+  nl_job *j = data;
+  /* On the CPU the main thread was on when it asked, as if it had sent the request itself.
+   * Measured (test/bench-netlink.ts, 2 vCPUs, HZ=250): an RTM_DELLINK sent from another CPU
+   * right after one that waited for RCU waits one scheduler tick more (20.0 ms against 16.0,
+   * medians of 30), and so does what follows a namespace move; pinned for the request, as
+   * fast as synchronous (15.9). Two sched_setaffinity calls, a few µs. */
+  cpu_set_t was, here;
+  int pinned = 0;
+  if (j->cpu >= 0 && sched_getaffinity(0, sizeof was, &was) == 0 && CPU_ISSET(j->cpu, &was)) {
+    CPU_ZERO(&here);
+    CPU_SET(j->cpu, &here);
+    pinned = sched_setaffinity(0, sizeof here, &here) == 0;
+  }
+  j->err = nl_transact(j->fd, j->msg, j->msglen, j->seq, &j->out, &j->outlen, &j->what, j->what_dump,
+                       sizeof j->what_dump);
+  if (pinned) sched_setaffinity(0, sizeof was, &was);
+}
+
+static void nl_complete(napi_env env, napi_status status, void *data) {
+  nl_job *j = data;
+  if (status != napi_ok) {
+    free(j->out);
+    napi_reject_deferred(env, j->deferred, errno_error(env, "nlRequestAsync", ECANCELED));
+  } else if (j->err) {
+    napi_reject_deferred(env, j->deferred, errno_error(env, j->what, j->err));
+  } else {
+    napi_value result = reply_buffer(env, j->out, j->outlen);
+    if (result) napi_resolve_deferred(env, j->deferred, result);
+    else napi_reject_deferred(env, j->deferred, errno_error(env, "napi_create_buffer_copy", ENOMEM));
+  }
+  napi_delete_async_work(env, j->work);
+  free(j->msg);
+  free(j);
+}
+
+static napi_value js_nl_request_async(napi_env env, napi_callback_info info) {
+  int32_t fd = -1;
+  uint32_t seq = 0;
+  void *msg = NULL;
+  size_t msglen = 0;
+  if (request_args(env, info, &fd, &msg, &msglen, &seq,
+                   "nlRequestAsync(fd: number, msg: Buffer, seq: number)") != 0)
+    return NULL;
+  nl_job *j = calloc(1, sizeof *j);
+  void *copy = malloc(msglen);
+  if (!j || !copy) {
+    free(j);
+    free(copy);
+    return throw_errno(env, "nlRequestAsync", ENOMEM);
+  }
+  memcpy(copy, msg, msglen);
+  j->fd = fd, j->seq = seq, j->msg = copy, j->msglen = msglen, j->what = "recv";
+  j->cpu = sched_getcpu();
+  napi_value promise, name;
+  napi_create_string_utf8(env, "manifold:netlink", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_promise(env, &j->deferred, &promise) != napi_ok ||
+      napi_create_async_work(env, NULL, name, nl_execute, nl_complete, j, &j->work) != napi_ok) {
+    free(copy);
+    free(j);
+    return throw_errno(env, "nlRequestAsync", ENOMEM);
+  }
+  if (napi_queue_async_work(env, j->work) != napi_ok) {
+    napi_delete_async_work(env, j->work);
+    free(copy);
+    free(j);
+    return throw_errno(env, "nlRequestAsync", EAGAIN);
+  }
+  return promise;
 }
 
 void nlsock_register(napi_env env, napi_value exports) {
   export_fn(env, exports, "nlOpen", js_nl_open);
   export_fn(env, exports, "nlRequest", js_nl_request);
+  export_fn(env, exports, "nlRequestAsync", js_nl_request_async);
   export_fn(env, exports, "nlClose", js_nl_close);
   export_fn(env, exports, "nlDumpRetries", js_nl_dump_retries);
 }

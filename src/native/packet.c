@@ -18,15 +18,21 @@
  *                                         (POLLERR: SO_ERROR, e.g. ENETDOWN when the bound
  *                                         interface went down) is thrown, not taken for "no
  *                                         answer"
+ *   packetWaitAsync(fds, timeoutMs) -> Promise<index | -1>   the same answers and errors,
+ *                                         waited for on the event loop (uv_poll), not by
+ *                                         blocking this thread: a probe's budget stalls
+ *                                         nothing else
  * SOCK_DGRAM: the kernel writes the link-layer header, so payloads start at the ARP or IPv6
  * header. Closing a packet socket waits for an RCU grace period (synchronize_net in
- * packet_release, ~10 ms): callers open one per namespace and use it for every interface. packetOpen is called by src/kernel/packet.ts inside the pod's namespace
+ * packet_release, ~10 ms): callers open one per namespace and use it for every interface.
+ * packetOpen is called by src/kernel/packet.ts inside the pod's namespace
  * (NetNS.run): the socket, and the ifindex it binds to, belong to that namespace.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,6 +40,7 @@
 #include <linux/if_packet.h>
 #include <sys/socket.h>
 #include <node_api.h>
+#include <uv.h>
 #include "native.h"
 
 #ifndef PACKET_IGNORE_OUTGOING
@@ -177,31 +184,38 @@ static long long now_ms(void) {
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static napi_value js_packet_wait(napi_env env, napi_callback_info info) {
+/* The fds of a wait, as packetWait and packetWaitAsync take them: at most MAX_FDS numbers. */
+static int wait_args(napi_env env, napi_callback_info info, struct pollfd *fds, uint32_t *count, int32_t *timeout,
+                     const char *usage) {
   size_t argc = 2;
   napi_value argv[2];
   bool is_array;
-  uint32_t count;
-  int32_t timeout;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
       napi_is_array(env, argv[0], &is_array) != napi_ok || !is_array ||
-      napi_get_array_length(env, argv[0], &count) != napi_ok || count > MAX_FDS ||
-      napi_get_value_int32(env, argv[1], &timeout) != napi_ok) {
-    napi_throw_type_error(env, NULL, "packetWait(fds: number[] (at most 64), timeoutMs: number)");
-    return NULL;
+      napi_get_array_length(env, argv[0], count) != napi_ok || *count > MAX_FDS ||
+      napi_get_value_int32(env, argv[1], timeout) != napi_ok) {
+    napi_throw_type_error(env, NULL, usage);
+    return -1;
   }
-  struct pollfd fds[MAX_FDS];
-  for (uint32_t i = 0; i < count; i++) {
+  for (uint32_t i = 0; i < *count; i++) {
     napi_value v;
     int32_t fd;
     if (napi_get_element(env, argv[0], i, &v) != napi_ok || napi_get_value_int32(env, v, &fd) != napi_ok) {
       napi_throw_type_error(env, NULL, "packetWait: fds must be numbers");
-      return NULL;
+      return -1;
     }
     fds[i].fd = fd;
     fds[i].events = POLLIN;
     fds[i].revents = 0;
   }
+  return 0;
+}
+
+/* poll(2) for at most timeout ms (0: only what is ready now). Returns the index of the first
+ * readable socket, -1 when none is, or -2 with *err and *errfd: the poll failed, an fd is
+ * closed (POLLNVAL: EBADF) or a socket has an error (POLLERR: its SO_ERROR, e.g. ENETDOWN when
+ * the bound interface went down) — the caller's to know, not "nothing came". */
+static int poll_ready(struct pollfd *fds, uint32_t count, int timeout, int *err, int *errfd) {
   long long deadline = now_ms() + (timeout > 0 ? timeout : 0);
   int ready;
   for (;;) {
@@ -209,34 +223,205 @@ static napi_value js_packet_wait(napi_env env, napi_callback_info info) {
     ready = poll(fds, count, left > 0 ? (int)left : 0);
     if (ready >= 0 || errno != EINTR) break;
   }
-  if (ready < 0) return throw_errno(env, "poll", errno);
-  /* A closed fd or a socket error is the caller's to know, not "nothing came". */
+  if (ready < 0) {
+    *err = errno, *errfd = -1;
+    return -2;
+  }
   for (uint32_t i = 0; ready > 0 && i < count; i++) {
-    int err = 0;
-    if (fds[i].revents & POLLNVAL) err = EBADF;
+    int e = 0;
+    if (fds[i].revents & POLLNVAL) e = EBADF;
     else if (fds[i].revents & POLLERR) {
-      socklen_t len = sizeof err;
+      socklen_t len = sizeof e;
       /* reading SO_ERROR clears it, as a failed recv would have */
-      if (getsockopt(fds[i].fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
-      if (err == 0 && (fds[i].revents & POLLIN)) continue; /* error queue only: readable */
-      if (err == 0) err = EIO;
+      if (getsockopt(fds[i].fd, SOL_SOCKET, SO_ERROR, &e, &len) != 0) e = errno;
+      if (e == 0 && (fds[i].revents & POLLIN)) continue; /* error queue only: readable */
+      if (e == 0) e = EIO;
     }
-    if (err) {
-      char what[48];
-      snprintf(what, sizeof what, "poll: fd %d", fds[i].fd);
-      return throw_errno(env, what, err);
+    if (e) {
+      *err = e, *errfd = fds[i].fd;
+      return -2;
     }
   }
-  int32_t index = -1;
-  for (uint32_t i = 0; ready > 0 && i < count; i++) {
-    if (fds[i].revents & (POLLIN | POLLERR | POLLHUP)) {
-      index = (int32_t)i;
-      break;
-    }
+  for (uint32_t i = 0; ready > 0 && i < count; i++)
+    if (fds[i].revents & (POLLIN | POLLERR | POLLHUP)) return (int)i;
+  return -1;
+}
+
+static napi_value poll_error(napi_env env, int err, int errfd) {
+  char what[48];
+  if (errfd < 0) snprintf(what, sizeof what, "poll");
+  else snprintf(what, sizeof what, "poll: fd %d", errfd);
+  return errno_error(env, what, err);
+}
+
+static napi_value js_packet_wait(napi_env env, napi_callback_info info) {
+  struct pollfd fds[MAX_FDS];
+  uint32_t count;
+  int32_t timeout;
+  if (wait_args(env, info, fds, &count, &timeout, "packetWait(fds: number[] (at most 64), timeoutMs: number)") != 0)
+    return NULL;
+  int err = 0, errfd = -1;
+  int index = poll_ready(fds, count, timeout, &err, &errfd);
+  if (index == -2) {
+    napi_throw(env, poll_error(env, err, errfd));
+    return NULL;
   }
   napi_value result;
   napi_create_int32(env, index, &result);
   return result;
+}
+
+/*
+ * packetWaitAsync(fds, timeoutMs) -> Promise<index | -1>: packetWait without blocking the
+ * event loop and without a thread: each socket is watched by a uv_poll handle on the main
+ * loop, and a uv_timer ends the wait. Whenever a handle fires, and at the deadline, the
+ * sockets are polled once more without waiting (poll_ready), so the answer, and what is an
+ * error, are exactly packetWait's; what is ready at the call settles it at once, with no
+ * handle made. No worker thread either: a probe's budget would hold one of libuv's 4 for
+ * 300 ms, and the netlink requests of every other call would queue behind it. A socket must
+ * not be closed or waited on by another call before the promise settles (libuv allows one
+ * poll handle per fd; src/kernel/packet.ts keeps to that).
+ */
+typedef struct pwait pwait;
+typedef struct {
+  uv_poll_t handle;
+  pwait *owner;
+} pwait_fd;
+
+struct pwait {
+  napi_env env;
+  napi_deferred deferred;
+  napi_ref resource;
+  napi_async_context ctx;
+  int settled;
+  int open; /* handles not yet closed: the last close frees the wait */
+  uint32_t count, watched;
+  struct pollfd fds[MAX_FDS];
+  uv_timer_t timer;
+  pwait_fd polls[MAX_FDS];
+};
+
+static void pwait_closed(uv_handle_t *h) {
+  pwait *w = h->data;
+  if (--w->open == 0) free(w);
+}
+
+/* Stops watching: done before the promise settles, since what awaits it may wait on the same
+ * fds at once (libuv refuses a second handle on an fd still watched: EEXIST). */
+static void pwait_stop(pwait *w) {
+  w->settled = 1;
+  for (uint32_t i = 0; i < w->watched; i++) uv_poll_stop(&w->polls[i].handle);
+  uv_timer_stop(&w->timer);
+}
+
+static void pwait_release(pwait *w) {
+  napi_async_destroy(w->env, w->ctx);
+  napi_delete_reference(w->env, w->resource);
+  for (uint32_t i = 0; i < w->watched; i++) uv_close((uv_handle_t *)&w->polls[i].handle, pwait_closed);
+  uv_close((uv_handle_t *)&w->timer, pwait_closed);
+}
+
+static void settle(napi_env env, napi_deferred d, int index, int err, int errfd) {
+  if (index == -2) {
+    napi_reject_deferred(env, d, poll_error(env, err, errfd));
+  } else {
+    napi_value v;
+    napi_create_int32(env, index, &v);
+    napi_resolve_deferred(env, d, v);
+  }
+}
+
+/* Settles the promise (index >= -1: resolved; -2: rejected with err) from a libuv callback,
+ * inside a callback scope so that what awaits it runs now; then closes its handles. */
+static void pwait_settle(pwait *w, int index, int err, int errfd) {
+  if (w->settled) return;
+  pwait_stop(w);
+  napi_env env = w->env;
+  napi_handle_scope hs;
+  napi_open_handle_scope(env, &hs);
+  napi_value resource;
+  napi_get_reference_value(env, w->resource, &resource);
+  napi_callback_scope cs;
+  int scoped = napi_open_callback_scope(env, resource, w->ctx, &cs) == napi_ok;
+  settle(env, w->deferred, index, err, errfd);
+  if (scoped) napi_close_callback_scope(env, cs);
+  napi_close_handle_scope(env, hs);
+  pwait_release(w);
+}
+
+static void pwait_check(pwait *w, int status) {
+  if (w->settled) return;
+  int err = 0, errfd = -1;
+  int index = poll_ready(w->fds, w->count, 0, &err, &errfd);
+  if (index == -1 && status < 0) index = -2, err = -status; /* libuv saw an error poll(2) no longer shows */
+  if (index != -1) pwait_settle(w, index, err, errfd);
+}
+
+static void pwait_on_poll(uv_poll_t *h, int status, int events) {
+  (void)events;
+  pwait_check(((pwait_fd *)h)->owner, status);
+}
+
+static void pwait_on_timer(uv_timer_t *t) {
+  pwait *w = t->data;
+  pwait_check(w, 0);
+  if (!w->settled) pwait_settle(w, -1, 0, -1);
+}
+
+static napi_value js_packet_wait_async(napi_env env, napi_callback_info info) {
+  pwait *w = calloc(1, sizeof *w);
+  if (!w) return throw_errno(env, "packetWaitAsync", ENOMEM);
+  int32_t timeout;
+  if (wait_args(env, info, w->fds, &w->count, &timeout,
+                "packetWaitAsync(fds: number[] (at most 64), timeoutMs: number)") != 0) {
+    free(w);
+    return NULL;
+  }
+  napi_value promise;
+  if (napi_create_promise(env, &w->deferred, &promise) != napi_ok) {
+    free(w);
+    return throw_errno(env, "packetWaitAsync", ENOMEM);
+  }
+  int err = 0, errfd = -1;
+  int index = poll_ready(w->fds, w->count, 0, &err, &errfd);
+  uv_loop_t *loop = NULL;
+  if (index == -1 && timeout > 0 && w->count > 0 && napi_get_uv_event_loop(env, &loop) != napi_ok)
+    index = -2, err = EINVAL, errfd = -1;
+  if (index != -1 || timeout <= 0 || w->count == 0) {
+    settle(env, w->deferred, index, err, errfd); /* in a JS call: no callback scope needed */
+    free(w);
+    return promise;
+  }
+  napi_value resource, name;
+  napi_create_object(env, &resource);
+  napi_create_string_utf8(env, "manifold:packetWait", NAPI_AUTO_LENGTH, &name);
+  napi_create_reference(env, resource, 1, &w->resource);
+  napi_async_init(env, resource, name, &w->ctx);
+  w->env = env;
+  uv_timer_init(loop, &w->timer);
+  w->timer.data = w;
+  w->open = 1;
+  for (uint32_t i = 0; i < w->count; i++) {
+    int dup = 0;
+    for (uint32_t k = 0; k < i; k++) dup |= w->fds[k].fd == w->fds[i].fd;
+    if (dup) continue; /* one handle per fd: its first index is the answer */
+    pwait_fd *p = &w->polls[w->watched];
+    int r = uv_poll_init_socket(loop, &p->handle, w->fds[i].fd);
+    if (r == 0) {
+      p->owner = w;
+      p->handle.data = w;
+      w->watched++, w->open++;
+      r = uv_poll_start(&p->handle, UV_READABLE, pwait_on_poll);
+    }
+    if (r != 0) {
+      pwait_stop(w);
+      settle(env, w->deferred, -2, -r, w->fds[i].fd);
+      pwait_release(w);
+      return promise;
+    }
+  }
+  uv_timer_start(&w->timer, pwait_on_timer, (uint64_t)timeout, 0);
+  return promise;
 }
 
 void packet_register(napi_env env, napi_value exports) {
@@ -244,4 +429,5 @@ void packet_register(napi_env env, napi_value exports) {
   export_fn(env, exports, "packetSend", js_packet_send);
   export_fn(env, exports, "packetRecv", js_packet_recv);
   export_fn(env, exports, "packetWait", js_packet_wait);
+  export_fn(env, exports, "packetWaitAsync", js_packet_wait_async);
 }

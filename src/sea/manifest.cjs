@@ -6,7 +6,10 @@
 //             directory it is extracted to (the first 32 hex digits of its sha256)
 //   version   the bundle's own answer to VERSION, replayed without compiling the bundle
 // The SEA config names the entry script, the assets (the manifest, the bundle, its code cache,
-// every addon as natives/<path>) and the V8 flags the executable starts with.
+// every addon as natives/<path>, the daemon-mode shim) and the V8 flags the executable starts
+// with. The shim (<work dir>/shim, put there by build.sh) is the asset `shim`, which
+// `manifold install --mode daemon` writes out (src/cli/install/shim.ts); the entry script
+// never reads it.
 //   node manifest.cjs <ncc output dir> <work dir> [<V8 flag>...]
 const { execFileSync } = require('node:child_process');
 const crypto = require('node:crypto');
@@ -23,11 +26,17 @@ const w = wArg;
 
 /** @type {Record<string, string>} addon path (relative to the bundle) → its directory name */
 const natives = {};
+const shim = path.join(w, 'shim');
+if (!fs.existsSync(shim)) {
+  process.stderr.write(`manifest.cjs: ${shim} is missing (build.sh's build_shim copies it there)\n`);
+  process.exit(1);
+}
 /** @type {Record<string, string>} asset name → file */
 const assets = {
   'manifest.json': path.join(w, 'manifest.json'),
   'manifold.js': path.join(w, 'manifold.js'),
   'manifold.jscache': path.join(w, 'manifold.jscache'),
+  shim,
 };
 
 /** @param {string} dir */

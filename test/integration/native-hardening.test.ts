@@ -113,7 +113,7 @@ function nextFrame(fd: number): ReturnType<typeof native.packetRecv> {
 }
 
 describe('packet sockets', () => {
-  it('throw EBADF when waiting on a socket that was closed, instead of timing out', () => {
+  it('throw EBADF when waiting on a socket that was closed, instead of timing out', async () => {
     const s = PacketSocket.open(nsA, 'a', indexA, ETH_P_ARP);
     s.close();
     let caught: unknown;
@@ -123,7 +123,12 @@ describe('packet sockets', () => {
       caught = err;
     }
     expect(caught).toMatchObject({ code: 'EBADF', message: `poll: fd ${s.fd}: Bad file descriptor` });
-    expect(() => waitReadable([s], 50)).toThrow(/bad file descriptor/);
+    // the wait on the event loop: the same error, as a rejection
+    await expect(native.packetWaitAsync([s.fd], 50)).rejects.toMatchObject({
+      code: 'EBADF',
+      message: `poll: fd ${s.fd}: Bad file descriptor`,
+    });
+    await expect(waitReadable([s], 50)).rejects.toThrow(/bad file descriptor/);
   });
 
   it('throw the socket error (ENETDOWN) when the bound interface goes down during a wait', () => {
@@ -143,7 +148,34 @@ describe('packet sockets', () => {
     }
   });
 
-  it('report a frame larger than the receive buffer as truncated, without its cut data, and skip it in recv()', () => {
+  it('throw the socket error (ENETDOWN) on the event loop too, when the interface goes down while libuv watches', async () => {
+    const s = PacketSocket.open(nsA, 'a', indexA, ETH_P_ARP);
+    try {
+      const wait = native.packetWaitAsync([s.fd], 5000);
+      await new Promise((r) => setTimeout(r, 20)); // the wait is armed: nothing was ready
+      const t = performance.now();
+      ip('-n', a.name, 'link', 'set', 'va', 'down');
+      await expect(wait).rejects.toMatchObject({
+        code: 'ENETDOWN',
+        message: `poll: fd ${s.fd}: Network is down`,
+      });
+      expect(performance.now() - t).toBeLessThan(2000); // woken by the error, not the deadline
+    } finally {
+      ip('-n', a.name, 'link', 'set', 'va', 'up');
+      s.close();
+    }
+  });
+
+  it('refuse a second wait on a socket already waited on, and close a socket closed during a wait after it', async () => {
+    const s = PacketSocket.open(nsA, 'a', indexA, ETH_P_ARP);
+    const first = waitReadable([s], 100);
+    await expect(waitReadable([s], 100)).rejects.toThrow(/already being waited on/);
+    s.close(); // deferred: libuv still watches the fd
+    expect([undefined, s]).toContain(await first); // nothing sent to it: the deadline, unless a stray ARP came
+    await expect(native.packetWaitAsync([s.fd], 10)).rejects.toMatchObject({ code: 'EBADF' });
+  });
+
+  it('report a frame larger than the receive buffer as truncated, without its cut data, and skip it in recv()', async () => {
     for (const [n, dev] of [
       [a.name, 'va'],
       [b.name, 'vb'],
@@ -165,7 +197,7 @@ describe('packet sockets', () => {
       let got: ReturnType<PacketSocket['recv']>;
       for (let i = 0; i < 50 && !got; i++) {
         got = rx.recv();
-        if (!got) waitReadable([rx], 100);
+        if (!got) await waitReadable([rx], 100);
       }
       expect(got?.data).toEqual(small);
       expect(rx.truncated).toBe(1);

@@ -65,10 +65,10 @@ function naProbe(s: PacketSocket, src: string, target: string): Probe<string> {
 }
 
 describe('packet sockets in a namespace', () => {
-  it('get the peer kernel to answer an ARP request, an RFC 5227 probe, and nobody for a free address', () => {
+  it('get the peer kernel to answer an ARP request, an RFC 5227 probe, and nobody for a free address', async () => {
     const s = PacketSocket.open(ns, 'a');
     try {
-      const answers = runProbes([
+      const answers = await runProbes([
         arpProbe(s, arp.request(mac, '10.5.0.1', '10.5.0.2'), '10.5.0.2'),
         arpProbe(s, arp.probe(mac, '10.5.0.2'), '10.5.0.2'),
         arpProbe(s, arp.probe(mac, '10.5.0.99'), '10.5.0.99'),
@@ -79,10 +79,10 @@ describe('packet sockets in a namespace', () => {
     }
   });
 
-  it('get the peer kernel to answer a neighbour solicitation and a DAD probe from :: (checksums it accepts)', () => {
+  it('get the peer kernel to answer a neighbour solicitation and a DAD probe from :: (checksums it accepts)', async () => {
     const s = PacketSocket.open(ns, 'a', index, ETH_P_IPV6);
     try {
-      expect(runProbes([naProbe(s, 'fd00:5::1', 'fd00:5::2'), naProbe(s, '::', 'fd00:5::2')])).toEqual([
+      expect(await runProbes([naProbe(s, 'fd00:5::1', 'fd00:5::2'), naProbe(s, '::', 'fd00:5::2')])).toEqual([
         peerMac,
         peerMac,
       ]);
@@ -91,11 +91,11 @@ describe('packet sockets in a namespace', () => {
     }
   });
 
-  it('do not receive their own frames, and a wait without traffic ends empty', () => {
+  it('do not receive their own frames, and a wait without traffic ends empty', async () => {
     const s = PacketSocket.open(ns, 'a', index, ETH_P_ARP);
     try {
       s.send(index, ETH_P_ARP, BROADCAST, arp.probe(mac, '10.5.0.99'));
-      expect(waitReadable([s], 100)).toBeUndefined();
+      expect(await waitReadable([s], 100)).toBeUndefined();
       expect(s.recv()).toBeUndefined();
     } finally {
       s.close();

@@ -7,8 +7,11 @@
  */
 import { readdirSync, readlinkSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { isErrno } from '../../src/kernel/errors.ts';
 import * as link from '../../src/kernel/link.ts';
 import { NetNS } from '../../src/kernel/netns.ts';
+import { RTM } from '../../src/kernel/nl/constants.ts';
+import { ifinfomsg } from '../../src/kernel/nl/messages.ts';
 import { batchRemovals } from '../../src/kernel/removals.ts';
 import { Rtnl } from '../../src/kernel/socket.ts';
 import { inCall } from '../../src/util/call.ts';
@@ -155,5 +158,52 @@ describe('two calls at once in one process', () => {
     });
     expect(sockets()).toBe(before);
     a.close();
+  });
+});
+
+describe('requests at once on one socket', () => {
+  /** A pod namespace holding veth pairs v0–v0p … v<n-1>–v<n-1>p. */
+  function podWithVeths(n: number) {
+    const p = newNetns();
+    for (let i = 0; i < n; i++)
+      ip('-n', p.name, 'link', 'add', `v${i}`, 'type', 'veth', 'peer', 'name', `v${i}p`);
+    return { ...p, ns: NetNS.open(p.path) };
+  }
+
+  it('take turns in the order they were made: deletions on a worker thread, reads behind them', async () => {
+    const p = podWithVeths(6);
+    const h = Rtnl.open(p.ns);
+    const indexes = await Promise.all(
+      [0, 1, 2, 3, 4, 5].map(async (i) => (await link.mustByName(h, `v${i}`)).index),
+    );
+    // all sent before any is answered: each deletion is followed at once by a read of its link
+    const results = await Promise.all(
+      indexes.flatMap((index) => [
+        h.request(RTM.DELLINK, ifinfomsg({ index })).then(() => 'removed'),
+        h.request(RTM.GETLINK, ifinfomsg({ index })).then(
+          () => 'still there',
+          (err: unknown) => (isErrno(err, 'ENODEV') ? 'gone' : String(err)),
+        ),
+      ]),
+    );
+    expect(results).toEqual(indexes.flatMap(() => ['removed', 'gone']));
+    expect(names(p.name)).toEqual(['lo']);
+    expect((await link.list(h)).map((l) => l.name)).toEqual(['lo']); // the socket is still in step
+    h.close();
+    p.ns.close();
+  });
+
+  it('close a socket closed during a deletion only when the deletion is done', async () => {
+    const p = podWithVeths(1);
+    const before = sockets();
+    const h = Rtnl.open(p.ns);
+    const index = (await link.mustByName(h, 'v0')).index;
+    const removing = h.request(RTM.DELLINK, ifinfomsg({ index })); // sent before it returns
+    h.close();
+    expect(sockets()).toBe(before + 1); // a worker thread is using it
+    await removing;
+    expect(sockets()).toBe(before);
+    expect(names(p.name)).toEqual(['lo']);
+    p.ns.close();
   });
 });

@@ -31,7 +31,12 @@ const docs = (file: string): Obj[] =>
   parseAllDocuments(readFileSync(file, 'utf8'))
     .map((d) => d.toJS() as Obj)
     .filter(Boolean);
-const DEPLOY = ['deploy/crd.yaml', 'deploy/rbac.yaml', 'deploy/daemonset.yaml'];
+const DEPLOY = [
+  'deploy/crd.yaml',
+  'deploy/rbac.yaml',
+  'deploy/daemonset.yaml',
+  'deploy/daemonset-daemon.yaml',
+];
 const ds = docs('deploy/daemonset.yaml').find((d) => d.kind === 'DaemonSet') as Obj;
 const rbac = docs('deploy/rbac.yaml');
 const pod = ds.spec.template.spec as Obj;
@@ -156,7 +161,10 @@ describe('the DaemonSet, statically', () => {
     expect(pod.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(5);
   });
 
-  it("runs as a service account bound to deploy/rbac.yaml's ClusterRole", () => {
+  it("runs as a service account bound to deploy/rbac.yaml's ClusterRole (daemon mode too)", () => {
+    const daemonMode = docs('deploy/daemonset-daemon.yaml').find((d) => d.kind === 'DaemonSet') as Obj;
+    expect(daemonMode.spec.template.spec.serviceAccountName).toBe(pod.serviceAccountName);
+    expect(daemonMode.metadata).toEqual(ds.metadata);
     const sa = rbac.find((d) => d.kind === 'ServiceAccount') as Obj;
     const role = rbac.find((d) => d.kind === 'ClusterRole') as Obj;
     const binding = rbac.find((d) => d.kind === 'ClusterRoleBinding') as Obj;
@@ -194,7 +202,7 @@ describe('the DaemonSet, statically', () => {
         seen.push(`${key} ${d.metadata.name}`);
       }
     }
-    expect(seen.length).toBe(5);
+    expect(seen.length).toBe(6);
     // the validator is real: a broken DaemonSet fails
     const Ds = await models('apps/v1/DaemonSet');
     const broken = structuredClone(ds);

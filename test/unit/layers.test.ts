@@ -89,6 +89,13 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
     'src/util',
     'plugins/host-local/store.ts',
   ],
+  /**
+   * Daemon mode's server (socket, HTTP framing, scheduler, metrics, health): it runs calls
+   * through the skel with the plugins the composition root hands it, as one-shot does.
+   */
+  'src/daemon': ['src/cni', 'src/skel', 'src/util'],
+  /** `manifold daemon`: a command like the others, which also starts the server. */
+  'src/cli/daemon': ['src/cli/shared', 'src/cni', 'src/daemon', 'src/util'],
   plugins: ['src/attach', 'src/cni', 'src/ip', 'src/ipam', 'src/kernel', 'src/kernel/nl', 'src/util'],
   /** The composition root (main.ts, registry.ts, warm.ts) wires everything together. */
   src: ['*'],

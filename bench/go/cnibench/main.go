@@ -6,13 +6,14 @@
 //
 //	{"cniPath": "DIR[:DIR]", "cacheDir": "DIR", "concurrent": false,
 //	 "pods": [{"containerId": "c1", "netns": "/run/netns/p", "confs": ["a.conf", "b.conf"]}],
-//	 "execs": [{"argv": ["/path/prog", "arg"], "env": ["K=V"]}]}
+//	 "execs": [{"argv": ["/path/prog", "arg"], "env": ["K=V"], "stdin": "optional", "anyStatus": false}]}
 //
 // A pod is ADD of every conf in order (interface eth0 for the first, net1, net2… for the
 // others), then DEL of every conf in reverse. Pods run one after another, each ADD then DEL;
 // with "concurrent", every pod's ADD starts at once (a goroutine each), then every pod's DEL.
-// Then each exec runs once (stdin and stdout empty), timed from start to exit, as libcni times
-// nothing but spawns plugins the same way. Output:
+// Then each exec runs once (stdin empty unless given, stdout /dev/null), timed from
+// start to exit, as libcni times nothing but spawns plugins the same way; an exit status other
+// than 0 fails the run unless "anyStatus". Output:
 //
 //	{"pods": [{"addMs": 12.3, "delMs": 4.5, "addCpuMs": 9.1, "delCpuMs": 3.2}], "execMs": [3.1], "addMaxRssKiB": 51234}
 //
@@ -48,8 +49,11 @@ type pod struct {
 }
 
 type execSpec struct {
-	Argv []string `json:"argv"`
-	Env  []string `json:"env"`
+	Argv  []string `json:"argv"`
+	Env   []string `json:"env"`
+	Stdin string   `json:"stdin"`
+	// AnyStatus: an exit status other than 0 is not a failure (a program timed for its start).
+	AnyStatus bool `json:"anyStatus"`
 }
 
 type plan struct {
@@ -175,8 +179,14 @@ func must(verb string, i int, err error) {
 func run(e execSpec) float64 {
 	cmd := exec.Command(e.Argv[0], e.Argv[1:]...)
 	cmd.Env = e.Env
+	if e.Stdin != "" {
+		cmd.Stdin = strings.NewReader(e.Stdin)
+	}
 	t0 := time.Now()
 	if err := cmd.Run(); err != nil {
+		if _, exited := err.(*exec.ExitError); exited && e.AnyStatus {
+			return ms(time.Since(t0))
+		}
 		fail(fmt.Errorf("%s: %w", strings.Join(e.Argv, " "), err))
 	}
 	return ms(time.Since(t0))

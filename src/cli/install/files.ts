@@ -16,14 +16,18 @@ function sameContent(path: string, data: Buffer): boolean {
   }
 }
 
-/** Writes `data` to `path` unless it already holds it; true when written. */
-export function writeAtomic(path: string, data: string | Buffer, mode: number): boolean {
+/**
+ * Writes `data` to `path` unless it already holds it; true when written. `durable` fsyncs the
+ * temp file before the rename (the shim: a host crash right after install must not leave an
+ * empty `manifold` for the runtime to execute).
+ */
+export function writeAtomic(path: string, data: string | Buffer, mode: number, durable = false): boolean {
   const buf = typeof data === 'string' ? Buffer.from(data) : data;
   if (sameContent(path, buf)) {
     chmodSync(path, mode);
     return false;
   }
-  writeFileAtomic(path, buf, { mode, dirMode: 0o755 });
+  writeFileAtomic(path, buf, { mode, dirMode: 0o755, durable });
   return true;
 }
 

@@ -6,8 +6,9 @@
  */
 import { SERVICE_ACCOUNT_DIR } from '../../k8s/incluster.ts';
 import type { Command } from '../shared/command.ts';
-import { parseFlags } from '../shared/flags.ts';
+import { parseFlags, UsageError } from '../shared/flags.ts';
 import { install, uninstall } from './setup.ts';
+import { DEFAULT_SOCKET, embeddedShim } from './shim.ts';
 
 const WATCH_INTERVAL_MS = 10_000;
 
@@ -19,12 +20,18 @@ master, run by its own plugin binaries. When another file sorts before 00-manifo
 a lower name is taken (0-manifold.conflist, …) so the runtime reads manifold's first. With --kubeconfig FILE
 inside a pod, FILE is written from the pod's service account. Idempotent: "(unchanged)".
 --watch stays in the foreground, refreshing the token copy and the wrapper, until SIGTERM.
+--mode daemon installs the shim as DIR/manifold instead (a small static program that forwards
+each call to \`manifold daemon\` on --socket) and this executable as DIR/manifold-oneshot, which
+the shim runs itself when the daemon is not there. --mode oneshot (the default) puts this
+executable back as DIR/manifold and removes DIR/manifold-oneshot.
 
 flags:
   --bin-dir DIR      where the executable goes (the node's CNI_PATH, e.g. /opt/cni/bin)
   --conf-dir DIR     the runtime's config dir (e.g. /etc/cni/net.d)
   --kubeconfig FILE  the kubeconfig the config names
   --watch            keep it fresh until SIGTERM (the DaemonSet's container)
+  --mode MODE        oneshot (default: a process per CNI call) or daemon (the shim)
+  --socket PATH      daemon mode: the daemon's socket (default ${DEFAULT_SOCKET})
 
 example (on a node, as root):
   $ manifold install --bin-dir /opt/cni/bin --conf-dir /etc/cni/net.d
@@ -35,7 +42,11 @@ example (on a node, as root):
       'conf-dir': { kind: 'string', required: true },
       kubeconfig: { kind: 'string' },
       watch: { kind: 'boolean' },
+      mode: { kind: 'string', oneOf: ['oneshot', 'daemon'] },
+      socket: { kind: 'string' },
     });
+    const daemon = f.mode === 'daemon';
+    if (typeof f.socket === 'string' && !daemon) throw new UsageError('--socket needs --mode daemon');
     const opts = {
       binDir: String(f['bin-dir']),
       confDir: String(f['conf-dir']),
@@ -43,6 +54,9 @@ example (on a node, as root):
       source: io.execPath,
       env: io.env,
       serviceAccountDir: SERVICE_ACCOUNT_DIR,
+      daemon: daemon
+        ? { socket: typeof f.socket === 'string' ? f.socket : DEFAULT_SOCKET, shim: embeddedShim }
+        : undefined,
     };
     for (const line of await install(opts)) io.stdout(`${line}\n`);
     if (!f.watch) return 0;

@@ -6,14 +6,29 @@
  * step is idempotent; uninstall removes manifold's config (only manifold's), so the node falls
  * back to its primary network instead of pointing at a plugin that is gone (Multus #1105).
  * Both hold lock.ts while they look at and change the config.
+ *
+ * Daemon mode (`daemon` set) installs the shim (shim.ts) as `manifold` instead — patched with
+ * the socket and the one-shot path, written by rename after an fsync — and the executable
+ * beside it as `manifold-oneshot`, its fallback (copied first: the shim may run it as soon as
+ * it is in place). One-shot mode on a node that had the shim puts the executable back as
+ * `manifold` and removes `manifold-oneshot`. The wrapper config is the same in both modes.
  */
 import { existsSync, readFileSync, unlinkSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { readNetworkFile } from '../../meta/files.ts';
 import { CONF_NAMES, chooseConfName, runtimeOrder } from './conf-name.ts';
 import { copyExecutable, writeAtomic } from './files.ts';
 import { lockInstall } from './lock.ts';
 import { findPrimary, isManifoldConfig, wrapperFor } from './primary.ts';
+import { ONESHOT_NAME, patchShim } from './shim.ts';
+
+/** Daemon mode: the shim is the runtime's `manifold`, talking to `socket`. */
+export interface DaemonMode {
+  /** The daemon's unix socket the shim connects to. */
+  readonly socket: string;
+  /** The unpatched shim (the executable's asset). */
+  readonly shim: () => Promise<Uint8Array> | Uint8Array;
+}
 
 export interface InstallOptions {
   readonly binDir: string;
@@ -27,6 +42,8 @@ export interface InstallOptions {
   readonly serviceAccountDir: string;
   /** Only refresh what exists (the kubeconfig, and the wrapper when the primary changed): never create the wrapper. */
   readonly refreshOnly?: boolean;
+  /** Daemon mode (`--mode daemon`); one-shot mode when absent. */
+  readonly daemon?: DaemonMode | undefined;
   /** Runs under the lock right before the config is written (tests: a racing uninstall). */
   readonly beforeWrite?: () => Promise<void> | void;
 }
@@ -82,13 +99,34 @@ function isOurs(path: string): boolean {
   }
 }
 
+/**
+ * `manifold` (the executable, or in daemon mode the shim) and, in daemon mode only,
+ * `manifold-oneshot` beside it. Every file is replaced by rename, never written in place: a
+ * running shim or executable keeps its inode (no "text file busy", Multus #1221).
+ */
+async function installBinaries(opts: InstallOptions, binary: string, report: string[]): Promise<void> {
+  const oneshot = join(resolve(opts.binDir), ONESHOT_NAME);
+  if (opts.daemon) {
+    report.push(`binary: ${oneshot} (${copyExecutable(opts.source, oneshot) ? 'installed' : 'unchanged'})`);
+    const shim = patchShim(await opts.daemon.shim(), opts.daemon.socket, oneshot);
+    const wrote = writeAtomic(binary, shim, 0o755, true);
+    report.push(
+      `shim: ${binary} for the daemon at ${resolve(opts.daemon.socket)}, falling back to ${oneshot} (${wrote ? 'installed' : 'unchanged'})`,
+    );
+    return;
+  }
+  report.push(`binary: ${binary} (${copyExecutable(opts.source, binary) ? 'installed' : 'unchanged'})`);
+  if (existsSync(oneshot)) {
+    unlinkSync(oneshot);
+    report.push(`binary: ${oneshot} (removed: one-shot mode)`);
+  }
+}
+
 export async function install(opts: InstallOptions): Promise<string[]> {
   const report: string[] = [];
   const binary = join(opts.binDir, 'manifold');
   // the executable first: CRI-O skips a config whose plugin binary is missing
-  if (!opts.refreshOnly) {
-    report.push(`binary: ${binary} (${copyExecutable(opts.source, binary) ? 'installed' : 'unchanged'})`);
-  }
+  if (!opts.refreshOnly) await installBinaries(opts, binary, report);
   writeKubeconfig(opts, report);
   const lock = await lockInstall(opts.confDir);
   try {

@@ -91,7 +91,7 @@ export async function checkConflicts(pod: Pod, port: Port, views: readonly View[
       else kernelDad.push({ v, ip });
     }
   }
-  const answers = runProbes(probes.map((x) => x.p));
+  const answers = await runProbes(probes.map((x) => x.p));
   const hit = probes.findIndex((_, i) => answers[i] !== undefined);
   if (hit >= 0) {
     const { v, ip } = probes[hit] as { v: View; ip: string };
@@ -100,7 +100,7 @@ export async function checkConflicts(pod: Pod, port: Port, views: readonly View[
   // IPv6 with the kernel's DAD: wait for its verdict; on failure ask once more who holds it
   for (const { v, ip } of kernelDad) {
     if ((await mustPassDad(pod, v, ip)) === 'failed') {
-      const [who] = runProbes([conflictProbe(port, v, ip, own)]);
+      const [who] = await runProbes([conflictProbe(port, v, ip, own)]);
       throw conflictError(v, ip, who);
     }
   }
@@ -192,7 +192,7 @@ export async function checkGateways(
       if (gw && p) targets.push({ v, gw, family, p });
     }
   }
-  const answers = runProbes(targets.map((t) => t.p));
+  const answers = await runProbes(targets.map((t) => t.p));
   const dead: string[] = [];
   targets.forEach((t, i) => {
     const { rounds, intervalMs } = t.v.plan.options.budget;

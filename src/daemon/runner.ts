@@ -1,0 +1,58 @@
+/**
+ * One CNI call in the daemon: the very skel and plugin one-shot runs (picked from the
+ * invocation name as src/main.ts picks them), with the call's environment and stdin as
+ * arguments and stdout kept in memory, so the answer is byte for byte what one-shot prints.
+ * Each call is its own call scope (src/util/call.ts): its sockets, removals and log state
+ * are its own, released when it ends; nothing here exits the process.
+ */
+import { Code, describeError, q } from '../cni/errors.ts';
+import type { Invoker, PluginLoader } from '../cni/plugin.ts';
+import { runSkel } from '../skel/skel.ts';
+import type { CniRequest, CniResponse } from './protocol.ts';
+import { cniVersionOf, errorResponse } from './protocol.ts';
+
+/** What the composition root hands the daemon: how one-shot picks and runs a plugin. */
+export interface Plugins {
+  /** The type an invocation name runs as (a built-in's own name, else the meta-plugin). */
+  typeFor(name: string): string;
+  load(type: string): PluginLoader | undefined;
+  /** The invoker a call gets (one per call, as one-shot makes one per process). */
+  invoker(): Invoker;
+  readonly version: string;
+}
+
+export type RunCall = (req: CniRequest) => Promise<CniResponse>;
+
+/**
+ * The daemon's call runner. `path` is the daemon's own PATH, the one variable the call gets
+ * beyond what the shim forwarded; `stderr` takes the call's log lines when its config logs
+ * to stderr.
+ */
+export function callRunner(plugins: Plugins, path: string | undefined, stderr: (s: string) => void): RunCall {
+  return async (req) => {
+    const type = plugins.typeFor(req.name);
+    const load = plugins.load(type);
+    if (!load) return errorResponse(Code.Internal, `no plugin for ${q(req.name)}`);
+    const env: Record<string, string> = { ...req.env };
+    if (path !== undefined) env.PATH = path;
+    let stdout = '';
+    const io = {
+      env,
+      readStdin: async () => req.stdin,
+      stdout: (s: string) => {
+        stdout += s;
+      },
+      stderr,
+    };
+    try {
+      const status = await runSkel(
+        { name: type, version: plugins.version, load, invoker: plugins.invoker() },
+        io,
+      );
+      return { status, stdout };
+    } catch (err) {
+      // the skel answers every failure itself; this is the daemon's last line of defence
+      return errorResponse(Code.Internal, describeError(err), cniVersionOf(req.stdin));
+    }
+  };
+}
