@@ -62,6 +62,9 @@ tier unit "" npm test --silent
 tier integration "$ROOT_WHY" vitest run --project integration --passWithNoTests
 tier vm "$VM_WHY" bash test/vm/run.sh
 tier e2e "$GO_WHY" vitest run --project e2e --passWithNoTests
+# the e2e files that test the protocol and the kernel again, through the shim and one
+# `manifold daemon` per file (test/helpers/mode.ts says which files and why)
+tier e2e-daemon "$GO_WHY" vitest run --project e2e-daemon
 tier runtime "$RUNTIME_WHY" vitest run --project runtime
 
 banner "leftovers"

@@ -9,6 +9,7 @@
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { viaMode } from './mode.ts';
 
 export interface PluginCall {
   readonly command: 'ADD' | 'DEL' | 'CHECK' | 'STATUS' | 'GC' | 'VERSION';
@@ -46,7 +47,7 @@ export function execSource(type: string, call: PluginCall, stdin: string | objec
   return execCni(process.execPath, call, stdin, { argv0: type, args: [SOURCE_MAIN] });
 }
 
-/** Runs `file` once as a runtime would. */
+/** Runs `file` once as a runtime would (in daemon mode, dist/bin/<name> is the shim's link: mode.ts). */
 export function execCni(
   file: string,
   call: PluginCall,
@@ -62,11 +63,11 @@ export function execCni(
   if (call.netns !== undefined) env.CNI_NETNS = call.netns;
   if (call.ifname !== undefined) env.CNI_IFNAME = call.ifname;
   if (call.args !== undefined) env.CNI_ARGS = call.args;
-  if (call.path !== undefined) env.CNI_PATH = call.path.join(':');
+  if (call.path !== undefined) env.CNI_PATH = call.path.map(viaMode).join(':');
   const input = typeof stdin === 'string' ? stdin : JSON.stringify(stdin);
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(file, how.args ?? [], {
+    const child = spawn(viaMode(file), how.args ?? [], {
       env,
       stdio: ['pipe', 'pipe', 'pipe'],
       ...(how.argv0 ? { argv0: how.argv0 } : {}),

@@ -11,6 +11,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { viaMode } from './mode.ts';
 import { scratchDir } from './scratch.ts';
 
 const GO_DIR = fileURLToPath(new URL('../e2e/go/', import.meta.url));
@@ -122,7 +123,7 @@ export async function libcni(verb: CniVerb, opts: LibcniOptions): Promise<Libcni
     '--container-id',
     opts.containerId,
     '--cni-path',
-    typeof opts.cniPath === 'string' ? opts.cniPath : opts.cniPath.join(':'),
+    cniPathOf(opts.cniPath),
     '--cache-dir',
     opts.cacheDir,
   ];
@@ -140,8 +141,12 @@ export async function cniVersionInfo(
   type: string,
   cniPath: string | readonly string[],
 ): Promise<LibcniOutcome<{ supportedVersions: string[] }>> {
-  const path = typeof cniPath === 'string' ? cniPath : cniPath.join(':');
-  return invoke(['version', '--type', type, '--cni-path', path]);
+  return invoke(['version', '--type', type, '--cni-path', cniPathOf(cniPath)]);
+}
+
+/** CNI_PATH as this mode runs it: in daemon mode, dist/bin is the shim's bin dir (mode.ts). */
+function cniPathOf(cniPath: string | readonly string[]): string {
+  return (typeof cniPath === 'string' ? cniPath.split(':') : cniPath).map(viaMode).join(':');
 }
 
 /**

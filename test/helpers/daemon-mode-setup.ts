@@ -1,0 +1,121 @@
+/**
+ * Setup file of the vitest project `e2e-daemon` (MANIFOLD_MODE=daemon): per test file, the
+ * daemon-mode bin dir — `manifold install --mode daemon` (the shim as `manifold`,
+ * `manifold-oneshot` beside it) plus a link to the shim per built-in type of dist/bin — and one
+ * `manifold daemon` on a socket in the file's scratch dir. Its beforeAll runs after the file
+ * was collected, so after its top-level `isolateHost()`: the daemon starts in the netns the
+ * one-shot calls would run in. After every test, fallbacks.log must still be empty (the daemon
+ * served every call, none ran one-shot); after the file, the daemon is stopped (SIGTERM and its
+ * drain, SIGKILL if it hangs or the setup failed) and says how many calls it served.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
+import { httpCall } from './daemon.ts';
+import { DIST_BIN, MODE, setShimBin } from './mode.ts';
+import { scratchDir } from './scratch.ts';
+
+const EXE = join(DIST_BIN, 'manifold');
+/**
+ * KNOWN BUG, worked around here: an IPAM plugin executed by a delegate the daemon executes (the
+ * reference ptp running `host-local` from CNI_PATH, in meta, multihome and legacy-versions) is
+ * a nested call for the same container; through the shim it waits in the daemon behind the call
+ * that made it (per-container order, scheduler.ts) until the queue budget ends it with code 11
+ * (30 s), and its DEL falls back (daemon-busy-503). A node's real daemon-mode bin dir has no
+ * manifold IPAM links, so these run one-shot (dist/bin/<name>) until the daemon lets a call's
+ * own nested calls through; set to [] to see the deadlock.
+ */
+const IPAM_ONESHOT = ['host-local', 'static'];
+const work = MODE === 'daemon' ? scratchDir('mf-daemon-mode-') : '';
+const bin = join(work, 'bin');
+const socket = join(work, 'run', 'manifold.sock');
+const log = join(work, 'run', 'fallbacks.log');
+let child: ChildProcess | undefined;
+let stderr = '';
+let exited: Promise<number | null> | undefined;
+
+function fallbacks(): string[] {
+  return existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean) : [];
+}
+
+async function served(): Promise<number> {
+  const { body } = await httpCall(socket, 'GET', '/metrics');
+  let n = 0;
+  for (const m of body.matchAll(/^manifold_request_duration_seconds_count\{[^}]*\} (\S+)$/gm))
+    n += Number(m[1]);
+  return n;
+}
+
+if (MODE === 'daemon') {
+  beforeAll(async () => {
+    if (!existsSync(EXE)) throw new Error('dist/bin/manifold is missing: run ./build.sh first');
+    const conf = join(work, 'conf');
+    mkdirSync(bin);
+    mkdirSync(conf);
+    // install wraps the node's primary config: any will do, nothing here reads the result
+    writeFileSync(join(conf, '10-primary.conf'), '{"cniVersion":"1.0.0","name":"primary","type":"bridge"}');
+    const env = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', MANIFOLD_NATIVE_DIR: join(work, 'native') };
+    execFileSync(
+      EXE,
+      ['install', '--mode', 'daemon', '--bin-dir', bin, '--conf-dir', conf, '--socket', socket],
+      {
+        env,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    for (const name of readdirSync(DIST_BIN))
+      if (lstatSync(join(DIST_BIN, name)).isSymbolicLink())
+        symlinkSync(IPAM_ONESHOT.includes(name) ? join(DIST_BIN, name) : 'manifold', join(bin, name));
+
+    const c = spawn(EXE, ['daemon', '--socket', socket], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    child = c;
+    exited = new Promise((resolve) => c.once('exit', (code) => resolve(code)));
+    c.stderr?.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-8000);
+    });
+    const t0 = Date.now();
+    for (;;) {
+      if (c.exitCode !== null || c.signalCode !== null)
+        throw new Error(`manifold daemon exited at start (${c.exitCode ?? c.signalCode}): ${stderr}`);
+      const r = await httpCall(socket, 'GET', '/readyz').catch(() => undefined);
+      if (r?.http === 200) break;
+      if (Date.now() - t0 > 30_000) throw new Error(`manifold daemon was not ready within 30 s: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    setShimBin(bin);
+  });
+
+  afterEach(() => {
+    expect(
+      fallbacks(),
+      'calls the shim ran one-shot (fallbacks.log): the daemon must serve them all',
+    ).toEqual([]);
+  });
+
+  afterAll(async () => {
+    setShimBin(undefined);
+    const c = child;
+    if (!c) return;
+    if (c.exitCode !== null || c.signalCode !== null)
+      throw new Error(`manifold daemon died during the file (${c.exitCode ?? c.signalCode}): ${stderr}`);
+    const n = await served().catch(() => undefined);
+    c.kill('SIGTERM');
+    const timer = setTimeout(() => c.kill('SIGKILL'), 35_000);
+    const code = await exited;
+    clearTimeout(timer);
+    process.stderr.write(
+      `daemon mode: ${n ?? '?'} calls served by the daemon, ${fallbacks().length} fell back\n`,
+    );
+    if (code !== 0) throw new Error(`manifold daemon exited ${code} after SIGTERM: ${stderr}`);
+    expect(fallbacks()).toEqual([]);
+  }, 40_000);
+}
