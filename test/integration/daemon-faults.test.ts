@@ -103,7 +103,8 @@ function reservationsOf(id: string): string[] {
   );
 }
 const cachesOf = (id: string) =>
-  existsSync(w.cniDir) ? readdirSync(w.cniDir).filter((f) => f.includes(id)) : [];
+  // `<network>-<containerID>-<ifname>`: the id between dashes, so ka-1 is not ka-12
+  existsSync(w.cniDir) ? readdirSync(w.cniDir).filter((f) => f.includes(`-${id}-`)) : [];
 
 /** What an attached pod has: three links, three reservations, a cache. */
 let whole: string[] = [];
