@@ -8,8 +8,8 @@
  * Command contract (shared/command.ts), so no command imports this table or another command.
  */
 import { describeError } from '../cni/errors.ts';
-import type { CliIO, Command } from './shared/command.ts';
-import { UsageError } from './shared/flags.ts';
+import type { CliIO, Command } from './common/command.ts';
+import { UsageError } from './common/flags.ts';
 
 export interface CommandEntry {
   readonly summary: string;

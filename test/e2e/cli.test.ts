@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { containerIdFor } from '../../src/cli/shared/tool-env.ts';
+import { containerIdFor } from '../../src/cli/common/tool-env.ts';
 import { examplesOf } from '../helpers/examples.ts';
 import { ip, ipJson, isolateHost, newNetns, uniq } from '../helpers/host.ts';
 import { cniAdd, cniCheck, cniDel } from '../helpers/libcni.ts';

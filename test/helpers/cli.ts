@@ -4,7 +4,7 @@
  */
 import { basename, resolve } from 'node:path';
 import { runCli } from '../../src/cli/cli.ts';
-import type { CliIO } from '../../src/cli/shared/command.ts';
+import type { CliIO } from '../../src/cli/common/command.ts';
 import { builtin, invoker, META_TYPE } from '../../src/registry.ts';
 
 /** src/main.ts's pluginTypeFor (main.ts runs itself when imported). */

@@ -7,7 +7,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { containerIdFor } from '../../src/cli/shared/tool-env.ts';
+import { containerIdFor } from '../../src/cli/common/tool-env.ts';
 import { cli } from '../helpers/cli.ts';
 import { ip, ipJson, isolateHost, newNetns, requireRoot } from '../helpers/host.ts';
 import { REFERENCE_PLUGIN_DIR, requireReferencePlugins } from '../helpers/reference.ts';

@@ -70,12 +70,12 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   /** The command table (cli.ts): it loads each command folder, and knows nothing else. */
   'src/cli': ['src/cli/*', 'src/cni'],
   /**
-   * One folder per command, and what they share (src/cli/shared); a command never imports
+   * One folder per command, and what they share (src/cli/common); a command never imports
    * another. explain/inspect read host-local's store with its own reader; add/del run plugins
    * as libcni does.
    */
   'src/cli/*': [
-    'src/cli/shared',
+    'src/cli/common',
     'src/cni',
     'src/invoke',
     'src/ip',
@@ -95,7 +95,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
    */
   'src/daemon': ['src/cni', 'src/skel', 'src/util'],
   /** `manifold daemon`: a command like the others, which also starts the server. */
-  'src/cli/daemon': ['src/cli/shared', 'src/cni', 'src/daemon', 'src/util'],
+  'src/cli/daemon': ['src/cli/common', 'src/cni', 'src/daemon', 'src/util'],
   plugins: ['src/attach', 'src/cni', 'src/ip', 'src/ipam', 'src/kernel', 'src/kernel/nl', 'src/util'],
   /** The composition root (main.ts, registry.ts, warm.ts) wires everything together. */
   src: ['*'],

@@ -8,9 +8,9 @@
 import { IMPLICIT_VERSION } from '../../cni/versions.ts';
 import { parseNetwork, type RuntimeConf } from '../../invoke/network.ts';
 import { overrideLog } from '../../util/log.ts';
-import type { CliIO, Command } from '../shared/command.ts';
-import { type FlagSpec, parseArgs, stringFlag } from '../shared/flags.ts';
-import { absoluteNetns, containerIdFor, DEFAULT_NETCONFPATH, readToolEnv } from '../shared/tool-env.ts';
+import type { CliIO, Command } from '../common/command.ts';
+import { type FlagSpec, parseArgs, stringFlag } from '../common/flags.ts';
+import { absoluteNetns, containerIdFor, DEFAULT_NETCONFPATH, readToolEnv } from '../common/tool-env.ts';
 import { DEFAULT_CACHE_DIR } from './libcni-cache.ts';
 import { loadConfList } from './netconf-path.ts';
 import { type ToolCall, toolAdd, toolCheck, toolDel, toolGc, toolInvoker, toolStatus } from './run.ts';

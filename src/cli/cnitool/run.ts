@@ -20,7 +20,7 @@ import { execPlugin, findPlugin, pluginOutcome } from '../../invoke/exec.ts';
 import { type Network, pluginConfig, type RuntimeConf } from '../../invoke/network.ts';
 import { runSkel } from '../../skel/skel.ts';
 import { MANIFOLD_VERSION } from '../../util/version.ts';
-import type { CliIO } from '../shared/command.ts';
+import type { CliIO } from '../common/command.ts';
 import {
   cachedAttachments,
   readCachedResult,

@@ -10,8 +10,8 @@ import { callRunner } from '../../daemon/runner.ts';
 import { Daemon } from '../../daemon/server.ts';
 import { DEFAULT_SOCKET } from '../../daemon/socket.ts';
 import { MANIFOLD_VERSION } from '../../util/version.ts';
-import type { CliIO, Command } from '../shared/command.ts';
-import { type FlagSpec, parseFlags, stringFlag, UsageError } from '../shared/flags.ts';
+import type { CliIO, Command } from '../common/command.ts';
+import { type FlagSpec, parseFlags, stringFlag, UsageError } from '../common/flags.ts';
 
 const FLAGS: Record<string, FlagSpec> = {
   socket: { kind: 'string' },

@@ -19,10 +19,10 @@ import { runtimeFor, wrap } from '../../meta/attachment.ts';
 import type { MetaConf } from '../../meta/config.ts';
 import { assignIfnames, type Delegate } from '../../meta/delegates.ts';
 import { mergeResults } from '../../meta/merge.ts';
-import type { CliBuiltins } from '../shared/builtins.ts';
-import type { PluginView } from '../shared/findings.ts';
-import { readNode } from '../shared/node.ts';
-import { risks } from '../shared/risks.ts';
+import type { CliBuiltins } from '../common/builtins.ts';
+import type { PluginView } from '../common/findings.ts';
+import { readNode } from '../common/node.ts';
+import { risks } from '../common/risks.ts';
 import type { AttachmentForecast, ExplainRequest, Explanation, PluginPlan } from './explanation.ts';
 import { withMultihoming } from './multihome.ts';
 

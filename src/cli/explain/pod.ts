@@ -12,7 +12,7 @@ import { NETWORKS_ANNOTATION, parseNetworksAnnotation } from '../../meta/pods/an
 import { checkDefaultRoutes } from '../../meta/pods/default-route.ts';
 import { checkIsolation, isSystemNamespace } from '../../meta/pods/isolation.ts';
 import { nadDelegate, RESOURCE_NAME_ANNOTATION } from '../../meta/pods/nad-delegate.ts';
-import type { Doc } from '../shared/documents.ts';
+import type { Doc } from '../common/documents.ts';
 
 type NadDoc = Extract<Doc, { kind: 'nad' }>;
 

@@ -4,8 +4,8 @@
  * Read only.
  */
 import { resolve } from 'node:path';
-import type { Command } from '../shared/command.ts';
-import { listFlag, parseArgs, stringFlag } from '../shared/flags.ts';
+import type { Command } from '../common/command.ts';
+import { listFlag, parseArgs, stringFlag } from '../common/flags.ts';
 import { type AttachmentView, type Inspection, inspect } from './survey.ts';
 
 export const DEFAULT_CONF_DIRS = ['/etc/cni/net.d', '/etc/cni/manifold/net.d'];

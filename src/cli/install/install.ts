@@ -5,8 +5,8 @@
  * the primary config changed — until SIGTERM; it never re-creates a config `uninstall` removed.
  */
 import { SERVICE_ACCOUNT_DIR } from '../../k8s/incluster.ts';
-import type { Command } from '../shared/command.ts';
-import { parseFlags, UsageError } from '../shared/flags.ts';
+import type { Command } from '../common/command.ts';
+import { parseFlags, UsageError } from '../common/flags.ts';
 import { install, uninstall } from './setup.ts';
 import { DEFAULT_SOCKET, embeddedShim } from './shim.ts';
 

@@ -11,8 +11,8 @@ import { CniError, q } from '../../cni/errors.ts';
 import { ConfigError } from '../../cni/validate.ts';
 import { type MetaConf, parseMetaConf } from '../../meta/config.ts';
 import { assignIfnames, type Delegate, delegateField, delegatesEach } from '../../meta/delegates.ts';
-import type { CliBuiltins } from '../shared/builtins.ts';
-import { joinPath } from '../shared/findings.ts';
+import type { CliBuiltins } from '../common/builtins.ts';
+import { joinPath } from '../common/findings.ts';
 import { type Checked, checkNetwork, problemsOf } from './network.ts';
 
 export interface MetaOptions {

@@ -9,8 +9,8 @@ import { CniError, describeError, q } from '../../cni/errors.ts';
 import { isValidName } from '../../cni/names.ts';
 import { ConfigError } from '../../cni/validate.ts';
 import { type Network, parseNetwork, pluginConfig, type RuntimeConf } from '../../invoke/network.ts';
-import type { CliBuiltins } from '../shared/builtins.ts';
-import { type Finding, joinPath, type PluginView } from '../shared/findings.ts';
+import type { CliBuiltins } from '../common/builtins.ts';
+import { type Finding, joinPath, type PluginView } from '../common/findings.ts';
 
 export interface Checked {
   readonly findings: Finding[];

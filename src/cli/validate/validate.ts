@@ -9,12 +9,12 @@ import { resolve } from 'node:path';
 import { q } from '../../cni/errors.ts';
 import { IMPLICIT_VERSION } from '../../cni/versions.ts';
 import { splitManifoldKey } from '../../meta/delegates.ts';
-import type { Command } from '../shared/command.ts';
-import { filesOf, readDocuments } from '../shared/documents.ts';
-import type { Finding, PluginView } from '../shared/findings.ts';
-import { parseArgs, stringFlag } from '../shared/flags.ts';
-import { readNode } from '../shared/node.ts';
-import { risks } from '../shared/risks.ts';
+import type { Command } from '../common/command.ts';
+import { filesOf, readDocuments } from '../common/documents.ts';
+import type { Finding, PluginView } from '../common/findings.ts';
+import { parseArgs, stringFlag } from '../common/flags.ts';
+import { readNode } from '../common/node.ts';
+import { risks } from '../common/risks.ts';
 import { checkMeta } from './meta.ts';
 import { type Checked, checkNetwork, emptyChecked, problemsOf } from './network.ts';
 
