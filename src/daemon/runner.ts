@@ -6,6 +6,7 @@
  * are its own, released when it ends; nothing here exits the process.
  */
 import { Code, describeError, q } from '../cni/errors.ts';
+import type { HostServices } from '../cni/host.ts';
 import type { Invoker, PluginLoader } from '../cni/plugin.ts';
 import { runSkel } from '../skel/skel.ts';
 import type { CniRequest, CniResponse } from './protocol.ts';
@@ -26,9 +27,14 @@ export type RunCall = (req: CniRequest) => Promise<CniResponse>;
 /**
  * The daemon's call runner. `path` is the daemon's own PATH, the one variable the call gets
  * beyond what the shim forwarded; `stderr` takes the call's log lines when its config logs
- * to stderr.
+ * to stderr; `host` is what the daemon lends every call (its Kubernetes watches).
  */
-export function callRunner(plugins: Plugins, path: string | undefined, stderr: (s: string) => void): RunCall {
+export function callRunner(
+  plugins: Plugins,
+  path: string | undefined,
+  stderr: (s: string) => void,
+  host?: HostServices,
+): RunCall {
   return async (req) => {
     const type = plugins.typeFor(req.name);
     const load = plugins.load(type);
@@ -46,7 +52,7 @@ export function callRunner(plugins: Plugins, path: string | undefined, stderr: (
     };
     try {
       const status = await runSkel(
-        { name: type, version: plugins.version, load, invoker: plugins.invoker() },
+        { name: type, version: plugins.version, load, invoker: plugins.invoker(), ...(host ? { host } : {}) },
         io,
       );
       return { status, stdout };

@@ -5,13 +5,18 @@
  * served, the calls it took answered, and exits 0 (1 when the drain ran out of time).
  */
 
-import { q } from '../../cni/errors.ts';
+import { CniError, q } from '../../cni/errors.ts';
+import type { HostServices } from '../../cni/host.ts';
+import { Collector } from '../../daemon/gc.ts';
+import { daemonCredentials, isMirrorPod, KubeWatches, uidOf } from '../../daemon/kube.ts';
 import { callRunner } from '../../daemon/runner.ts';
 import { Daemon } from '../../daemon/server.ts';
 import { DEFAULT_SOCKET } from '../../daemon/socket.ts';
+import { DEFAULT_CNI_DIR } from '../../meta/config.ts';
 import { MANIFOLD_VERSION } from '../../util/version.ts';
 import type { CliIO, Command } from '../common/command.ts';
 import { type FlagSpec, parseFlags, stringFlag, UsageError } from '../common/flags.ts';
+import { gcCandidates } from './gc-candidates.ts';
 
 const FLAGS: Record<string, FlagSpec> = {
   socket: { kind: 'string' },
@@ -21,7 +26,14 @@ const FLAGS: Record<string, FlagSpec> = {
   'max-concurrent': { kind: 'string' },
   'queue-budget-ms': { kind: 'string' },
   replace: { kind: 'boolean' },
+  'gc-grace-seconds': { kind: 'string' },
+  'gc-interval-seconds': { kind: 'string' },
+  'cni-dir': { kind: 'string' },
 };
+
+/** Defaults of garbage collection: how old a cache and a pod's absence must be, and how often it looks. */
+const GC_GRACE_S = 120;
+const GC_INTERVAL_S = 30;
 
 /** How long a drain may take before the daemon exits anyway. */
 const DRAIN_MS = 30_000;
@@ -46,17 +58,40 @@ async function run(args: readonly string[], io: CliIO): Promise<number> {
   const metricsPort = intFlag(flags, 'metrics-port', 0, 65535);
   const maxConcurrent = intFlag(flags, 'max-concurrent', 1, 4096) ?? 16;
   const queueBudgetMs = intFlag(flags, 'queue-budget-ms', 1, 600_000) ?? 30_000;
-  // the Kubernetes watches are not here yet: these are accepted and reported, so the
-  // DaemonSet's command line stays the same when they come
-  const nodeName = stringFlag(flags, 'node-name') ?? io.env.NODE_NAME;
+  const gcGraceS = intFlag(flags, 'gc-grace-seconds', 1, 86_400) ?? GC_GRACE_S;
+  const gcIntervalS = intFlag(flags, 'gc-interval-seconds', 1, 86_400) ?? GC_INTERVAL_S;
+  const cniDir = stringFlag(flags, 'cni-dir') ?? DEFAULT_CNI_DIR;
+  const nodeName = stringFlag(flags, 'node-name') || io.env.NODE_NAME || '';
   const kubeconfig = stringFlag(flags, 'kubeconfig');
   const say = (line: string) => io.stderr(`manifold daemon: ${line}\n`);
+  let credentials: ReturnType<typeof daemonCredentials>;
+  try {
+    credentials = daemonCredentials(kubeconfig, io.env);
+  } catch (err) {
+    throw new UsageError(`--kubeconfig: ${err instanceof CniError ? err.message : String(err)}`);
+  }
+  let kube: KubeWatches | undefined;
+  if (credentials && nodeName) {
+    kube = new KubeWatches({ credentials, nodeName, log: say });
+    kube.start();
+  } else {
+    const missing = [
+      credentials ? '' : 'no credentials (--kubeconfig, or the in-cluster service account)',
+      nodeName ? '' : 'no node name (--node-name or NODE_NAME)',
+    ].filter(Boolean);
+    say(
+      `no Kubernetes watches: ${missing.join(', ')}; each call reads the API server itself, as one-shot, and nothing is garbage-collected`,
+    );
+  }
+  const host: HostServices | undefined = kube ? { kube } : undefined;
   const b = io.builtins;
   const runCall = callRunner(
     { typeFor: b.typeFor, load: (t) => b.get(t)?.load, invoker: b.invoker, version: MANIFOLD_VERSION },
     io.env.PATH,
     io.stderr,
+    host,
   );
+  let collector: Collector | undefined;
   const daemon = new Daemon({
     socket,
     run: runCall,
@@ -64,20 +99,35 @@ async function run(args: readonly string[], io: CliIO): Promise<number> {
     queueBudgetMs,
     replace: flags.replace === true,
     log: say,
+    extraMetrics: () => [...(kube?.metricLines() ?? []), ...(collector?.metricLines() ?? [])],
   });
   await daemon.start();
+  if (kube) {
+    collector = new Collector({
+      candidates: () => gcCandidates([cniDir]),
+      pods: kube.pods,
+      samePod: (o, uid) => !uid || uidOf(o) === uid || isMirrorPod(o),
+      run: (req) => daemon.runOwn(req),
+      graceMs: gcGraceS * 1000,
+      intervalMs: gcIntervalS * 1000,
+      log: say,
+    });
+    collector.start();
+  }
   const port = metricsPort === undefined ? undefined : await daemon.serveMetrics(metricsPort);
   say(
     `serving ${socket} (max ${maxConcurrent} at once, queue budget ${queueBudgetMs} ms` +
       `${port === undefined ? '' : `, metrics on 127.0.0.1:${port}`}` +
-      `${nodeName ? `, node ${nodeName}` : ''}${kubeconfig ? `, kubeconfig ${kubeconfig}` : ''})`,
+      `${kube ? `, watching the pods of node ${nodeName} and the NADs with ${kube.server}, garbage collection of ${cniDir} after ${gcGraceS} s` : ''})`,
   );
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
   say(`${signal}: draining (DEL, STATUS and VERSION still served, at most ${DRAIN_MS / 1000} s)`);
+  await collector?.stop();
   const clean = await daemon.drain(DRAIN_MS);
+  await kube?.stop();
   say(
     clean
       ? 'drained: every call taken was answered'
@@ -94,8 +144,15 @@ flags:
   --socket PATH          the unix socket (default ${DEFAULT_SOCKET}); its directory is made 0700,
                          the socket 0600. A stale socket is replaced; a live one only with --replace
   --replace              take over the socket from a daemon still serving it (a rolling upgrade)
-  --kubeconfig FILE      (watches, not yet used) default: in-cluster credentials
-  --node-name NAME       (watches, not yet used) default: $NODE_NAME
+  --kubeconfig FILE      the API server's credentials for the watches and every call's
+                         requests (default: the in-cluster service account)
+  --node-name NAME       this node: its pods are watched (default: $NODE_NAME). Without
+                         credentials or a node name the daemon runs without watches
+  --cni-dir DIR          the meta-plugin's cache dir garbage collection reads
+                         (default ${DEFAULT_CNI_DIR}, the config's cniDir default)
+  --gc-grace-seconds N   collect a gone pod's attachment only once its cache and the pod's
+                         absence are this old (default ${GC_GRACE_S})
+  --gc-interval-seconds N  between garbage-collection passes (default ${GC_INTERVAL_S})
   --metrics-port N       also serve GET /metrics on 127.0.0.1:N (default: only on the socket)
   --max-concurrent N     calls running at once (default 16); the rest wait in one FIFO
   --queue-budget-ms N    a call that waited this long gets code 11 at once (default 30000;
