@@ -244,6 +244,11 @@ export class FakeApiServer {
     for (const w of this.#watchers) if (w.bookmarks) this.#bookmarkTo(w);
   }
 
+  /** Writes a raw line to every watch stream (a malformed event). */
+  injectWatchLine(line: string): void {
+    for (const w of this.#watchers) w.res.write(`${line}\n`);
+  }
+
   /** Watch streams open now. */
   get watchCount(): number {
     return this.#watchers.size;
