@@ -23,11 +23,12 @@ export interface KubeHost {
   readonly server: string;
   /**
    * The pod as the host's watch has it, when the watch is synced and has this pod (of this uid,
-   * when one is given); undefined otherwise: the caller reads it through the API.
+   * when one is given); undefined otherwise: the caller reads it through the API. `stale`: what
+   * the watch last had even when it is not synced now (a DEL, which never waits for the API).
    */
-  pod(namespace: string, name: string, uid: string): JsonObject | undefined;
+  pod(namespace: string, name: string, uid: string, stale?: boolean): JsonObject | undefined;
   /** The NetworkAttachmentDefinition as the host's watch has it; undefined: read it through the API. */
-  nad(namespace: string, name: string): JsonObject | undefined;
+  nad(namespace: string, name: string, stale?: boolean): JsonObject | undefined;
   /**
    * One request on the host's kept-alive connection, with the host's credentials, given at
    * most `timeoutMs`; rejects when no answer came (the caller's retries and budget apply).

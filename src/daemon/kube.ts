@@ -134,15 +134,15 @@ export class KubeWatches implements KubeHost {
     this.#agents.http.destroy();
   }
 
-  pod(namespace: string, name: string, uid: string): JsonObject | undefined {
-    const o = this.pods.synced ? this.pods.get(namespace, name) : undefined;
+  pod(namespace: string, name: string, uid: string, stale = false): JsonObject | undefined {
+    const o = this.pods.synced || stale ? this.pods.get(namespace, name) : undefined;
     const ok = o !== undefined && (!uid || uidOf(o) === uid || isMirrorPod(o));
     this.lookups.pod[ok ? 'hit' : 'miss']++;
     return ok ? o : undefined;
   }
 
-  nad(namespace: string, name: string): JsonObject | undefined {
-    const o = this.nads.synced ? this.nads.get(namespace, name) : undefined;
+  nad(namespace: string, name: string, stale = false): JsonObject | undefined {
+    const o = this.nads.synced || stale ? this.nads.get(namespace, name) : undefined;
     this.lookups.nad[o ? 'hit' : 'miss']++;
     return o;
   }

@@ -146,7 +146,9 @@ describe('the list+watch cache', () => {
     expect(i.synced).toBe(true);
   });
 
-  it('lists again after 410 (ERROR event and HTTP 410) and after a broken connection, and is unsynced meanwhile', { timeout: 20_000 }, async () => {
+  it('lists again after 410 (ERROR event and HTTP 410) and after a broken connection, and is unsynced meanwhile', {
+    timeout: 20_000,
+  }, async () => {
     const i = podInformer('n4');
     await i.whenSynced();
     await until('the watch is up', () => i.stats.up);

@@ -289,7 +289,22 @@ export class FakeApiServer {
   }
 
   #write(w: Watcher, e: HistoryEvent): void {
-    w.res.write(`${JSON.stringify({ type: e.type, object: e.object })}\n`);
+    const line = `${JSON.stringify({ type: e.type, object: e.object })}\n`;
+    if (this.#held) this.#held.push([w, line]);
+    else w.res.write(line);
+  }
+
+  #held: [Watcher, string][] | undefined;
+
+  /** Holds back watch events (a watch that lags behind the API) until resumeWatches(). */
+  pauseWatches(): void {
+    this.#held ??= [];
+  }
+
+  resumeWatches(): void {
+    const held = this.#held ?? [];
+    this.#held = undefined;
+    for (const [w, line] of held) if (this.#watchers.has(w)) w.res.write(line);
   }
 
   #endWatches(): void {

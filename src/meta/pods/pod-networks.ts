@@ -232,7 +232,7 @@ async function readNad(
 ): Promise<Nad | undefined> {
   const what = `NetworkAttachmentDefinition ${ns}/${name}`;
   const host = ctx.host?.kube;
-  const cached = host?.nad(ns, name);
+  const cached = host?.nad(ns, name, forDel);
   if (cached) {
     log.verbose(`${what}: from the daemon's watch cache`);
     return asNad(cached);
@@ -261,7 +261,7 @@ async function readPod(
   }
   const podRef = `${id.namespace}/${id.name}`;
   const host = ctx.host?.kube;
-  const cached = host?.pod(id.namespace, id.name, id.uid);
+  const cached = host?.pod(id.namespace, id.name, id.uid, forDel);
   if (cached) {
     log.verbose(`pod ${podRef}: from the daemon's watch cache, no pod GET`);
     return asPod(cached);
