@@ -70,19 +70,8 @@ async function run(args: readonly string[], io: CliIO): Promise<number> {
   } catch (err) {
     throw new UsageError(`--kubeconfig: ${err instanceof CniError ? err.message : String(err)}`);
   }
-  let kube: KubeWatches | undefined;
-  if (credentials && nodeName) {
-    kube = new KubeWatches({ credentials, nodeName, log: say });
-    kube.start();
-  } else {
-    const missing = [
-      credentials ? '' : 'no credentials (--kubeconfig, or the in-cluster service account)',
-      nodeName ? '' : 'no node name (--node-name or NODE_NAME)',
-    ].filter(Boolean);
-    say(
-      `no Kubernetes watches: ${missing.join(', ')}; each call reads the API server itself, as one-shot, and nothing is garbage-collected`,
-    );
-  }
+  // the watches start once the socket is served (the log's first line stays "serving")
+  const kube = credentials && nodeName ? new KubeWatches({ credentials, nodeName, log: say }) : undefined;
   const host: HostServices | undefined = kube ? { kube } : undefined;
   const b = io.builtins;
   const runCall = callRunner(
@@ -102,7 +91,14 @@ async function run(args: readonly string[], io: CliIO): Promise<number> {
     extraMetrics: () => [...(kube?.metricLines() ?? []), ...(collector?.metricLines() ?? [])],
   });
   await daemon.start();
+  const port = metricsPort === undefined ? undefined : await daemon.serveMetrics(metricsPort);
+  say(
+    `serving ${socket} (max ${maxConcurrent} at once, queue budget ${queueBudgetMs} ms` +
+      `${port === undefined ? '' : `, metrics on 127.0.0.1:${port}`}` +
+      `${kube ? `, watching the pods of node ${nodeName} and the NADs with ${kube.server}, garbage collection of ${cniDir} after ${gcGraceS} s` : ''})`,
+  );
   if (kube) {
+    kube.start();
     collector = new Collector({
       candidates: () => gcCandidates([cniDir]),
       pods: kube.pods,
@@ -114,12 +110,15 @@ async function run(args: readonly string[], io: CliIO): Promise<number> {
     });
     collector.start();
   }
-  const port = metricsPort === undefined ? undefined : await daemon.serveMetrics(metricsPort);
-  say(
-    `serving ${socket} (max ${maxConcurrent} at once, queue budget ${queueBudgetMs} ms` +
-      `${port === undefined ? '' : `, metrics on 127.0.0.1:${port}`}` +
-      `${kube ? `, watching the pods of node ${nodeName} and the NADs with ${kube.server}, garbage collection of ${cniDir} after ${gcGraceS} s` : ''})`,
-  );
+  if (!kube) {
+    const missing = [
+      credentials ? '' : 'no credentials (--kubeconfig, or the in-cluster service account)',
+      nodeName ? '' : 'no node name (--node-name or NODE_NAME)',
+    ].filter(Boolean);
+    say(
+      `no Kubernetes watches: ${missing.join(', ')}; each call reads the API server itself, as one-shot, and nothing is garbage-collected`,
+    );
+  }
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
