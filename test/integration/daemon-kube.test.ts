@@ -387,3 +387,43 @@ describe('garbage collection', () => {
     expect(d.json?.status).toBe(0);
   });
 });
+
+describe('manifold daemon, the command', () => {
+  it('watches with --kubeconfig and --node-name; without credentials or node name it says so once and serves', async () => {
+    const { spawnDaemon, serving, killHard } = await import('../helpers/daemon-proc.ts');
+    const sock = join(work, 'cmd', 'manifold.sock');
+    const d = spawnDaemon(sock, [
+      '--kubeconfig',
+      kubeconfig,
+      '--node-name',
+      NODE,
+      '--cni-dir',
+      join(work, 'cmd-cache'),
+    ]);
+    try {
+      await serving(sock, d);
+      expect(d.stderr).toMatch(/watching the pods of node node1 and the NADs/);
+      await until('synced', async () =>
+        /^manifold_kube_watch_synced\{resource="pods"\} 1$/m.test(
+          (await httpCall(sock, 'GET', '/metrics')).body,
+        ),
+      );
+      const text = (await httpCall(sock, 'GET', '/metrics')).body;
+      expect(text).toMatch(/^manifold_kube_watch_synced\{resource="network-attachment-definitions"\} 1$/m);
+      expect(text).toMatch(/^manifold_gc_freed_total 0$/m);
+      expect(d.stderr).not.toMatch(/no Kubernetes watches/);
+    } finally {
+      await killHard(d);
+    }
+    const sock2 = join(work, 'cmd2', 'manifold.sock');
+    const bare = spawnDaemon(sock2, []);
+    try {
+      await serving(sock2, bare);
+      const text = (await httpCall(sock2, 'GET', '/metrics')).body;
+      expect(text).not.toMatch(/manifold_kube_watch/);
+      expect(bare.stderr.match(/no Kubernetes watches: no credentials .*, no node name/g)).toHaveLength(1);
+    } finally {
+      await killHard(bare);
+    }
+  });
+});
