@@ -99,6 +99,7 @@ beforeAll(async () => {
     candidates: () => gcCandidates([cniDir]),
     pods: kube.pods,
     samePod: (o, uid) => !uid || uidOf(o) === uid || isMirrorPod(o),
+    confirmGone: (ns, name, uid) => kube.confirmGone(ns, name, uid),
     run: (req: CniRequest) => daemon.runOwn(req),
     graceMs: GRACE_MS,
     intervalMs: 3_600_000, // the test sweeps itself
@@ -350,6 +351,32 @@ describe('garbage collection', () => {
     await until('collected', async () => (await gc.sweep()) > 0 || caches(p.cid).length === 0);
     expect(podLinks(p.ns.name)).toEqual([]);
     expect(reservations(p.cid)).toEqual([]);
+  });
+
+  it("keeps an attachment whose pod the API server still has (not in this node's watch: a wrong --node-name)", async () => {
+    const name = uniq('dkp-');
+    api.addPod({ namespace: 'default', name, uid: `uid-${name}`, nodeName: 'node7' });
+    const p = pod({}, false);
+    const env = {
+      CNI_CONTAINERID: p.cid,
+      CNI_NETNS: p.ns.path,
+      CNI_IFNAME: 'eth0',
+      CNI_PATH: '/opt/cni/bin',
+      CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=${name};K8S_POD_INFRA_CONTAINER_ID=${p.cid};K8S_POD_UID=uid-${name}`,
+    };
+    const r = await cniCall(socket, 'manifold', { ...env, CNI_COMMAND: 'ADD' }, metaConf);
+    expect(r.json?.status, r.json?.stdout).toBe(0);
+    const unconfirmed = gc.unconfirmed;
+    const start = performance.now();
+    await until('past the grace', () => performance.now() - start > 2 * GRACE_MS);
+    expect(await gc.sweep()).toBe(0);
+    expect(gc.unconfirmed).toBe(unconfirmed + 1);
+    expect(caches(p.cid)).toHaveLength(1);
+    expect(podLinks(p.ns.name)).toEqual(['eth0']);
+    expect(logs.some((l) => l.includes(p.cid) && l.includes('does not confirm'))).toBe(true);
+    expect((await cniCall(socket, 'manifold', { ...env, CNI_COMMAND: 'DEL' }, metaConf)).json?.status).toBe(
+      0,
+    );
   });
 
   it("never collects an attachment that is not a pod's", async () => {
