@@ -65,7 +65,9 @@ describe('a nested call for the same container', () => {
     };
     const add = await execCni(join(bin, 'manifold'), { ...call, command: 'ADD' }, conf);
     expect(add.status, add.stdout + add.stderr).toBe(0);
-    expect((add.json?.ips as { address: string }[])[0]?.address).toMatch(/^10\.63\.0\.\d+\/24$/);
+    expect((add.json?.ips as { address: string }[] | undefined)?.[0]?.address).toMatch(
+      /^10\.63\.0\.\d+\/24$/,
+    );
     expect(ipJson<{ ifname: string }[]>('-n', pod.name, 'link', 'show').map((l) => l.ifname)).toContain(
       'eth0',
     );
