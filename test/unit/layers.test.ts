@@ -95,7 +95,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
    */
   'src/daemon': ['src/cni', 'src/skel', 'src/util'],
   /** `manifold daemon`: a command like the others, which also starts the server. */
-  'src/cli/daemon': ['src/cli/common', 'src/cni', 'src/daemon', 'src/util'],
+  'src/cli/daemon': ['src/cli/common', 'src/cni', 'src/daemon', 'src/invoke', 'src/util'],
   plugins: ['src/attach', 'src/cni', 'src/ip', 'src/ipam', 'src/kernel', 'src/kernel/nl', 'src/util'],
   /** The composition root (main.ts, registry.ts, warm.ts) wires everything together. */
   src: ['*'],

@@ -5,12 +5,16 @@
  * served, the calls it took answered, and exits 0 (1 when the drain ran out of time).
  */
 
+import { renameSync, type Stats, statSync, writeFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { q } from '../../cni/errors.ts';
 import { callRunner } from '../../daemon/runner.ts';
 import { Daemon } from '../../daemon/server.ts';
-import { DEFAULT_SOCKET } from '../../daemon/socket.ts';
+import { checkSocketPath } from '../../daemon/socket.ts';
+import type { HostRoot } from '../../invoke/exec.ts';
 import { MANIFOLD_VERSION } from '../../util/version.ts';
 import type { CliIO, Command } from '../common/command.ts';
+import { DEFAULT_SOCKET, embeddedShim, HOSTEXEC_NAME } from '../common/daemon-files.ts';
 import { type FlagSpec, parseFlags, stringFlag, UsageError } from '../common/flags.ts';
 
 const FLAGS: Record<string, FlagSpec> = {
@@ -21,6 +25,7 @@ const FLAGS: Record<string, FlagSpec> = {
   'max-concurrent': { kind: 'string' },
   'queue-budget-ms': { kind: 'string' },
   replace: { kind: 'boolean' },
+  'host-root': { kind: 'string' },
 };
 
 /** How long a drain may take before the daemon exits anyway. */
@@ -52,8 +57,17 @@ async function run(args: readonly string[], io: CliIO): Promise<number> {
   const kubeconfig = stringFlag(flags, 'kubeconfig');
   const say = (line: string) => io.stderr(`manifold daemon: ${line}\n`);
   const b = io.builtins;
+  const rootDir = hostRootDir(stringFlag(flags, 'host-root'));
+  // the socket's directory first: private (0700), where the launcher is written
+  await checkSocketPath(socket, flags.replace === true);
+  const root = rootDir === undefined ? undefined : await writeLauncher(rootDir, socket);
   const runCall = callRunner(
-    { typeFor: b.typeFor, load: (t) => b.get(t)?.load, invoker: b.invoker, version: MANIFOLD_VERSION },
+    {
+      typeFor: b.typeFor,
+      load: (t) => b.get(t)?.load,
+      invoker: () => b.invoker(root),
+      version: MANIFOLD_VERSION,
+    },
     io.env.PATH,
     io.stderr,
   );
@@ -70,7 +84,8 @@ async function run(args: readonly string[], io: CliIO): Promise<number> {
   say(
     `serving ${socket} (max ${maxConcurrent} at once, queue budget ${queueBudgetMs} ms` +
       `${port === undefined ? '' : `, metrics on 127.0.0.1:${port}`}` +
-      `${nodeName ? `, node ${nodeName}` : ''}${kubeconfig ? `, kubeconfig ${kubeconfig}` : ''})`,
+      `${nodeName ? `, node ${nodeName}` : ''}${kubeconfig ? `, kubeconfig ${kubeconfig}` : ''}` +
+      `${root ? `, executed plugins run inside ${root.dir}` : ''})`,
   );
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
@@ -86,6 +101,32 @@ async function run(args: readonly string[], io: CliIO): Promise<number> {
   return clean ? 0 : 1;
 }
 
+/** `--host-root`, checked now so a wrong root fails the start rather than every pod. */
+function hostRootDir(dir: string | undefined): string | undefined {
+  if (dir === undefined) return undefined;
+  if (!isAbsolute(dir)) throw new UsageError(`--host-root: ${q(dir)} is not an absolute path`);
+  let st: Stats;
+  try {
+    st = statSync(dir);
+  } catch (err) {
+    throw new UsageError(`--host-root: ${q(dir)}: ${(err as Error).message}`);
+  }
+  if (!st.isDirectory()) throw new UsageError(`--host-root: ${q(dir)} is not a directory`);
+  return resolve(dir);
+}
+
+/**
+ * The launcher into the node's root: the shim this executable carries, written into the
+ * socket's private directory as `manifold-hostexec` (the name gives it that role).
+ */
+async function writeLauncher(dir: string, socket: string): Promise<HostRoot> {
+  const launcher = join(dirname(resolve(socket)), HOSTEXEC_NAME);
+  const tmp = `${launcher}.${process.pid}.tmp`;
+  writeFileSync(tmp, await embeddedShim(), { mode: 0o700 });
+  renameSync(tmp, launcher);
+  return { dir, launcher };
+}
+
 export const daemonCommand: Command = {
   help: `Serves CNI calls for the native shim of daemon mode on a root-only unix socket: the
 same skel and plugins as one-shot, in one long-lived process per node (docs/daemon.md).
@@ -96,6 +137,10 @@ flags:
   --replace              take over the socket from a daemon still serving it (a rolling upgrade)
   --kubeconfig FILE      (watches, not yet used) default: in-cluster credentials
   --node-name NAME       (watches, not yet used) default: $NODE_NAME
+  --host-root DIR        the node's root as mounted in the daemon's container (e.g. /hostroot):
+                         executed plugins (CNI_PATH, a wrapped primary) are found and run inside
+                         it, chrooted, so they see the node's files as one-shot does. Default:
+                         run them in the daemon's own filesystem (a daemon on the node itself)
   --metrics-port N       also serve GET /metrics on 127.0.0.1:N (default: only on the socket)
   --max-concurrent N     calls running at once (default 16); the rest wait in one FIFO
   --queue-budget-ms N    a call that waited this long gets code 11 at once (default 30000;
