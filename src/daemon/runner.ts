@@ -6,7 +6,7 @@
  * are its own, released when it ends; nothing here exits the process.
  */
 import { Code, describeError, q } from '../cni/errors.ts';
-import type { Invoker, PluginLoader } from '../cni/plugin.ts';
+import type { InvokeRequest, Invoker, PluginLoader } from '../cni/plugin.ts';
 import { runSkel } from '../skel/skel.ts';
 import type { CniRequest, CniResponse } from './protocol.ts';
 import { cniVersionOf, errorResponse } from './protocol.ts';
@@ -23,12 +23,43 @@ export interface Plugins {
 
 export type RunCall = (req: CniRequest) => Promise<CniResponse>;
 
+/** Told of each delegate a call ran: its type, verb, outcome and duration. */
+export type DelegateObserver = (type: string, verb: string, ok: boolean, seconds: number) => void;
+
+/**
+ * The invoker with each `invoke` timed: the plugins a call runs itself (the meta-plugin's
+ * delegates, a link plugin's executed IPAM); in-process nested calls below them get their own
+ * invoker and are part of their parent's time.
+ */
+function timed(inner: Invoker, observe: DelegateObserver): Invoker {
+  return {
+    async invoke(req: InvokeRequest): Promise<unknown> {
+      const t0 = performance.now();
+      try {
+        const out = await inner.invoke(req);
+        observe(req.type, req.command, true, (performance.now() - t0) / 1000);
+        return out;
+      } catch (err) {
+        observe(req.type, req.command, false, (performance.now() - t0) / 1000);
+        throw err;
+      }
+    },
+    ipam: (type) => inner.ipam(type),
+    inProcess: (type) => inner.inProcess(type),
+  };
+}
+
 /**
  * The daemon's call runner. `path` is the daemon's own PATH, the one variable the call gets
  * beyond what the shim forwarded; `stderr` takes the call's log lines when its config logs
  * to stderr.
  */
-export function callRunner(plugins: Plugins, path: string | undefined, stderr: (s: string) => void): RunCall {
+export function callRunner(
+  plugins: Plugins,
+  path: string | undefined,
+  stderr: (s: string) => void,
+  observe?: DelegateObserver,
+): RunCall {
   return async (req) => {
     const type = plugins.typeFor(req.name);
     const load = plugins.load(type);
@@ -46,7 +77,12 @@ export function callRunner(plugins: Plugins, path: string | undefined, stderr: (
     };
     try {
       const status = await runSkel(
-        { name: type, version: plugins.version, load, invoker: plugins.invoker() },
+        {
+          name: type,
+          version: plugins.version,
+          load,
+          invoker: observe ? timed(plugins.invoker(), observe) : plugins.invoker(),
+        },
         io,
       );
       return { status, stdout };

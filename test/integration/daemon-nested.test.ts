@@ -75,6 +75,10 @@ describe('a nested call for the same container', () => {
     expect(fallbacks()).toEqual([]);
     const metrics = await fetchMetrics();
     expect(metrics).toMatch(/manifold_request_duration_seconds_count\{verb="ADD",outcome="ok",code="0"\} 2/);
+    // the meta-plugin's delegate, timed by its type
+    expect(metrics).toContain(
+      'manifold_delegate_duration_seconds_count{type="ptp",verb="ADD",outcome="ok"} 1\n',
+    );
 
     const del = await execCni(join(bin, 'manifold'), { ...call, command: 'DEL' }, conf);
     expect(del.status, del.stdout + del.stderr).toBe(0);

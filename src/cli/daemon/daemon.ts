@@ -70,8 +70,9 @@ async function run(args: readonly string[], io: CliIO): Promise<number> {
     },
     io.env.PATH,
     io.stderr,
+    (type, verb, ok, seconds) => daemon.metrics.delegate(type, verb, ok, seconds),
   );
-  const daemon = new Daemon({
+  const daemon: Daemon = new Daemon({
     socket,
     run: runCall,
     maxConcurrent,
