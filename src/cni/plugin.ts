@@ -5,6 +5,7 @@
  * GC always has its valid attachments), and every context carries the invoker that runs
  * other plugins (IPAM, delegates), injected by the composition root.
  */
+import type { HostServices } from './host.ts';
 import type { Result } from './result.ts';
 
 export const VERBS = ['ADD', 'DEL', 'CHECK', 'VERSION', 'GC', 'STATUS'] as const;
@@ -73,6 +74,8 @@ export interface PluginContext<C> {
   readonly prevResult?: Result;
   /** Runs other plugins (IPAM, delegates). */
   readonly invoker: Invoker;
+  /** What a long-lived host (the daemon) lends the call (src/cni/host.ts); absent in one-shot. */
+  readonly host?: HostServices;
 }
 
 /** CHECK: the skel refuses a CHECK without prevResult, so it is always there. */

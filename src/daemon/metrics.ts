@@ -70,6 +70,8 @@ export interface Readings {
   /** Lines of the shim's fallbacks.log. */
   readonly fallbacks: number;
   readonly rssBytes: number;
+  /** Lines of other parts (Kubernetes watches, garbage collection), already in the text format. */
+  readonly extra?: readonly string[];
 }
 
 export class Metrics {
@@ -118,6 +120,7 @@ export class Metrics {
       'counter',
     );
     gauge(out, 'process_resident_memory_bytes', 'Resident memory of the daemon.', r.rssBytes);
+    out.push(...(r.extra ?? []));
     return `${out.join('\n')}\n`;
   }
 }

@@ -6,6 +6,7 @@
  * are its own, released when it ends; nothing here exits the process.
  */
 import { Code, describeError, q } from '../cni/errors.ts';
+import type { HostServices } from '../cni/host.ts';
 import type { InvokeRequest, Invoker, PluginLoader } from '../cni/plugin.ts';
 import { runSkel } from '../skel/skel.ts';
 import type { CniRequest, CniResponse } from './protocol.ts';
@@ -49,17 +50,20 @@ function timed(inner: Invoker, observe: DelegateObserver): Invoker {
   };
 }
 
-/**
- * The daemon's call runner. `path` is the daemon's own PATH, the one variable the call gets
- * beyond what the shim forwarded; `stderr` takes the call's log lines when its config logs
- * to stderr.
- */
-export function callRunner(
-  plugins: Plugins,
-  path: string | undefined,
-  stderr: (s: string) => void,
-  observe?: DelegateObserver,
-): RunCall {
+export interface RunnerOptions {
+  /** The daemon's own PATH, the one variable a call gets beyond what the shim forwarded. */
+  readonly path: string | undefined;
+  /** Takes a call's log lines when its config logs to stderr. */
+  readonly stderr: (s: string) => void;
+  /** Told of each delegate a call runs (the per-type metrics). */
+  readonly observe?: DelegateObserver;
+  /** What the daemon lends every call (its Kubernetes watches). */
+  readonly host?: HostServices;
+}
+
+/** The daemon's call runner. */
+export function callRunner(plugins: Plugins, opts: RunnerOptions): RunCall {
+  const { path, stderr, observe, host } = opts;
   return async (req) => {
     const type = plugins.typeFor(req.name);
     const load = plugins.load(type);
@@ -82,6 +86,7 @@ export function callRunner(
           version: plugins.version,
           load,
           invoker: observe ? timed(plugins.invoker(), observe) : plugins.invoker(),
+          ...(host ? { host } : {}),
         },
         io,
       );

@@ -47,6 +47,8 @@ export interface DaemonOptions {
   readonly replace?: boolean;
   /** The daemon's own messages (one line each). */
   readonly log?: (line: string) => void;
+  /** More metrics lines (Prometheus text) read at each scrape: the Kubernetes watches, garbage collection. */
+  readonly extraMetrics?: () => readonly string[];
 }
 
 const JSON_TYPE = 'application/json';
@@ -254,6 +256,33 @@ export class Daemon {
     send(res, 200, answer);
   }
 
+  /**
+   * A call the daemon makes itself (garbage collection's DEL): it takes its turn as a client's
+   * would (after the calls for that container that came first), runs through the same runner,
+   * and counts in the same metrics. Undefined when it was not run (draining, or no turn).
+   */
+  async runOwn(call: CniRequest): Promise<CniResponse | undefined> {
+    if (this.#draining) return undefined;
+    const verb = call.env.CNI_COMMAND ?? '';
+    const arrived = performance.now();
+    const turn = await this.scheduler.admit(
+      call.env.CNI_CONTAINERID || undefined,
+      this.#opts.queueBudgetMs ?? 30_000,
+    );
+    this.metrics.queueWait(verb, turn.waitedMs / 1000);
+    if (!turn.ok) return undefined;
+    this.#active++;
+    try {
+      const answer = await this.#opts.run(call);
+      this.metrics.request(verb, codeOf(answer), (performance.now() - arrived) / 1000);
+      return answer;
+    } finally {
+      turn.done();
+      this.#active--;
+      if (this.#active === 0) this.#idle?.();
+    }
+  }
+
   #refuse(
     res: ServerResponse,
     http: number,
@@ -274,6 +303,7 @@ export class Daemon {
       draining: this.#draining,
       fallbacks: await countLines(fallbacksLog(this.#opts.socket)),
       rssBytes: process.memoryUsage.rss(),
+      extra: this.#opts.extraMetrics?.() ?? [],
     });
     res.writeHead(200, {
       'Content-Type': 'text/plain; version=0.0.4; charset=utf-8',

@@ -40,6 +40,10 @@ function shape<S extends z.ZodMiniType>(schema: S, body: unknown, what: string):
   return r.data;
 }
 
+/** A pod from elsewhere (a watch's cache) checked as a GET's answer is. */
+export const asPod = (body: unknown): Pod => shape(PodSchema, body, 'pod');
+export const asNad = (body: unknown): Nad => shape(NadSchema, body, 'NetworkAttachmentDefinition');
+
 /** The pod, or undefined when the API server says it does not exist. */
 export async function getPod(client: KubeClient, ns: string, name: string): Promise<Pod | undefined> {
   try {

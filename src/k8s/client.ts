@@ -42,6 +42,15 @@ interface Reply {
   readonly body: unknown;
 }
 
+/**
+ * A connection someone else keeps (the daemon's, src/cni/host.ts's KubeHost): one attempt of a
+ * request with that connection's own credentials; the client adds its retries and budget.
+ */
+export interface SharedConnection {
+  readonly server: string;
+  send(method: string, path: string, body: unknown, contentType: string, timeoutMs: number): Promise<Reply>;
+}
+
 function statusOf(body: unknown): { reason: string; message: string } {
   if (body && typeof body === 'object' && (body as { kind?: unknown }).kind === 'Status') {
     const s = body as { reason?: unknown; message?: unknown };
@@ -58,13 +67,14 @@ const retriable = (status: number) => status >= 500 || status === 429;
 export class KubeClient {
   readonly #source: TargetSource;
   readonly #budget: Budget;
-  readonly #agents = {
-    http: new http.Agent({ keepAlive: true }),
-    https: new https.Agent({ keepAlive: true }),
-  };
+  readonly #agents = keptAliveAgents();
 
-  constructor(source: TargetSource, budget: Budget) {
-    this.#source = source;
+  readonly #shared: SharedConnection | undefined;
+
+  /** `source`: the credentials, read for every attempt; or a connection someone else keeps. */
+  constructor(source: TargetSource | SharedConnection, budget: Budget) {
+    this.#shared = typeof source === 'function' ? undefined : source;
+    this.#source = typeof source === 'function' ? source : () => Promise.reject(new Error('unused'));
     this.#budget = budget;
   }
 
@@ -87,19 +97,16 @@ export class KubeClient {
     while (attempts < MAX_ATTEMPTS) {
       const left = this.#budget.remainingMs();
       if (left <= 0) break;
-      const target = await this.#source();
-      server = target.server;
+      const shared = this.#shared;
+      const target = shared ? undefined : await this.#source();
+      server = shared ? shared.server : (target as Target).server;
       if (attempts === 0) started = performance.now();
       attempts++;
       try {
-        const reply = await this.#once(
-          target,
-          method,
-          path,
-          body,
-          contentType,
-          Math.min(REQUEST_TIMEOUT_MS, left),
-        );
+        const timeoutMs = Math.min(REQUEST_TIMEOUT_MS, left);
+        const reply = shared
+          ? await shared.send(method, path, body, contentType, timeoutMs)
+          : await sendOnce(this.#agents, target as Target, method, path, body, contentType, timeoutMs);
         if (reply.status >= 200 && reply.status < 300) return reply.body;
         const s = statusOf(reply.body);
         const err = new ApiError(reply.status, s.reason, s.message || `HTTP ${reply.status}`);
@@ -110,7 +117,7 @@ export class KubeClient {
         if (!(err instanceof ApiError) && !isTransport(err)) {
           throw new CniError(
             Code.InvalidConfig,
-            `${target.source}: cannot talk to ${server}: ${describeError(err)}`,
+            `${target ? target.source : "the daemon's API connection"}: cannot talk to ${server}: ${describeError(err)}`,
             'check the server address and its certificate authority',
           );
         }
@@ -145,78 +152,103 @@ export class KubeClient {
     this.#agents.http.destroy();
     this.#agents.https.destroy();
   }
+}
 
-  #once(
-    target: Target,
-    method: string,
-    path: string,
-    body: unknown,
-    contentType: string,
-    timeoutMs: number,
-  ): Promise<Reply> {
-    const url = new URL(target.server);
-    const tls = url.protocol === 'https:';
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'manifold' };
-    if (payload) {
-      headers['content-type'] = contentType;
-      headers['content-length'] = String(payload.length);
-    }
-    if (target.token) headers.authorization = `Bearer ${target.token}`;
-    else if (target.basic)
-      headers.authorization = `Basic ${Buffer.from(`${target.basic.username}:${target.basic.password}`).toString('base64')}`;
-    const options: https.RequestOptions = {
-      method,
-      host: url.hostname.replace(/^\[|\]$/g, ''),
-      port: url.port || (tls ? 443 : 80),
-      path: `${url.pathname.replace(/\/+$/, '')}${path}`,
-      headers,
-      agent: tls ? this.#agents.https : this.#agents.http,
-    };
-    if (tls) {
-      if (target.ca) options.ca = target.ca;
-      if (target.cert) options.cert = target.cert;
-      if (target.key) options.key = target.key;
-      options.rejectUnauthorized = !target.insecureSkipTlsVerify;
-      if (target.tlsServerName) options.servername = target.tlsServerName;
-    }
-    return new Promise<Reply>((resolve, reject) => {
-      const req = (tls ? https : http).request(options, (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size > MAX_BODY_BYTES) req.destroy(new Error(`response larger than ${MAX_BODY_BYTES} bytes`));
-          else chunks.push(c);
-        });
-        res.on('end', () => {
-          clearTimeout(timer);
-          const text = Buffer.concat(chunks).toString('utf8');
-          let parsed: unknown;
-          try {
-            parsed = text ? JSON.parse(text) : undefined;
-          } catch {
-            parsed = undefined;
-          }
-          resolve({ status: res.statusCode ?? 0, body: parsed });
-        });
-        res.on('error', (err) => {
-          clearTimeout(timer);
-          reject(err);
-        });
+/** The agents (kept-alive connections) requests go on. */
+export interface Agents {
+  readonly http: http.Agent;
+  readonly https: https.Agent;
+}
+
+export function keptAliveAgents(): Agents {
+  return { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
+}
+
+/** The request options for `path` on the target: its address, credentials and TLS settings. */
+export function requestOptions(
+  target: Target,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  agents: Agents | undefined,
+): { options: https.RequestOptions; tls: boolean } {
+  const url = new URL(target.server);
+  const tls = url.protocol === 'https:';
+  const all: Record<string, string> = { ...headers, 'user-agent': 'manifold' };
+  if (target.token) all.authorization = `Bearer ${target.token}`;
+  else if (target.basic)
+    all.authorization = `Basic ${Buffer.from(`${target.basic.username}:${target.basic.password}`).toString('base64')}`;
+  const options: https.RequestOptions = {
+    method,
+    host: url.hostname.replace(/^\[|\]$/g, ''),
+    port: url.port || (tls ? 443 : 80),
+    path: `${url.pathname.replace(/\/+$/, '')}${path}`,
+    headers: all,
+    agent: agents ? (tls ? agents.https : agents.http) : false,
+  };
+  if (tls) {
+    if (target.ca) options.ca = target.ca;
+    if (target.cert) options.cert = target.cert;
+    if (target.key) options.key = target.key;
+    options.rejectUnauthorized = !target.insecureSkipTlsVerify;
+    if (target.tlsServerName) options.servername = target.tlsServerName;
+  }
+  return { options, tls };
+}
+
+/** One attempt of a JSON request: the status and decoded body, or a rejection when no answer came in `timeoutMs`. */
+export function sendOnce(
+  agents: Agents,
+  target: Target,
+  method: string,
+  path: string,
+  body: unknown,
+  contentType: string,
+  timeoutMs: number,
+): Promise<Reply> {
+  const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (payload) {
+    headers['content-type'] = contentType;
+    headers['content-length'] = String(payload.length);
+  }
+  const { options, tls } = requestOptions(target, method, path, headers, agents);
+  return new Promise<Reply>((resolve, reject) => {
+    const req = (tls ? https : http).request(options, (res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > MAX_BODY_BYTES) req.destroy(new Error(`response larger than ${MAX_BODY_BYTES} bytes`));
+        else chunks.push(c);
       });
-      const timer = setTimeout(() => {
-        const err = new Error(`no answer within ${Math.round(timeoutMs)} ms`) as NodeJS.ErrnoException;
-        err.code = 'ETIMEDOUT';
-        req.destroy(err);
-      }, timeoutMs);
-      req.on('error', (err) => {
+      res.on('end', () => {
+        clearTimeout(timer);
+        const text = Buffer.concat(chunks).toString('utf8');
+        let parsed: unknown;
+        try {
+          parsed = text ? JSON.parse(text) : undefined;
+        } catch {
+          parsed = undefined;
+        }
+        resolve({ status: res.statusCode ?? 0, body: parsed });
+      });
+      res.on('error', (err) => {
         clearTimeout(timer);
         reject(err);
       });
-      req.end(payload);
     });
-  }
+    const timer = setTimeout(() => {
+      const err = new Error(`no answer within ${Math.round(timeoutMs)} ms`) as NodeJS.ErrnoException;
+      err.code = 'ETIMEDOUT';
+      req.destroy(err);
+    }, timeoutMs);
+    req.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    req.end(payload);
+  });
 }
 
 /**

@@ -66,9 +66,21 @@ export function runtimeFor(
   };
 }
 
+/** The pod CNI_ARGS name, for the cache (the daemon's garbage collection reads it). */
+function podOfCall(ctx: Ctx): CacheFile['pod'] {
+  const namespace = ctx.cniArgs.get('K8S_POD_NAMESPACE') ?? '';
+  const name = ctx.cniArgs.get('K8S_POD_NAME') ?? '';
+  if (!namespace || !name) return undefined;
+  return { namespace, name, uid: ctx.cniArgs.get('K8S_POD_UID') ?? '' };
+}
+
 export function toCache(ctx: Ctx, attached: readonly Attached[]): CacheFile & { networkName: string } {
+  const pod = podOfCall(ctx);
+  const { prevResult: _, ...conf } = ctx.raw;
   return {
     kind: CACHE_KIND,
+    ...(pod ? { pod } : {}),
+    call: { conf, path: ctx.path.join(':') },
     networkName: ctx.conf.name,
     containerId: ctx.containerId,
     ifname: ctx.ifname,

@@ -9,13 +9,16 @@
  * cache (Multus #1087). A file that cannot be read is reported as such, never thrown.
  */
 import { readdirSync, readFileSync, statSync, unlinkSync } from 'node:fs';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as z from 'zod/mini';
 import { describeError, failed, q } from '../cni/errors.ts';
 import { tempsOf, writeFileAtomic } from '../util/atomic.ts';
 import { log } from '../util/log.ts';
 
-export const CACHE_KIND = 'manifoldCacheV2';
+export const CACHE_KIND = 'manifoldCacheV3';
+/** The previous format: V3 without `pod` and `call`; still read. */
+const V2_KIND = 'manifoldCacheV2';
 /** The first cache format: `<cniDir>/<containerID>`, no network name; read (for DEL) when no V2 cache exists. */
 const LEGACY_KIND = 'manifoldCacheV1';
 
@@ -42,7 +45,15 @@ const Common = {
   cniVersion: z.string(),
   delegates: z.array(EntrySchema),
 };
-const CacheSchema = z.looseObject({ kind: z.literal(CACHE_KIND), networkName: z.string(), ...Common });
+const PodSchema = z.object({ namespace: z.string(), name: z.string(), uid: z.string() });
+const CallSchema = z.looseObject({ conf: z.looseObject({}), path: z.string() });
+const CacheSchema = z.looseObject({
+  kind: z.union([z.literal(CACHE_KIND), z.literal(V2_KIND)]),
+  networkName: z.string(),
+  ...Common,
+  pod: z.optional(PodSchema),
+  call: z.optional(CallSchema),
+});
 const LegacySchema = z.looseObject({ kind: z.literal(LEGACY_KIND), ...Common });
 
 /** A cache as read: `networkName` is undefined only for a legacy (V1) cache. */
@@ -54,6 +65,17 @@ export interface CacheFile {
   readonly netns: string;
   readonly cniVersion: string;
   readonly delegates: readonly CacheEntry[];
+  /** The pod the attachment is for (CNI_ARGS' K8S_POD_*), when the call named one (V3). */
+  readonly pod?: CachePod | undefined;
+  /** The call as the runtime made it: its config (no prevResult) and CNI_PATH (V3). */
+  readonly call?: { readonly conf: Readonly<Record<string, unknown>>; readonly path: string } | undefined;
+}
+
+export interface CachePod {
+  readonly namespace: string;
+  readonly name: string;
+  /** K8S_POD_UID; "" when the runtime gave none. */
+  readonly uid: string;
 }
 
 /** Which attachment a cache belongs to. */
@@ -86,8 +108,8 @@ function parse(text: string): { cache: CacheFile } | { reason: string } {
   const kind = (json as { kind?: unknown } | null)?.kind;
   return {
     reason:
-      typeof kind === 'string' && kind !== CACHE_KIND
-        ? `kind ${q(kind)} is not one this version reads (${CACHE_KIND})`
+      typeof kind === 'string' && kind !== CACHE_KIND && kind !== V2_KIND
+        ? `kind ${q(kind)} is not one this version reads (${CACHE_KIND}, ${V2_KIND})`
         : `not a ${CACHE_KIND} cache: ${v2.error.issues[0]?.path.join('.') || 'the file'} is wrong`,
   };
 }
@@ -194,4 +216,31 @@ export function removeStaleTemps(cniDir: string, ageMs = 60_000): void {
       // gone meanwhile
     }
   }
+}
+
+/**
+ * Every readable cache in cniDir with the time of its last write, read without blocking the
+ * event loop (the daemon's garbage collection reads them while it serves calls).
+ */
+export async function readCaches(
+  cniDir: string,
+): Promise<{ readonly cache: CacheFile; readonly file: string; readonly writtenMs: number }[]> {
+  let names: string[];
+  try {
+    names = (await readdir(cniDir)).sort();
+  } catch {
+    return [];
+  }
+  const out: { cache: CacheFile; file: string; writtenMs: number }[] = [];
+  for (const n of names.filter((x) => !x.startsWith('.'))) {
+    const file = join(cniDir, n);
+    try {
+      const [text, st] = await Promise.all([readFile(file, 'utf8'), stat(file)]);
+      const p = parse(text);
+      if ('cache' in p) out.push({ cache: p.cache, file, writtenMs: st.mtimeMs });
+    } catch {
+      // gone meanwhile, or not a file
+    }
+  }
+  return out;
 }

@@ -31,11 +31,12 @@ export interface PodNetworks {
 
 /**
  * The pod a call is for, or undefined: the config has `kubeconfig`, or the process runs in a
- * pod (KUBERNETES_SERVICE_HOST/PORT), and CNI_ARGS name the pod.
+ * pod (KUBERNETES_SERVICE_HOST/PORT), or the host running the call (the daemon) has a
+ * Kubernetes view of its own; and CNI_ARGS name the pod.
  */
 export function podIdentityOf(ctx: PluginContext<MetaConf>): PodIdentity | undefined {
   const inCluster = !!ctx.env.KUBERNETES_SERVICE_HOST && !!ctx.env.KUBERNETES_SERVICE_PORT;
-  if (!ctx.conf.kubeconfig && !inCluster) return undefined;
+  if (!ctx.conf.kubeconfig && !inCluster && !ctx.host?.kube) return undefined;
   const namespace = ctx.cniArgs.get('K8S_POD_NAMESPACE') ?? '';
   const name = ctx.cniArgs.get('K8S_POD_NAME') ?? '';
   if (!namespace || !name) {

@@ -5,6 +5,7 @@
 import { isAbsolute } from 'node:path';
 import * as z from 'zod/mini';
 import { CniError, Code, q } from '../cni/errors.ts';
+import type { HostServices } from '../cni/host.ts';
 import { isValidName } from '../cni/names.ts';
 import { ResultSchema } from '../cni/netconf.ts';
 import type { Env, Invoker, Plugin, PluginContext, ValidAttachment } from '../cni/plugin.ts';
@@ -105,11 +106,21 @@ const ValidAttachments = z.array(z.looseObject({ containerID: z.string(), ifname
  * (src/util/call.ts: its sockets and removal batch are its own; an in-process delegate joins
  * its caller's); returns the JSON to print (ADD only).
  */
-export function dispatch(plugin: Plugin<unknown>, p: Prepared, invoker: Invoker): Promise<unknown> {
-  return inCall(() => runVerb(plugin, p, invoker));
+export function dispatch(
+  plugin: Plugin<unknown>,
+  p: Prepared,
+  invoker: Invoker,
+  host?: HostServices,
+): Promise<unknown> {
+  return inCall(() => runVerb(plugin, p, invoker, host));
 }
 
-async function runVerb(plugin: Plugin<unknown>, p: Prepared, invoker: Invoker): Promise<unknown> {
+async function runVerb(
+  plugin: Plugin<unknown>,
+  p: Prepared,
+  invoker: Invoker,
+  host: HostServices | undefined,
+): Promise<unknown> {
   const cniArgs = parseCniArgs(p.cmd.args);
   const conf = plugin.parseConfig(p.raw, cniArgs);
   const prev =
@@ -126,6 +137,7 @@ async function runVerb(plugin: Plugin<unknown>, p: Prepared, invoker: Invoker): 
     raw: p.raw,
     cniVersion: p.cniVersion,
     invoker,
+    ...(host ? { host } : {}),
   };
   const prevResult = prev ? decodeResult(prev, p.cniVersion) : undefined;
   const ctx: PluginContext<unknown> = prevResult ? { ...base, prevResult } : base;

@@ -6,6 +6,7 @@
  */
 
 import { CniError, Code, describeError, q } from '../cni/errors.ts';
+import type { HostServices } from '../cni/host.ts';
 import type { Env, Invoker, PluginLoader } from '../cni/plugin.ts';
 import { printJson } from '../cni/result.ts';
 import { CURRENT_VERSION, SUPPORTED_VERSIONS, versionInfo } from '../cni/versions.ts';
@@ -29,6 +30,8 @@ export interface SkelOptions {
   readonly load: PluginLoader;
   /** Runs the plugins this one calls (IPAM, delegates); handed to the plugin in its context. */
   readonly invoker: Invoker;
+  /** What a long-lived host (the daemon) lends the call; absent in one-shot (src/cni/host.ts). */
+  readonly host?: HostServices;
   /**
    * A call made in-process by the meta-plugin: the config's log settings do not take over
    * the process's log.
@@ -76,7 +79,7 @@ async function runCall(opts: SkelOptions, io: SkelIO): Promise<number> {
       log.debug(
         `${cmd.command}: netns ${q(cmd.netns)}, CNI_ARGS ${q(cniArgsForLog(cmd.args))}, config ${q(prepared.raw)}`,
       );
-    const output = await dispatch(await opts.load(), prepared, opts.invoker);
+    const output = await dispatch(await opts.load(), prepared, opts.invoker, opts.host);
     if (output !== undefined) io.stdout(printJson(output));
     return 0;
   } catch (err) {

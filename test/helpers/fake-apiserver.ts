@@ -3,9 +3,15 @@
  * and object shapes manifold uses: pods (GET), pods/status (PUT, with resourceVersion
  * conflicts; PATCH as a JSON merge patch, RFC 7386, with metadata.uid and resourceVersion as
  * preconditions: 409; other patch types 415), NetworkAttachmentDefinitions (GET), and core/v1
- * events (POST, LIST; kept in `events`). Requests need a valid bearer token or a client
- * certificate signed by the test CA (401 otherwise); errors are Status objects as the API
- * server sends them. Knobs: tokens, failures to inject, an outage, a request log.
+ * events (POST, LIST; kept in `events`). Pods and NADs can also be listed (all namespaces or
+ * one; `fieldSelector=spec.nodeName=…` on pods; `limit`/`continue` pages; the list's
+ * `metadata.resourceVersion`) and watched (`watch=1`: a chunked stream of newline-delimited
+ * events with increasing resourceVersions, replayed from the `resourceVersion` asked for, an
+ * ERROR event with a 410 Status when that is older than the history kept, BOOKMARKs when
+ * `allowWatchBookmarks`, the stream ended after `timeoutSeconds`). Requests need a valid
+ * bearer token or a client certificate signed by the test CA (401 otherwise); errors are
+ * Status objects as the API server sends them. Knobs: tokens, failures to inject, an outage,
+ * a request log, RBAC, broken watches, a compacted history.
  */
 
 import { writeFileSync } from 'node:fs';
@@ -20,6 +26,27 @@ export interface PodSpec {
   readonly name: string;
   readonly uid?: string;
   readonly annotations?: Record<string, string>;
+  /** spec.nodeName (default node1). */
+  readonly nodeName?: string;
+}
+
+type Watched = 'pods' | 'nads';
+
+interface HistoryEvent {
+  readonly rv: number;
+  readonly kind: Watched;
+  readonly type: 'ADDED' | 'MODIFIED' | 'DELETED';
+  /** A snapshot of the object as of the event. */
+  readonly object: Obj;
+}
+
+interface Watcher {
+  readonly kind: Watched;
+  readonly namespace: string | undefined;
+  readonly nodeName: string | undefined;
+  readonly bookmarks: boolean;
+  readonly res: ServerResponse;
+  readonly timer: NodeJS.Timeout;
 }
 
 type Obj = Record<string, unknown> & {
@@ -55,6 +82,12 @@ export function requestAttributes(
   method: string,
   path: string,
 ): { verb: string; group: string; resource: string; namespace: string } | undefined {
+  const watch = /[?&]watch=(1|true)(&|$)/.test(path);
+  // a collection across namespaces: /api/v1/pods, /apis/group/version/resource
+  const all = /^\/(?:api\/v1|apis\/([^/]+)\/[^/]+)\/([^/]+)$/.exec(path.split('?')[0] ?? '');
+  if (all && all[2] !== 'namespaces' && method === 'GET') {
+    return { verb: watch ? 'watch' : 'list', group: all[1] ?? '', resource: all[2] ?? '', namespace: '' };
+  }
   const m =
     /^\/(?:api\/v1|apis\/([^/]+)\/[^/]+)\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?(?:\/([^/]+))?$/.exec(
       path.split('?')[0] ?? '',
@@ -62,7 +95,7 @@ export function requestAttributes(
   if (!m) return undefined;
   const [, group = '', namespace = '', resource = '', name, sub] = m;
   const verbs: Record<string, string> = {
-    GET: name ? 'get' : 'list',
+    GET: name ? 'get' : watch ? 'watch' : 'list',
     POST: 'create',
     PUT: 'update',
     PATCH: 'patch',
@@ -103,6 +136,14 @@ export class FakeApiServer {
   conflicts = 0;
   /** Answer PUT and PATCH of pods/status with 403 (RBAC without `update`/`patch` on pods/status). */
   forbidStatus = false;
+  /** Watch events kept for resuming a watch (older ones are dropped: a resume from before them gets 410). */
+  historyLimit = 1000;
+  /** Answer a watch from too old a resourceVersion with HTTP 410 instead of an ERROR event in a 200 stream. */
+  goneAsHttp = false;
+  #history: HistoryEvent[] = [];
+  /** The resourceVersion below which history was dropped (a watch from before it gets 410). */
+  #compactedTo = 0;
+  readonly #watchers = new Set<Watcher>();
   #server: Server | undefined;
   #sockets = new Set<Socket>();
   #rv = 1;
@@ -140,6 +181,7 @@ export class FakeApiServer {
   async stop(): Promise<void> {
     const s = this.#server;
     this.#server = undefined;
+    this.#endWatches();
     for (const sock of this.#sockets) sock.destroy();
     if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
   }
@@ -155,11 +197,122 @@ export class FakeApiServer {
         resourceVersion: String(this.#rv++),
         annotations: { ...(p.annotations ?? {}) },
       },
-      spec: { containers: [{ name: 'app', image: 'busybox' }], nodeName: 'node1' },
+      spec: { containers: [{ name: 'app', image: 'busybox' }], nodeName: p.nodeName ?? 'node1' },
       status: { phase: 'Pending' },
     };
-    this.pods.set(`${p.namespace}/${p.name}`, pod);
+    const key = `${p.namespace}/${p.name}`;
+    const type = this.pods.has(key) ? 'MODIFIED' : 'ADDED';
+    this.pods.set(key, pod);
+    this.#record('pods', type, pod);
     return pod;
+  }
+
+  /** Deletes a pod (as the API server does once its finalizers and grace are done): a DELETED event. */
+  deletePod(namespace: string, name: string): void {
+    const pod = this.pods.get(`${namespace}/${name}`);
+    if (!pod) return;
+    this.pods.delete(`${namespace}/${name}`);
+    pod.metadata.resourceVersion = String(this.#rv++);
+    this.#record('pods', 'DELETED', pod);
+  }
+
+  deleteNad(namespace: string, name: string): void {
+    const nad = this.nads.get(`${namespace}/${name}`);
+    if (!nad) return;
+    this.nads.delete(`${namespace}/${name}`);
+    nad.metadata.resourceVersion = String(this.#rv++);
+    this.#record('nads', 'DELETED', nad);
+  }
+
+  /** Cuts every watch stream's connection mid-stream (a network failure, an API server restart). */
+  breakWatches(): void {
+    for (const w of this.#watchers) {
+      clearTimeout(w.timer);
+      w.res.socket?.destroy();
+    }
+    this.#watchers.clear();
+  }
+
+  /** Drops every watch event kept (etcd compacted): a watch resumed from before now gets 410. */
+  compact(): void {
+    this.#history = [];
+    this.#compactedTo = this.#rv - 1;
+  }
+
+  /** Sends a BOOKMARK (the current resourceVersion) to every watch that allows them. */
+  bookmark(): void {
+    for (const w of this.#watchers) if (w.bookmarks) this.#bookmarkTo(w);
+  }
+
+  /** Writes a raw line to every watch stream (a malformed event). */
+  injectWatchLine(line: string): void {
+    for (const w of this.#watchers) w.res.write(`${line}\n`);
+  }
+
+  /** Watch streams open now. */
+  get watchCount(): number {
+    return this.#watchers.size;
+  }
+
+  #bookmarkTo(w: Watcher): void {
+    const kind = w.kind === 'pods' ? 'Pod' : 'NetworkAttachmentDefinition';
+    const apiVersion = w.kind === 'pods' ? 'v1' : 'k8s.cni.cncf.io/v1';
+    w.res.write(
+      `${JSON.stringify({ type: 'BOOKMARK', object: { kind, apiVersion, metadata: { resourceVersion: String(this.#rv - 1) } } })}\n`,
+    );
+  }
+
+  #record(kind: Watched, type: HistoryEvent['type'], object: Obj): void {
+    const e: HistoryEvent = {
+      rv: Number(object.metadata.resourceVersion),
+      kind,
+      type,
+      object: structuredClone(object),
+    };
+    this.#history.push(e);
+    while (this.#history.length > this.historyLimit) {
+      const dropped = this.#history.shift();
+      if (dropped) this.#compactedTo = dropped.rv;
+    }
+    for (const w of this.#watchers) if (this.#matches(w, e)) this.#write(w, e);
+  }
+
+  #matches(w: Watcher, e: HistoryEvent): boolean {
+    if (w.kind !== e.kind) return false;
+    if (w.namespace !== undefined && e.object.metadata.namespace !== w.namespace) return false;
+    if (
+      w.nodeName !== undefined &&
+      (e.object.spec as { nodeName?: string } | undefined)?.nodeName !== w.nodeName
+    )
+      return false;
+    return true;
+  }
+
+  #write(w: Watcher, e: HistoryEvent): void {
+    const line = `${JSON.stringify({ type: e.type, object: e.object })}\n`;
+    if (this.#held) this.#held.push([w, line]);
+    else w.res.write(line);
+  }
+
+  #held: [Watcher, string][] | undefined;
+
+  /** Holds back watch events (a watch that lags behind the API) until resumeWatches(). */
+  pauseWatches(): void {
+    this.#held ??= [];
+  }
+
+  resumeWatches(): void {
+    const held = this.#held ?? [];
+    this.#held = undefined;
+    for (const [w, line] of held) if (this.#watchers.has(w)) w.res.write(line);
+  }
+
+  #endWatches(): void {
+    for (const w of this.#watchers) {
+      clearTimeout(w.timer);
+      w.res.end();
+    }
+    this.#watchers.clear();
   }
 
   addNad(
@@ -168,13 +321,17 @@ export class FakeApiServer {
     config: object | string | undefined,
     annotations: Record<string, string> = {},
   ): void {
-    this.nads.set(`${namespace}/${name}`, {
+    const key = `${namespace}/${name}`;
+    const type = this.nads.has(key) ? 'MODIFIED' : 'ADDED';
+    const nad: Obj = {
       apiVersion: 'k8s.cni.cncf.io/v1',
       kind: 'NetworkAttachmentDefinition',
       metadata: { name, namespace, uid: `nad-${name}`, resourceVersion: String(this.#rv++), annotations },
       spec:
         config === undefined ? {} : { config: typeof config === 'string' ? config : JSON.stringify(config) },
-    });
+    };
+    this.nads.set(key, nad);
+    this.#record('nads', type, nad);
   }
 
   annotation(namespace: string, name: string, key: string): string | undefined {
@@ -248,6 +405,16 @@ export class FakeApiServer {
       );
     }
     const url = new URL(req.url ?? '/', 'https://x');
+    const collection =
+      /^\/api\/v1\/(?:namespaces\/([^/]+)\/)?pods$/.exec(url.pathname) ??
+      /^\/apis\/k8s\.cni\.cncf\.io\/v1\/(?:namespaces\/([^/]+)\/)?(network-attachment-definitions)$/.exec(
+        url.pathname,
+      );
+    if (collection && req.method === 'GET') {
+      const kind: Watched = collection[2] ? 'nads' : 'pods';
+      const ns = collection[1] === undefined ? undefined : decodeURIComponent(collection[1]);
+      return this.#collection(req, res, url, kind, ns, auth);
+    }
     const pod = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)(\/status)?$/.exec(url.pathname);
     const nad =
       /^\/apis\/k8s\.cni\.cncf\.io\/v1\/namespaces\/([^/]+)\/network-attachment-definitions\/([^/]+)$/.exec(
@@ -323,6 +490,116 @@ export class FakeApiServer {
     );
   }
 
+  /** LIST or WATCH (`watch=1`) of pods or NADs, in one namespace or all. */
+  #collection(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    kind: Watched,
+    namespace: string | undefined,
+    auth: string,
+  ): boolean {
+    const q = url.searchParams;
+    const field = q.get('fieldSelector') ?? '';
+    let nodeName: string | undefined;
+    if (field) {
+      const m = /^spec\.nodeName=(.*)$/.exec(field);
+      if (kind !== 'pods' || !m) {
+        return this.#send(
+          req,
+          res,
+          400,
+          status(
+            400,
+            'BadRequest',
+            `"${field.split('=')[0]}" is not a known field selector: only "metadata.name", "metadata.namespace", "spec.nodeName"`,
+          ),
+          auth,
+        );
+      }
+      nodeName = m[1];
+    }
+    const w: Omit<Watcher, 'res' | 'timer' | 'bookmarks'> = { kind, namespace, nodeName };
+    const all = [...(kind === 'pods' ? this.pods : this.nads).values()].filter((o) =>
+      this.#matches(w as Watcher, { rv: 0, kind, type: 'ADDED', object: o }),
+    );
+    if (q.get('watch') === '1' || q.get('watch') === 'true') return this.#watch(req, res, q, w, all, auth);
+    const limit = Number(q.get('limit') ?? 0);
+    const start = Number(q.get('continue') ?? 0) || 0;
+    const page = limit > 0 ? all.slice(start, start + limit) : all.slice(start);
+    const more = limit > 0 && start + limit < all.length;
+    return this.#send(
+      req,
+      res,
+      200,
+      {
+        kind: kind === 'pods' ? 'PodList' : 'NetworkAttachmentDefinitionList',
+        apiVersion: kind === 'pods' ? 'v1' : 'k8s.cni.cncf.io/v1',
+        metadata: {
+          resourceVersion: String(this.#rv - 1),
+          ...(more ? { continue: String(start + limit) } : {}),
+        },
+        items: page,
+      },
+      auth,
+    );
+  }
+
+  #watch(
+    req: IncomingMessage,
+    res: ServerResponse,
+    q: URLSearchParams,
+    w: Omit<Watcher, 'res' | 'timer' | 'bookmarks'>,
+    current: Obj[],
+    auth: string,
+  ): boolean {
+    const from = q.get('resourceVersion') ?? '';
+    const rv = Number(from);
+    const tooOld = from !== '' && from !== '0' && rv < this.#compactedTo;
+    if (tooOld && this.goneAsHttp) {
+      return this.#send(
+        req,
+        res,
+        410,
+        status(410, 'Expired', `too old resource version: ${from} (${this.#compactedTo + 1})`),
+        auth,
+      );
+    }
+    this.log.push({ method: req.method ?? '', path: req.url ?? '', status: 200, auth });
+    res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    res.flushHeaders();
+    if (tooOld) {
+      const gone = status(410, 'Expired', `too old resource version: ${from} (${this.#compactedTo + 1})`);
+      res.end(`${JSON.stringify({ type: 'ERROR', object: gone })}\n`);
+      return true;
+    }
+    const timeout = Number(q.get('timeoutSeconds') ?? 0);
+    const watcher: Watcher = {
+      ...w,
+      res,
+      bookmarks: q.get('allowWatchBookmarks') === 'true',
+      timer: setTimeout(
+        () => {
+          this.#watchers.delete(watcher);
+          if (watcher.bookmarks) this.#bookmarkTo(watcher);
+          res.end();
+        },
+        timeout > 0 ? timeout * 1000 : 1800_000,
+      ),
+    };
+    if (from === '' || from === '0') {
+      for (const o of current) this.#write(watcher, { rv: 0, kind: w.kind, type: 'ADDED', object: o });
+    } else {
+      for (const e of this.#history) if (e.rv > rv && this.#matches(watcher, e)) this.#write(watcher, e);
+    }
+    this.#watchers.add(watcher);
+    res.on('close', () => {
+      clearTimeout(watcher.timer);
+      this.#watchers.delete(watcher);
+    });
+    return true;
+  }
+
   #putStatus(req: IncomingMessage, res: ServerResponse, found: Obj, body: string, auth: string): boolean {
     const name = String(found.metadata.name);
     const sent = JSON.parse(body) as Obj;
@@ -346,6 +623,7 @@ export class FakeApiServer {
     found.metadata.annotations = { ...(sent.metadata.annotations ?? {}) };
     found.status = sent.status;
     found.metadata.resourceVersion = String(this.#rv++);
+    this.#record('pods', 'MODIFIED', found);
     return this.#send(req, res, 200, found, auth);
   }
 
@@ -412,6 +690,7 @@ export class FakeApiServer {
       for (const [k, v] of Object.entries(merged)) if (k !== 'status') found[k] = v;
     }
     found.metadata.resourceVersion = String(this.#rv++);
+    this.#record('pods', 'MODIFIED', found);
     return this.#send(req, res, 200, found, auth);
   }
 

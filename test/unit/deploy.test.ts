@@ -65,10 +65,11 @@ describe('deploy/', () => {
     ]);
     const rules = docs('rbac.yaml')[1]?.rules ?? [];
     const verbs = (r: string) => rules.filter((x) => x.resources.includes(r)).flatMap((x) => x.verbs);
-    expect(verbs('pods')).toEqual(['get']);
+    // list and watch: the daemon's watches (docs/daemon.md)
+    expect(verbs('pods')).toEqual(['get', 'list', 'watch']);
     expect(verbs('pods/status')).toEqual(['patch']);
     expect(verbs('events')).toEqual(['create']);
-    expect(verbs('network-attachment-definitions')).toEqual(['get']);
+    expect(verbs('network-attachment-definitions')).toEqual(['get', 'list', 'watch']);
     expect(verbs('daemonsets')).toEqual(['get']);
   });
 

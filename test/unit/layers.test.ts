@@ -91,11 +91,15 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   ],
   /**
    * Daemon mode's server (socket, HTTP framing, scheduler, metrics, health): it runs calls
-   * through the skel with the plugins the composition root hands it, as one-shot does.
+   * through the skel with the plugins the composition root hands it, as one-shot does; its
+   * Kubernetes watches and kept-alive connection (kube.ts) use the API client.
    */
-  'src/daemon': ['src/cni', 'src/skel', 'src/util'],
-  /** `manifold daemon`: a command like the others, which also starts the server. */
-  'src/cli/daemon': ['src/cli/common', 'src/cni', 'src/daemon', 'src/invoke', 'src/util'],
+  'src/daemon': ['src/cni', 'src/k8s', 'src/skel', 'src/util'],
+  /**
+   * `manifold daemon`: a command like the others, which also starts the server; it reads the
+   * meta-plugin's cache files for garbage collection, so src/daemon need not.
+   */
+  'src/cli/daemon': ['src/cli/common', 'src/cni', 'src/daemon', 'src/invoke', 'src/meta', 'src/util'],
   plugins: ['src/attach', 'src/cni', 'src/ip', 'src/ipam', 'src/kernel', 'src/kernel/nl', 'src/util'],
   /** The composition root (main.ts, registry.ts, warm.ts) wires everything together. */
   src: ['*'],

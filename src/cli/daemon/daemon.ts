@@ -7,15 +7,20 @@
 
 import { renameSync, type Stats, statSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { q } from '../../cni/errors.ts';
+import { CniError, q } from '../../cni/errors.ts';
+import type { HostServices } from '../../cni/host.ts';
+import { Collector } from '../../daemon/gc.ts';
+import { daemonCredentials, isMirrorPod, KubeWatches, uidOf } from '../../daemon/kube.ts';
 import { callRunner } from '../../daemon/runner.ts';
 import { Daemon } from '../../daemon/server.ts';
 import { checkSocketPath } from '../../daemon/socket.ts';
 import type { HostRoot } from '../../invoke/exec.ts';
+import { DEFAULT_CNI_DIR } from '../../meta/config.ts';
 import { MANIFOLD_VERSION } from '../../util/version.ts';
 import type { CliIO, Command } from '../common/command.ts';
 import { DEFAULT_SOCKET, embeddedShim, HOSTEXEC_NAME } from '../common/daemon-files.ts';
 import { type FlagSpec, parseFlags, stringFlag, UsageError } from '../common/flags.ts';
+import { gcCandidates } from './gc-candidates.ts';
 
 const FLAGS: Record<string, FlagSpec> = {
   socket: { kind: 'string' },
@@ -26,7 +31,14 @@ const FLAGS: Record<string, FlagSpec> = {
   'queue-budget-ms': { kind: 'string' },
   replace: { kind: 'boolean' },
   'host-root': { kind: 'string' },
+  'gc-grace-seconds': { kind: 'string' },
+  'gc-interval-seconds': { kind: 'string' },
+  'cni-dir': { kind: 'string' },
 };
+
+/** Defaults of garbage collection: how old a cache and a pod's absence must be, and how often it looks. */
+const GC_GRACE_S = 120;
+const GC_INTERVAL_S = 30;
 
 /** How long a drain may take before the daemon exits anyway. */
 const DRAIN_MS = 30_000;
@@ -51,11 +63,21 @@ async function run(args: readonly string[], io: CliIO): Promise<number> {
   const metricsPort = intFlag(flags, 'metrics-port', 0, 65535);
   const maxConcurrent = intFlag(flags, 'max-concurrent', 1, 4096) ?? 16;
   const queueBudgetMs = intFlag(flags, 'queue-budget-ms', 1, 600_000) ?? 30_000;
-  // the Kubernetes watches are not here yet: these are accepted and reported, so the
-  // DaemonSet's command line stays the same when they come
-  const nodeName = stringFlag(flags, 'node-name') ?? io.env.NODE_NAME;
+  const gcGraceS = intFlag(flags, 'gc-grace-seconds', 1, 86_400) ?? GC_GRACE_S;
+  const gcIntervalS = intFlag(flags, 'gc-interval-seconds', 1, 86_400) ?? GC_INTERVAL_S;
+  const cniDir = stringFlag(flags, 'cni-dir') ?? DEFAULT_CNI_DIR;
+  const nodeName = stringFlag(flags, 'node-name') || io.env.NODE_NAME || '';
   const kubeconfig = stringFlag(flags, 'kubeconfig');
   const say = (line: string) => io.stderr(`manifold daemon: ${line}\n`);
+  let credentials: ReturnType<typeof daemonCredentials>;
+  try {
+    credentials = daemonCredentials(kubeconfig, io.env);
+  } catch (err) {
+    throw new UsageError(`--kubeconfig: ${err instanceof CniError ? err.message : String(err)}`);
+  }
+  // the watches start once the socket is served (the log's first line stays "serving")
+  const kube = credentials && nodeName ? new KubeWatches({ credentials, nodeName, log: say }) : undefined;
+  const host: HostServices | undefined = kube ? { kube } : undefined;
   const b = io.builtins;
   const rootDir = hostRootDir(stringFlag(flags, 'host-root'));
   // the socket's directory first: private (0700), where the launcher is written
@@ -68,10 +90,14 @@ async function run(args: readonly string[], io: CliIO): Promise<number> {
       invoker: () => b.invoker(root),
       version: MANIFOLD_VERSION,
     },
-    io.env.PATH,
-    io.stderr,
-    (type, verb, ok, seconds) => daemon.metrics.delegate(type, verb, ok, seconds),
+    {
+      path: io.env.PATH,
+      stderr: io.stderr,
+      observe: (type, verb, ok, seconds) => daemon.metrics.delegate(type, verb, ok, seconds),
+      ...(host ? { host } : {}),
+    },
   );
+  let collector: Collector | undefined;
   const daemon: Daemon = new Daemon({
     socket,
     run: runCall,
@@ -79,21 +105,46 @@ async function run(args: readonly string[], io: CliIO): Promise<number> {
     queueBudgetMs,
     replace: flags.replace === true,
     log: say,
+    extraMetrics: () => [...(kube?.metricLines() ?? []), ...(collector?.metricLines() ?? [])],
   });
   await daemon.start();
   const port = metricsPort === undefined ? undefined : await daemon.serveMetrics(metricsPort);
   say(
     `serving ${socket} (max ${maxConcurrent} at once, queue budget ${queueBudgetMs} ms` +
       `${port === undefined ? '' : `, metrics on 127.0.0.1:${port}`}` +
-      `${nodeName ? `, node ${nodeName}` : ''}${kubeconfig ? `, kubeconfig ${kubeconfig}` : ''}` +
+      `${kube ? `, watching the pods of node ${nodeName} and the NADs with ${kube.server}, garbage collection of ${cniDir} after ${gcGraceS} s` : ''}` +
       `${root ? `, executed plugins run inside ${root.dir}` : ''})`,
   );
+  if (kube) {
+    kube.start();
+    collector = new Collector({
+      candidates: () => gcCandidates([cniDir]),
+      pods: kube.pods,
+      samePod: (o, uid) => !uid || uidOf(o) === uid || isMirrorPod(o),
+      run: (req) => daemon.runOwn(req),
+      graceMs: gcGraceS * 1000,
+      intervalMs: gcIntervalS * 1000,
+      log: say,
+    });
+    collector.start();
+  }
+  if (!kube) {
+    const missing = [
+      credentials ? '' : 'no credentials (--kubeconfig, or the in-cluster service account)',
+      nodeName ? '' : 'no node name (--node-name or NODE_NAME)',
+    ].filter(Boolean);
+    say(
+      `no Kubernetes watches: ${missing.join(', ')}; each call reads the API server itself, as one-shot, and nothing is garbage-collected`,
+    );
+  }
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
   say(`${signal}: draining (DEL, STATUS and VERSION still served, at most ${DRAIN_MS / 1000} s)`);
+  await collector?.stop();
   const clean = await daemon.drain(DRAIN_MS);
+  await kube?.stop();
   say(
     clean
       ? 'drained: every call taken was answered'
@@ -136,8 +187,15 @@ flags:
   --socket PATH          the unix socket (default ${DEFAULT_SOCKET}); its directory is made 0700,
                          the socket 0600. A stale socket is replaced; a live one only with --replace
   --replace              take over the socket from a daemon still serving it (a rolling upgrade)
-  --kubeconfig FILE      (watches, not yet used) default: in-cluster credentials
-  --node-name NAME       (watches, not yet used) default: $NODE_NAME
+  --kubeconfig FILE      the API server's credentials for the watches and every call's
+                         requests (default: the in-cluster service account)
+  --node-name NAME       this node: its pods are watched (default: $NODE_NAME). Without
+                         credentials or a node name the daemon runs without watches
+  --cni-dir DIR          the meta-plugin's cache dir garbage collection reads
+                         (default ${DEFAULT_CNI_DIR}, the config's cniDir default)
+  --gc-grace-seconds N   collect a gone pod's attachment only once its cache and the pod's
+                         absence are this old (default ${GC_GRACE_S})
+  --gc-interval-seconds N  between garbage-collection passes (default ${GC_INTERVAL_S})
   --host-root DIR        the node's root as mounted in the daemon's container (e.g. /hostroot):
                          executed plugins (CNI_PATH, a wrapped primary) are found and run inside
                          it, chrooted, so they see the node's files as one-shot does. Default:

@@ -10,7 +10,7 @@
 import { hostname } from 'node:os';
 import { CniError, Code } from '../../cni/errors.ts';
 import { createPodEvent, type PodEvent } from '../../k8s/api.ts';
-import { Budget, KubeClient } from '../../k8s/client.ts';
+import { Budget, KubeClient, type SharedConnection } from '../../k8s/client.ts';
 import { ApiError } from '../../k8s/errors.ts';
 import type { TargetSource } from '../../k8s/target.ts';
 import { log } from '../../util/log.ts';
@@ -40,10 +40,11 @@ export function warningReason(err: unknown): string | undefined {
 }
 
 export class PodEvents {
-  readonly #source: TargetSource;
+  readonly #source: TargetSource | SharedConnection;
   readonly #pod: PodRef;
 
-  constructor(source: TargetSource, pod: PodRef) {
+  /** `source`: the credentials, or the daemon's kept-alive connection. */
+  constructor(source: TargetSource | SharedConnection, pod: PodRef) {
     this.#source = source;
     this.#pod = pod;
   }

@@ -8,10 +8,11 @@
  * refusal happens here, so nothing is left behind.
  */
 import { CniError, Code, q } from '../../cni/errors.ts';
+import type { KubeHost } from '../../cni/host.ts';
 import type { PluginContext } from '../../cni/plugin.ts';
 import { parseNetwork } from '../../invoke/network.ts';
-import { getNad, getPod, isStaticPod, type Pod } from '../../k8s/api.ts';
-import { Budget, KubeClient } from '../../k8s/client.ts';
+import { asNad, asPod, getNad, getPod, isStaticPod, type Nad, type Pod } from '../../k8s/api.ts';
+import { Budget, KubeClient, type SharedConnection } from '../../k8s/client.ts';
 import { inClusterSource } from '../../k8s/incluster.ts';
 import { kubeconfigSource } from '../../k8s/kubeconfig.ts';
 import { log } from '../../util/log.ts';
@@ -63,9 +64,7 @@ class Resolver {
   /** A NAD-backed delegate for one selection. */
   async fromNad(sel: NetworkSelection, master: boolean, asked: string): Promise<Delegate | undefined> {
     const what = `${sel.namespace}/${sel.name}`;
-    const nad = await apiCall(`read NetworkAttachmentDefinition ${what}`, () =>
-      getNad(this.#client, sel.namespace, sel.name),
-    );
+    const nad = await readNad(this.#ctx, this.#client, sel.namespace, sel.name, this.#forDel);
     if (!nad) {
       if (!asked) return undefined;
       throw new CniError(
@@ -215,11 +214,44 @@ export interface ResolveOptions {
   readonly forDel?: boolean;
 }
 
+/** A DEL run by the daemon reads nothing from the API: what its caches do not have is not known. */
+function notCached(what: string): CniError {
+  return new CniError(
+    Code.TryAgainLater,
+    `${what} is not in the daemon's watch cache, and a DEL does not wait for the API server`,
+  );
+}
+
+/** The NAD: from the daemon's watch cache when it has it, else (never for the daemon's DEL) a GET. */
+async function readNad(
+  ctx: Ctx,
+  client: KubeClient,
+  ns: string,
+  name: string,
+  forDel: boolean,
+): Promise<Nad | undefined> {
+  const what = `NetworkAttachmentDefinition ${ns}/${name}`;
+  const host = ctx.host?.kube;
+  const cached = host?.nad(ns, name, forDel);
+  if (cached) {
+    log.verbose(`${what}: from the daemon's watch cache`);
+    return asNad(cached);
+  }
+  if (host && forDel) throw notCached(what);
+  return apiCall(`read ${what}`, () => getNad(client, ns, name));
+}
+
 /**
  * The pod as the runtime describes it (its annotations, the identity of CNI_ARGS) when the
- * runtime passed the annotations: no GET. Else the API server's pod (undefined: gone).
+ * runtime passed the annotations: no GET. Else the daemon's cached pod when it has it (of this
+ * uid), else the API server's pod (undefined: gone) — never for the daemon's DEL.
  */
-async function readPod(ctx: Ctx, client: KubeClient, id: PodIdentity): Promise<Pod | undefined> {
+async function readPod(
+  ctx: Ctx,
+  client: KubeClient,
+  id: PodIdentity,
+  forDel: boolean,
+): Promise<Pod | undefined> {
   const annotations = runtimeAnnotations(ctx);
   if (annotations) {
     log.verbose(
@@ -228,6 +260,13 @@ async function readPod(ctx: Ctx, client: KubeClient, id: PodIdentity): Promise<P
     return { metadata: { name: id.name, namespace: id.namespace, uid: id.uid || undefined, annotations } };
   }
   const podRef = `${id.namespace}/${id.name}`;
+  const host = ctx.host?.kube;
+  const cached = host?.pod(id.namespace, id.name, id.uid, forDel);
+  if (cached) {
+    log.verbose(`pod ${podRef}: from the daemon's watch cache, no pod GET`);
+    return asPod(cached);
+  }
+  if (host && forDel) throw notCached(`pod ${podRef}`);
   const pod = await apiCall(`read pod ${podRef}`, () => getPod(client, id.namespace, id.name));
   if (pod && id.uid && pod.metadata.uid && pod.metadata.uid !== id.uid && !isStaticPod(pod)) {
     throw new CniError(
@@ -238,6 +277,13 @@ async function readPod(ctx: Ctx, client: KubeClient, id: PodIdentity): Promise<P
   return pod;
 }
 
+/** Where the call's API requests go: the daemon's kept-alive connection, else the config's kubeconfig or the in-cluster config. */
+function apiSource(ctx: Ctx): SharedConnection | ReturnType<typeof inClusterSource> {
+  const host: KubeHost | undefined = ctx.host?.kube;
+  if (host) return { server: host.server, send: (...args) => host.send(...args) };
+  return ctx.conf.kubeconfig ? kubeconfigSource(ctx.conf.kubeconfig) : inClusterSource(ctx.env);
+}
+
 export async function resolvePodNetworks(
   ctx: Ctx,
   id: PodIdentity,
@@ -245,12 +291,12 @@ export async function resolvePodNetworks(
 ): Promise<PodNetworks> {
   const conf = ctx.conf;
   const budget = new Budget((conf.kubeApiTimeoutSeconds ?? DEFAULT_KUBE_API_TIMEOUT_S) * 1000);
-  const source = conf.kubeconfig ? kubeconfigSource(conf.kubeconfig) : inClusterSource(ctx.env);
+  const source = apiSource(ctx);
   const client = new KubeClient(source, budget);
   const podRef = `${id.namespace}/${id.name}`;
   const events = opts.forDel ? undefined : new PodEvents(source, id);
   try {
-    const pod = await readPod(ctx, client, id);
+    const pod = await readPod(ctx, client, id, opts.forDel === true);
     if (!pod) {
       log.info(
         `${opts.forDel ? 'DEL' : 'ADD'} ${ctx.containerId}: pod ${podRef} not found (already deleted?): nothing attached, as Multus`,
