@@ -39,10 +39,7 @@ export const ONESHOT_ONLY: Readonly<Record<string, string>> = {
  * e2e files daemon mode does not run yet because the daemon fails them: each is a bug in daemon
  * mode, not a difference of mode. Left out of `e2e-daemon` (and printed as such) until fixed.
  */
-export const DAEMON_KNOWN_BUGS: Readonly<Record<string, string>> = {
-  'test/e2e/multihome.test.ts':
-    'a meta ADD with addressConflictCheck never returns in the daemon (no answer; its drain then runs out of time), one-shot passes',
-};
+export const DAEMON_KNOWN_BUGS: Readonly<Record<string, string>> = {};
 
 let shimBin: string | undefined;
 
