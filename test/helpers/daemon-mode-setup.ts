@@ -21,7 +21,7 @@ import {
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { httpCall } from './daemon.ts';
-import { DIST_BIN, MODE, setShimBin } from './mode.ts';
+import { DIST_BIN, daemonServed, MODE, setShimBin } from './mode.ts';
 import { scratchDir } from './scratch.ts';
 
 const EXE = join(DIST_BIN, 'manifold');
@@ -45,14 +45,6 @@ let exited: Promise<number | null> | undefined;
 
 function fallbacks(): string[] {
   return existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean) : [];
-}
-
-async function served(): Promise<number> {
-  const { body } = await httpCall(socket, 'GET', '/metrics');
-  let n = 0;
-  for (const m of body.matchAll(/^manifold_request_duration_seconds_count\{[^}]*\} (\S+)$/gm))
-    n += Number(m[1]);
-  return n;
 }
 
 if (MODE === 'daemon') {
@@ -91,7 +83,7 @@ if (MODE === 'daemon') {
       if (Date.now() - t0 > 30_000) throw new Error(`manifold daemon was not ready within 30 s: ${stderr}`);
       await new Promise((r) => setTimeout(r, 50));
     }
-    setShimBin(bin);
+    setShimBin(bin, socket);
   });
 
   afterEach(() => {
@@ -102,12 +94,12 @@ if (MODE === 'daemon') {
   });
 
   afterAll(async () => {
+    const n = await daemonServed().catch(() => undefined);
     setShimBin(undefined);
     const c = child;
     if (!c) return;
     if (c.exitCode !== null || c.signalCode !== null)
       throw new Error(`manifold daemon died during the file (${c.exitCode ?? c.signalCode}): ${stderr}`);
-    const n = await served().catch(() => undefined);
     c.kill('SIGTERM');
     const timer = setTimeout(() => c.kill('SIGKILL'), 35_000);
     const code = await exited;
