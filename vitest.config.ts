@@ -61,6 +61,20 @@ export default defineConfig({
         },
       },
       {
+        // the runtime tier's containerd file again in daemon mode (test/runtime/node.ts): the
+        // node installed with `install --mode daemon` and a `manifold daemon` beside containerd;
+        // the DaemonSet file stays one-shot (deploy/daemonset.yaml is the one-shot DaemonSet)
+        test: {
+          name: 'runtime-daemon',
+          include: ['test/runtime/containerd.test.ts'],
+          env: { MANIFOLD_MODE: 'daemon' },
+          pool: 'forks',
+          fileParallelism: false,
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+        },
+      },
+      {
         // not in any default run: bash test/soak/run.sh
         test: {
           name: 'soak',

@@ -66,6 +66,9 @@ tier e2e "$GO_WHY" vitest run --project e2e --passWithNoTests
 # `manifold daemon` per file (test/helpers/mode.ts says which files and why)
 tier e2e-daemon "$GO_WHY" vitest run --project e2e-daemon
 tier runtime "$RUNTIME_WHY" vitest run --project runtime
+# containerd's file again, the node installed with `install --mode daemon` and a `manifold
+# daemon` beside containerd: every CRI outcome through the shim, 0 fallbacks (test/runtime/node.ts)
+tier runtime-daemon "$RUNTIME_WHY" vitest run --project runtime-daemon
 
 banner "leftovers"
 LEFT=()
