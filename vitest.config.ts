@@ -49,6 +49,20 @@ export default defineConfig({
         },
       },
       {
+        // the integration tier's config fuzzing again through the built shim and one built
+        // `manifold daemon` (test/helpers/daemon-mode-setup.ts): every case served by the
+        // daemon, none falling back
+        test: {
+          name: 'fuzz-daemon',
+          include: ['test/integration/fuzz.test.ts'],
+          env: { MANIFOLD_MODE: 'daemon' },
+          setupFiles: ['test/helpers/daemon-mode-setup.ts'],
+          pool: 'forks',
+          testTimeout: 30_000,
+          hookTimeout: 180_000,
+        },
+      },
+      {
         // a real container runtime (containerd + runc) judging the built executable; one
         // containerd at a time (2 cores): files run one after another
         test: {

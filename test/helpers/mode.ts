@@ -41,11 +41,22 @@ export const DAEMON_KNOWN_BUGS: Readonly<Record<string, string>> = {};
 
 let shimBin: string | undefined;
 let socket: string | undefined;
+let log: (() => string) | undefined;
 
-/** Daemon mode's bin dir and daemon socket for this file (set by daemon-mode-setup.ts once it is ready). */
-export function setShimBin(dir: string | undefined, daemonSocket?: string): void {
+/**
+ * Daemon mode's bin dir, daemon socket and daemon log (what it wrote to stderr so far) for this
+ * file (set by daemon-mode-setup.ts once it is ready).
+ */
+export function setShimBin(dir: string | undefined, daemonSocket?: string, daemonLog?: () => string): void {
   shimBin = dir;
   socket = dir === undefined ? undefined : daemonSocket;
+  log = dir === undefined ? undefined : daemonLog;
+}
+
+/** Daemon mode: all this file's daemon wrote to stderr so far (a call's `logToStderr` lines go there). */
+export function daemonLog(): string {
+  if (log === undefined) throw new Error('MANIFOLD_MODE=daemon: daemonLog() before the daemon was set up');
+  return log();
 }
 
 function daemonSocket(what: string): string {
