@@ -16,6 +16,7 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  rmSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -112,22 +113,27 @@ if (MODE === 'daemon') {
   });
 
   afterAll(async () => {
-    const n = await daemonServed().catch(() => undefined);
-    setShimBin(undefined);
-    const c = child;
-    if (!c) return;
-    if (c.exitCode !== null || c.signalCode !== null)
-      throw new Error(`manifold daemon died during the file (${c.exitCode ?? c.signalCode}): ${stderr}`);
-    c.kill('SIGTERM');
-    const timer = setTimeout(() => c.kill('SIGKILL'), 35_000);
-    const code = await exited;
-    clearTimeout(timer);
-    const late = fallbackLines().filter(quick).length;
-    process.stderr.write(
-      `daemon mode: ${n ?? '?'} calls served by the daemon, ${fallbacks().length} fell back` +
-        `${late ? ` (and ${late} STATUS/VERSION past the shim's quick deadline ran one-shot)` : ''}\n`,
-    );
-    if (code !== 0) throw new Error(`manifold daemon exited ${code} after SIGTERM: ${stderr}`);
-    expect(fallbacks()).toEqual([]);
+    try {
+      const n = await daemonServed().catch(() => undefined);
+      setShimBin(undefined);
+      const c = child;
+      if (!c) return;
+      if (c.exitCode !== null || c.signalCode !== null)
+        throw new Error(`manifold daemon died during the file (${c.exitCode ?? c.signalCode}): ${stderr}`);
+      c.kill('SIGTERM');
+      const timer = setTimeout(() => c.kill('SIGKILL'), 35_000);
+      const code = await exited;
+      clearTimeout(timer);
+      const late = fallbackLines().filter(quick).length;
+      process.stderr.write(
+        `daemon mode: ${n ?? '?'} calls served by the daemon, ${fallbacks().length} fell back` +
+          `${late ? ` (and ${late} STATUS/VERSION past the shim's quick deadline ran one-shot)` : ''}\n`,
+      );
+      if (code !== 0) throw new Error(`manifold daemon exited ${code} after SIGTERM: ${stderr}`);
+      expect(fallbacks()).toEqual([]);
+    } finally {
+      // a failed check above would skip scratchDir's own afterAll (it runs after this one)
+      rmSync(work, { recursive: true, force: true });
+    }
   }, 40_000);
 }
