@@ -27,16 +27,6 @@ import { DIST_BIN, daemonServed, MODE, setShimBin } from './mode.ts';
 import { scratchDir } from './scratch.ts';
 
 const EXE = join(DIST_BIN, 'manifold');
-/**
- * KNOWN BUG, worked around here: an IPAM plugin executed by a delegate the daemon executes (the
- * reference ptp running `host-local` from CNI_PATH, in meta, multihome and legacy-versions) is
- * a nested call for the same container; through the shim it waits in the daemon behind the call
- * that made it (per-container order, scheduler.ts) until the queue budget ends it with code 11
- * (30 s), and its DEL falls back (daemon-busy-503). A node's real daemon-mode bin dir has no
- * manifold IPAM links, so these run one-shot (dist/bin/<name>) until the daemon lets a call's
- * own nested calls through; set to [] to see the deadlock.
- */
-const IPAM_ONESHOT = ['host-local', 'static'];
 const work = MODE === 'daemon' ? scratchDir('mf-daemon-mode-') : '';
 const bin = join(work, 'bin');
 const socket = join(work, 'run', 'manifold.sock');
@@ -84,7 +74,10 @@ if (MODE === 'daemon') {
     );
     for (const name of readdirSync(DIST_BIN))
       if (lstatSync(join(DIST_BIN, name)).isSymbolicLink())
-        symlinkSync(IPAM_ONESHOT.includes(name) ? join(DIST_BIN, name) : 'manifold', join(bin, name));
+        // every built-in, IPAM too, is the shim: an IPAM plugin a delegate the daemon executes runs
+        // (the reference ptp running host-local from CNI_PATH) comes back into the daemon as a
+        // nested call of the same container, served beside its parent (scheduler.ts `nested`)
+        symlinkSync('manifold', join(bin, name));
 
     const c = spawn(EXE, ['daemon', '--socket', socket], { env, stdio: ['ignore', 'ignore', 'pipe'] });
     child = c;
