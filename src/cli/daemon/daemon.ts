@@ -16,6 +16,7 @@ import { Daemon } from '../../daemon/server.ts';
 import { checkSocketPath } from '../../daemon/socket.ts';
 import type { HostRoot } from '../../invoke/exec.ts';
 import { DEFAULT_CNI_DIR } from '../../meta/config.ts';
+import { configureLog, FORMATS, LEVELS, log } from '../../util/log.ts';
 import { MANIFOLD_VERSION } from '../../util/version.ts';
 import type { CliIO, Command } from '../common/command.ts';
 import { DEFAULT_SOCKET, embeddedShim, HOSTEXEC_NAME } from '../common/daemon-files.ts';
@@ -31,6 +32,8 @@ const FLAGS: Record<string, FlagSpec> = {
   'queue-budget-ms': { kind: 'string' },
   replace: { kind: 'boolean' },
   'host-root': { kind: 'string' },
+  'log-level': { kind: 'string', oneOf: [...LEVELS] },
+  'log-format': { kind: 'string', oneOf: [...FORMATS] },
   'gc-grace-seconds': { kind: 'string' },
   'gc-interval-seconds': { kind: 'string' },
   'cni-dir': { kind: 'string' },
@@ -68,7 +71,18 @@ async function run(args: readonly string[], io: CliIO): Promise<number> {
   const cniDir = stringFlag(flags, 'cni-dir') ?? DEFAULT_CNI_DIR;
   const nodeName = stringFlag(flags, 'node-name') || io.env.NODE_NAME || '';
   const kubeconfig = stringFlag(flags, 'kubeconfig');
-  const say = (line: string) => io.stderr(`manifold daemon: ${line}\n`);
+  // the daemon's own lines: one per event on stderr (the container's log), JSON unless
+  // --log-format text; a call logs where its config says, as in one-shot
+  configureLog(
+    {
+      logToStderr: true,
+      logLevel: stringFlag(flags, 'log-level'),
+      logFormat: stringFlag(flags, 'log-format'),
+    },
+    io.stderr,
+    'manifold-daemon',
+  );
+  const say = (line: string) => log.info(line);
   let credentials: ReturnType<typeof daemonCredentials>;
   try {
     credentials = daemonCredentials(kubeconfig, io.env);
@@ -200,6 +214,8 @@ flags:
                          executed plugins (CNI_PATH, a wrapped primary) are found and run inside
                          it, chrooted, so they see the node's files as one-shot does. Default:
                          run them in the daemon's own filesystem (a daemon on the node itself)
+  --log-level LEVEL      the daemon's own lines on stderr: ${LEVELS.join(', ')} (default info)
+  --log-format FORMAT    json (default: one object per line) or text
   --metrics-port N       also serve GET /metrics on 127.0.0.1:N (default: only on the socket)
   --max-concurrent N     calls running at once (default 16); the rest wait in one FIFO
   --queue-budget-ms N    a call that waited this long gets code 11 at once (default 30000;
