@@ -49,11 +49,39 @@ export default defineConfig({
         },
       },
       {
+        // the integration tier's config fuzzing again through the built shim and one built
+        // `manifold daemon` (test/helpers/daemon-mode-setup.ts): every case served by the
+        // daemon, none falling back
+        test: {
+          name: 'fuzz-daemon',
+          include: ['test/integration/fuzz.test.ts'],
+          env: { MANIFOLD_MODE: 'daemon' },
+          setupFiles: ['test/helpers/daemon-mode-setup.ts'],
+          pool: 'forks',
+          testTimeout: 30_000,
+          hookTimeout: 180_000,
+        },
+      },
+      {
         // a real container runtime (containerd + runc) judging the built executable; one
         // containerd at a time (2 cores): files run one after another
         test: {
           name: 'runtime',
           include: ['test/runtime/**/*.test.ts'],
+          pool: 'forks',
+          fileParallelism: false,
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+        },
+      },
+      {
+        // the runtime tier's containerd file again in daemon mode (test/runtime/node.ts): the
+        // node installed with `install --mode daemon` and a `manifold daemon` beside containerd;
+        // the DaemonSet file stays one-shot (deploy/daemonset.yaml is the one-shot DaemonSet)
+        test: {
+          name: 'runtime-daemon',
+          include: ['test/runtime/containerd.test.ts'],
+          env: { MANIFOLD_MODE: 'daemon' },
           pool: 'forks',
           fileParallelism: false,
           testTimeout: 120_000,

@@ -7,6 +7,7 @@
  */
 import type { ExplainerLoader } from './cni/explain.ts';
 import type { Invoker, PluginLoader } from './cni/plugin.ts';
+import type { HostRoot } from './invoke/exec.ts';
 import { createInvoker } from './invoke/invoker.ts';
 
 /** meta: the meta-plugin; link: makes the pod's interface; ipam: hands out addresses. */
@@ -80,20 +81,24 @@ export function builtinTypes(...roles: Role[]): string[] {
 
 let shared: Invoker | undefined;
 
+const IN_PROCESS = {
+  inProcess: (type: string) => {
+    const b = builtin(type);
+    return b && b.role !== 'meta' ? b.load : undefined;
+  },
+  ipam: (type: string) => {
+    const b = builtin(type);
+    return b?.role === 'ipam' ? b.load : undefined;
+  },
+};
+
 /**
  * The invoker every call gets: link and IPAM built-ins run in-process, anything else is
- * executed — the meta-plugin too, so one manifold never runs another inside itself.
+ * executed — the meta-plugin too, so one manifold never runs another inside itself. With
+ * `root` (a daemon in a container), executed plugins run inside the node's root.
  */
-export function invoker(): Invoker {
-  shared ??= createInvoker({
-    inProcess: (type) => {
-      const b = builtin(type);
-      return b && b.role !== 'meta' ? b.load : undefined;
-    },
-    ipam: (type) => {
-      const b = builtin(type);
-      return b?.role === 'ipam' ? b.load : undefined;
-    },
-  });
+export function invoker(root?: HostRoot): Invoker {
+  if (root) return createInvoker(IN_PROCESS, 0, root);
+  shared ??= createInvoker(IN_PROCESS);
   return shared;
 }

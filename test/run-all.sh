@@ -65,7 +65,12 @@ tier e2e "$GO_WHY" vitest run --project e2e --passWithNoTests
 # the e2e files that test the protocol and the kernel again, through the shim and one
 # `manifold daemon` per file (test/helpers/mode.ts says which files and why)
 tier e2e-daemon "$GO_WHY" vitest run --project e2e-daemon
+# the integration tier's config fuzzing again, every case through the shim to one daemon
+tier fuzz-daemon "$ROOT_WHY" vitest run --project fuzz-daemon
 tier runtime "$RUNTIME_WHY" vitest run --project runtime
+# containerd's file again, the node installed with `install --mode daemon` and a `manifold
+# daemon` beside containerd: every CRI outcome through the shim, 0 fallbacks (test/runtime/node.ts)
+tier runtime-daemon "$RUNTIME_WHY" vitest run --project runtime-daemon
 
 banner "leftovers"
 LEFT=()

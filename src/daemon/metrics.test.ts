@@ -33,4 +33,18 @@ describe('Metrics', () => {
     expect(text).toContain('\nprocess_resident_memory_bytes 1000\n');
     expect(text.endsWith('\n')).toBe(true);
   });
+
+  it('renders delegate latency by type, verb and outcome', () => {
+    const m = new Metrics();
+    m.delegate('macvlan', 'ADD', true, 0.002);
+    m.delegate('ptp', 'ADD', false, 0.04);
+    const text = m.render({ inFlight: 0, queued: 0, draining: false, fallbacks: 0, rssBytes: 1 });
+    expect(text).toContain(
+      'manifold_delegate_duration_seconds_count{type="macvlan",verb="ADD",outcome="ok"} 1\n',
+    );
+    expect(text).toContain(
+      'manifold_delegate_duration_seconds_count{type="ptp",verb="ADD",outcome="error"} 1\n',
+    );
+    expect(text).toContain('# TYPE manifold_delegate_duration_seconds histogram\n');
+  });
 });

@@ -80,6 +80,10 @@ export class Metrics {
     'CNI requests by verb and outcome (ok, or error with its CNI code), arrival to answer.',
   );
   readonly #wait = new Histogram('manifold_queue_wait_seconds', 'Time a CNI request waited for its turn.');
+  readonly #delegate = new Histogram(
+    'manifold_delegate_duration_seconds',
+    "Each delegate a call ran, by its plugin type, verb and outcome (in-process built-ins and executed plugins alike; a delegate's own IPAM is part of it).",
+  );
 
   /** One answered request; `code` 0 is success. */
   request(verb: string, code: number, seconds: number): void {
@@ -90,10 +94,16 @@ export class Metrics {
     this.#wait.observe({ verb }, seconds);
   }
 
+  /** One delegate run by a call (the invoker's `invoke`). */
+  delegate(type: string, verb: string, ok: boolean, seconds: number): void {
+    this.#delegate.observe({ type, verb, outcome: ok ? 'ok' : 'error' }, seconds);
+  }
+
   render(r: Readings): string {
     const out: string[] = [];
     this.#latency.render(out);
     this.#wait.render(out);
+    this.#delegate.render(out);
     gauge(out, 'manifold_requests_in_flight', 'CNI requests running now.', r.inFlight);
     gauge(out, 'manifold_queue_length', 'CNI requests waiting for their turn.', r.queued);
     gauge(

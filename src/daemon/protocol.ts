@@ -28,6 +28,14 @@ export interface CniResponse {
 }
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+/**
+ * Set by the daemon in the environment of each call it runs, to a fresh random id: the
+ * plugins that call executes inherit it, and one of them that comes back through the shim
+ * (an executed plugin whose IPAM type is the shim) is known as that call's child and is not
+ * queued behind it (src/daemon/scheduler.ts `nested`).
+ */
+export const CALL_MARKER = 'MANIFOLD_DAEMON_CALL';
+
 /** Only these reach the call; the daemon adds its own PATH. */
 const PASSED = /^(CNI_|MANIFOLD_)/;
 

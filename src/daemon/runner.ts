@@ -7,7 +7,7 @@
  */
 import { Code, describeError, q } from '../cni/errors.ts';
 import type { HostServices } from '../cni/host.ts';
-import type { Invoker, PluginLoader } from '../cni/plugin.ts';
+import type { InvokeRequest, Invoker, PluginLoader } from '../cni/plugin.ts';
 import { runSkel } from '../skel/skel.ts';
 import type { CniRequest, CniResponse } from './protocol.ts';
 import { cniVersionOf, errorResponse } from './protocol.ts';
@@ -24,17 +24,46 @@ export interface Plugins {
 
 export type RunCall = (req: CniRequest) => Promise<CniResponse>;
 
+/** Told of each delegate a call ran: its type, verb, outcome and duration. */
+export type DelegateObserver = (type: string, verb: string, ok: boolean, seconds: number) => void;
+
 /**
- * The daemon's call runner. `path` is the daemon's own PATH, the one variable the call gets
- * beyond what the shim forwarded; `stderr` takes the call's log lines when its config logs
- * to stderr; `host` is what the daemon lends every call (its Kubernetes watches).
+ * The invoker with each `invoke` timed: the plugins a call runs itself (the meta-plugin's
+ * delegates, a link plugin's executed IPAM); in-process nested calls below them get their own
+ * invoker and are part of their parent's time.
  */
-export function callRunner(
-  plugins: Plugins,
-  path: string | undefined,
-  stderr: (s: string) => void,
-  host?: HostServices,
-): RunCall {
+function timed(inner: Invoker, observe: DelegateObserver): Invoker {
+  return {
+    async invoke(req: InvokeRequest): Promise<unknown> {
+      const t0 = performance.now();
+      try {
+        const out = await inner.invoke(req);
+        observe(req.type, req.command, true, (performance.now() - t0) / 1000);
+        return out;
+      } catch (err) {
+        observe(req.type, req.command, false, (performance.now() - t0) / 1000);
+        throw err;
+      }
+    },
+    ipam: (type) => inner.ipam(type),
+    inProcess: (type) => inner.inProcess(type),
+  };
+}
+
+export interface RunnerOptions {
+  /** The daemon's own PATH, the one variable a call gets beyond what the shim forwarded. */
+  readonly path: string | undefined;
+  /** Takes a call's log lines when its config logs to stderr. */
+  readonly stderr: (s: string) => void;
+  /** Told of each delegate a call runs (the per-type metrics). */
+  readonly observe?: DelegateObserver;
+  /** What the daemon lends every call (its Kubernetes watches). */
+  readonly host?: HostServices;
+}
+
+/** The daemon's call runner. */
+export function callRunner(plugins: Plugins, opts: RunnerOptions): RunCall {
+  const { path, stderr, observe, host } = opts;
   return async (req) => {
     const type = plugins.typeFor(req.name);
     const load = plugins.load(type);
@@ -52,7 +81,13 @@ export function callRunner(
     };
     try {
       const status = await runSkel(
-        { name: type, version: plugins.version, load, invoker: plugins.invoker(), ...(host ? { host } : {}) },
+        {
+          name: type,
+          version: plugins.version,
+          load,
+          invoker: observe ? timed(plugins.invoker(), observe) : plugins.invoker(),
+          ...(host ? { host } : {}),
+        },
         io,
       );
       return { status, stdout };

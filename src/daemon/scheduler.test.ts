@@ -77,4 +77,29 @@ describe('Scheduler', () => {
     t.done();
     expect(s.running).toBe(0);
   });
+
+  it('refuses at once when the waiting calls would hold too many bytes', async () => {
+    const s = new Scheduler(1, 1024, 10_000);
+    const busy = await s.admit('x', 1000);
+    const a = s.admit('y', 1000, 6000);
+    expect(s.waitingBytes).toBe(6000);
+    expect(await s.admit('z', 1000, 5000)).toMatchObject({ ok: false, why: 'full' });
+    if (busy.ok) busy.done();
+    expect((await a).ok).toBe(true);
+    expect(s.waitingBytes).toBe(0);
+  });
+
+  it('lets a nested call run beside its parent, past the limit and the container turn', async () => {
+    const s = new Scheduler(1);
+    const parent = await s.admit('x', 1000);
+    const other = s.admit('y', 1000);
+    const nested = s.nested();
+    expect(nested.ok).toBe(true);
+    expect(s.running).toBe(2);
+    if (nested.ok) nested.done();
+    expect(s.running).toBe(1);
+    expect(s.waiting).toBe(1); // y still waits for the parent's slot
+    if (parent.ok) parent.done();
+    expect((await other).ok).toBe(true);
+  });
 });

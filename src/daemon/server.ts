@@ -8,12 +8,14 @@
  * Nothing here blocks the event loop or exits the process: draining ends with `drain()`
  * resolving, and the command decides what happens next.
  */
+import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { CniError, Code } from '../cni/errors.ts';
 import { Metrics } from './metrics.ts';
 import {
+  CALL_MARKER,
   type CniRequest,
   type CniResponse,
   cniVersionOf,
@@ -39,6 +41,8 @@ export interface DaemonOptions {
   readonly requestDeadlineMs?: number;
   /** Calls waiting at most (default 1024); beyond, code 11 at once. */
   readonly maxWaiting?: number;
+  /** Request bytes the waiting calls may hold (default 32 MiB); beyond, code 11 at once. */
+  readonly maxWaitingBytes?: number;
   /** Take over a socket another daemon still serves. */
   readonly replace?: boolean;
   /** The daemon's own messages (one line each). */
@@ -59,10 +63,16 @@ export class Daemon {
   /** Calls taken (body read) and not yet answered: what a drain waits for. */
   #active = 0;
   #idle: (() => void) | undefined;
+  /** The marker ids of the calls running now (CALL_MARKER): a request carrying one is their child. */
+  readonly #live = new Set<string>();
 
   constructor(opts: DaemonOptions) {
     this.#opts = opts;
-    this.scheduler = new Scheduler(opts.maxConcurrent ?? 16, opts.maxWaiting ?? 1024);
+    this.scheduler = new Scheduler(
+      opts.maxConcurrent ?? 16,
+      opts.maxWaiting ?? 1024,
+      opts.maxWaitingBytes ?? 32 << 20,
+    );
     this.#server = createServer({ keepAlive: false }, (req, res) => void this.#handle(req, res));
     this.#server.on('connection', (s: Socket) => this.#deadline(s));
     this.#server.on('clientError', (err, s: Socket) => {
@@ -217,7 +227,11 @@ export class Daemon {
       const budget =
         verb === 'STATUS' ? (this.#opts.statusBudgetMs ?? 90) : (this.#opts.queueBudgetMs ?? 30_000);
       const key = call.env.CNI_CONTAINERID || undefined;
-      const turn = await this.scheduler.admit(key, budget);
+      const parent = call.env[CALL_MARKER];
+      const turn =
+        parent !== undefined && this.#live.has(parent)
+          ? this.scheduler.nested()
+          : await this.scheduler.admit(key, budget, call.stdin.length);
       this.metrics.queueWait(verb, turn.waitedMs / 1000);
       if (!turn.ok) {
         const why =
@@ -227,11 +241,14 @@ export class Daemon {
         const e = new CniError(Code.TryAgainLater, `the manifold daemon is busy: ${why}; try again later`);
         return this.#refuse(res, 503, verb, e, arrived, cniVersionOf(call.stdin));
       }
+      const id = randomUUID();
+      this.#live.add(id);
       try {
         // a caller that gave up while waiting (its shim's deadline) has already acted on it
         if (res.destroyed || res.socket?.destroyed) return;
-        answer = await this.#opts.run(call);
+        answer = await this.#opts.run({ ...call, env: { ...call.env, [CALL_MARKER]: id } });
       } finally {
+        this.#live.delete(id);
         turn.done();
       }
     }

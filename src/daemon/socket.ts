@@ -13,8 +13,6 @@ import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { ensureDir } from '../util/dirs.ts';
 
-export const DEFAULT_SOCKET = '/run/manifold/manifold.sock';
-
 /** Where the shim appends a line per call it ran one-shot instead (`<unix time> <verb> <reason>`). */
 export function fallbacksLog(socketPath: string): string {
   return join(dirname(socketPath), 'fallbacks.log');

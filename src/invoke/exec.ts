@@ -1,7 +1,9 @@
 /**
  * Runs a plugin executable exactly as libcni does: found by type in the search path, the
  * caller's environment with CNI_COMMAND set, the config on stdin, the result (or CNI error)
- * parsed from stdout, stderr passed through.
+ * parsed from stdout, stderr passed through. In a daemon that runs in a container with the
+ * node's root mounted (`manifold daemon --host-root`), the plugin is found and run inside that
+ * root, through the shim's launcher role, so it sees the node's files as one-shot would.
  */
 import { accessSync, constants, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,17 +15,27 @@ import type { Ran } from '../util/spawn.ts';
 /** No executable of that type along the search path (a caller may treat it as permanent). */
 export class PluginNotFoundError extends CniError {}
 
-/** The first executable `type` in `dirs`. */
-export function findPlugin(type: string, dirs: readonly string[]): string {
+/**
+ * Where executed plugins run: the node's root as mounted in the daemon's container, and the
+ * launcher that enters it (the shim invoked as `manifold-hostexec`). Absent: this filesystem.
+ */
+export interface HostRoot {
+  readonly dir: string;
+  readonly launcher: string;
+}
+
+/** The first executable `type` in `dirs` (directories inside `root` when given). */
+export function findPlugin(type: string, dirs: readonly string[], root?: string): string {
   checkPluginType(type);
   if (dirs.length === 0) {
     throw new PluginNotFoundError(Code.Internal, `failed to find plugin ${q(type)}: CNI_PATH is empty`);
   }
   for (const dir of dirs) {
     const file = join(dir, type);
+    const seen = root === undefined ? file : join(root, file);
     try {
-      if (!statSync(file).isFile()) continue;
-      accessSync(file, constants.X_OK);
+      if (!statSync(seen).isFile()) continue;
+      accessSync(seen, constants.X_OK);
       return file;
     } catch {
       // not here
@@ -31,7 +43,7 @@ export function findPlugin(type: string, dirs: readonly string[]): string {
   }
   throw new PluginNotFoundError(
     Code.Internal,
-    `failed to find plugin ${q(type)} in path [${dirs.join(' ')}]`,
+    `failed to find plugin ${q(type)} in path [${dirs.join(' ')}]${root === undefined ? '' : ` (inside the host root ${root})`}`,
   );
 }
 
@@ -67,19 +79,25 @@ export interface ExecRequest {
   readonly env: Env;
   readonly overrides?: Readonly<Record<string, string>>;
   readonly stdin: string;
+  /** Run it inside the node's root (a daemon in a container). */
+  readonly root?: HostRoot | undefined;
 }
 
 /** Runs the plugin; returns its decoded stdout (undefined when empty) or throws its CNI error. */
 export async function execPlugin(req: ExecRequest): Promise<unknown> {
-  const file = findPlugin(req.type, req.path);
-  refuseSelf(req.type, file);
+  const root = req.root;
+  const file = findPlugin(req.type, req.path, root?.dir);
+  refuseSelf(req.type, root === undefined ? file : join(root.dir, file));
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.env)) if (v !== undefined) env[k] = v;
   Object.assign(env, { CNI_COMMAND: req.command }, req.overrides ?? {});
   let r: Ran;
   try {
     const { runProgram } = await import(/* webpackMode: "eager" */ '../util/spawn.ts'); // node:child_process only when needed
-    r = await runProgram(file, [], { env, input: req.stdin, stderr: 'inherit' });
+    r =
+      root === undefined
+        ? await runProgram(file, [], { env, input: req.stdin, stderr: 'inherit' })
+        : await runProgram(root.launcher, [root.dir, file], { env, input: req.stdin, stderr: 'inherit' });
   } catch (err) {
     throw failed(`run plugin ${q(req.type)} (${file})`, err);
   }

@@ -10,7 +10,7 @@
 import { CniError, Code, q } from '../cni/errors.ts';
 import { checkPluginType } from '../cni/names.ts';
 import type { InvokeRequest, Invoker, PluginLoader } from '../cni/plugin.ts';
-import { execPlugin, pluginOutcome } from './exec.ts';
+import { execPlugin, type HostRoot, pluginOutcome } from './exec.ts';
 import { runInProcess } from './inprocess.ts';
 
 export interface Builtins {
@@ -26,7 +26,8 @@ export interface Builtins {
  */
 export const MAX_NESTING = 4;
 
-export function createInvoker(builtins: Builtins, depth = 0): Invoker {
+/** `root`: where executed plugins run (a daemon in a container: the node's root), else here. */
+export function createInvoker(builtins: Builtins, depth = 0, root?: HostRoot): Invoker {
   const invoker: Invoker = {
     async invoke(req: InvokeRequest): Promise<unknown> {
       checkPluginType(req.type, req.asIpam ? 'ipam.type' : 'type');
@@ -34,7 +35,7 @@ export function createInvoker(builtins: Builtins, depth = 0): Invoker {
       const stdin = JSON.stringify(req.conf);
       const load = req.exec ? undefined : builtins.inProcess(req.type);
       if (!load)
-        return execPlugin({ type: req.type, command: req.command, path: req.searchPath, env, stdin });
+        return execPlugin({ type: req.type, command: req.command, path: req.searchPath, env, stdin, root });
       if (req.asIpam && !builtins.ipam(req.type)) {
         throw new CniError(
           Code.InvalidConfig,
@@ -52,7 +53,7 @@ export function createInvoker(builtins: Builtins, depth = 0): Invoker {
         load,
         env,
         stdin,
-        createInvoker(builtins, depth + 1),
+        createInvoker(builtins, depth + 1, root),
       );
       return pluginOutcome(
         req.type,

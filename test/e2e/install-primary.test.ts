@@ -8,6 +8,9 @@
  *   (b) a pod ADDed by the reference directly, then install, then DEL through the wrapper: the
  *       reference's chain and rule are gone.
  * Real libcni (test/helpers/libcni.ts), the built executable, a throwaway netns as the host.
+ * In daemon mode (`e2e-daemon`, test/helpers/mode.ts) install is `install --mode daemon` for
+ * the file's daemon: the wrapper's calls go through the shim, and the daemon executes the
+ * reference bridge.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,6 +19,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isolateHost, newNetns, uniq } from '../helpers/host.ts';
 import { cniAdd, cniDel } from '../helpers/libcni.ts';
+import { daemonServed, installModeArgs, MODE } from '../helpers/mode.ts';
 
 const BIN = resolve('dist/bin/manifold');
 const REFERENCE = '/usr/lib/cni';
@@ -57,7 +61,7 @@ function node(tag: string) {
     return r.stdout;
   };
   const install = () => {
-    cli('install', '--bin-dir', binDir, '--conf-dir', confDir);
+    cli('install', '--bin-dir', binDir, '--conf-dir', confDir, ...installModeArgs());
     const wrapper = join(confDir, '00-manifold.conflist');
     const conf = JSON.parse(readFileSync(wrapper, 'utf8'));
     conf.plugins[0].cniDir = join(dir, 'cache'); // manifold's cache off the machine's /var/lib
@@ -67,6 +71,9 @@ function node(tag: string) {
   const uninstall = () => cli('uninstall', '--conf-dir', confDir);
   return { primary, cacheDir, cniPath, install, uninstall, confDir };
 }
+
+/** Calls the file's daemon served so far (0 one-shot): the wrapper's calls must be its own. */
+const served = () => (MODE === 'daemon' ? daemonServed() : Promise.resolve(0));
 
 /** The attachment's masquerade: the reference's iptables rule or manifold's nftables one. */
 function masq(containerId: string): { iptables: boolean; nft: boolean } {
@@ -86,8 +93,10 @@ describe('the wrapped primary runs its own binaries', () => {
     const pod = newNetns();
     const containerId = uniq('poda');
     const base = { netns: pod.path, ifname: 'eth0', containerId, cniPath: n.cniPath, cacheDir: n.cacheDir };
+    const before = await served();
     const added = await cniAdd({ ...base, conf: wrapper });
     expect(added.ok, JSON.stringify(added)).toBe(true);
+    if (MODE === 'daemon') expect((await served()) - before).toBe(1);
     expect(masq(containerId)).toEqual({ iptables: true, nft: false });
     n.uninstall();
     const deleted = await cniDel({ ...base, conf: n.primary });
@@ -104,8 +113,10 @@ describe('the wrapped primary runs its own binaries', () => {
     expect(added.ok, JSON.stringify(added)).toBe(true);
     expect(masq(containerId)).toEqual({ iptables: true, nft: false });
     const wrapper = n.install();
+    const before = await served();
     const deleted = await cniDel({ ...base, conf: wrapper });
     expect(deleted.ok, JSON.stringify(deleted)).toBe(true);
+    if (MODE === 'daemon') expect((await served()) - before).toBe(1);
     expect(masq(containerId)).toEqual({ iptables: false, nft: false });
   });
 });

@@ -2,7 +2,9 @@
  * The built executable on a fake node, as the DaemonSet uses it: its command line (usage,
  * one-line errors), `install` (copies itself, wraps the node's primary config), a pod ADD/DEL
  * driven by libcni through the installed 00-manifold.conflist with the pod's CNI_ARGS and a
- * kubeconfig to a local HTTPS API-server stand-in, then `uninstall`.
+ * kubeconfig to a local HTTPS API-server stand-in, then `uninstall`. In daemon mode
+ * (`e2e-daemon`, test/helpers/mode.ts) the node is installed with `install --mode daemon` for the
+ * file's daemon: the pod's ADD and DEL go through the shim and are served by the daemon.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -11,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeApiServer } from '../helpers/fake-apiserver.ts';
 import { ip, ipJson, isolateHost, newNetns } from '../helpers/host.ts';
 import { libcni } from '../helpers/libcni.ts';
+import { daemonServed, installModeArgs, MODE } from '../helpers/mode.ts';
 import { makePki } from '../helpers/pki.ts';
 import { scratchDir } from '../helpers/scratch.ts';
 
@@ -64,7 +67,8 @@ beforeAll(async () => {
 });
 afterAll(() => api.stop());
 
-describe('the command line of the executable', () => {
+// the executable's own command line, no CNI call: nothing for daemon mode to serve
+describe.skipIf(MODE === 'daemon')('the command line of the executable', () => {
   it('--help and errors are plain text, never a stack', () => {
     const help = run('--help');
     expect(help.code).toBe(0);
@@ -89,13 +93,17 @@ describe('the command line of the executable', () => {
 
 describe('a node', () => {
   it('install, a pod with a NAD through libcni, network-status, uninstall', async () => {
-    const inst = run('install', '--bin-dir', binDir, '--conf-dir', confDir, '--kubeconfig', kubeconfig);
+    const install = ['install', '--bin-dir', binDir, '--conf-dir', confDir, '--kubeconfig', kubeconfig];
+    const inst = run(...install, ...installModeArgs());
     expect(inst.code, inst.err).toBe(0);
-    expect(inst.out).toContain(`binary: ${join(binDir, 'manifold')} (installed)`);
-    expect(readFileSync(join(binDir, 'manifold')).equals(readFileSync(BIN))).toBe(true);
-    expect(
-      run('install', '--bin-dir', binDir, '--conf-dir', confDir, '--kubeconfig', kubeconfig).out,
-    ).toMatch(/binary: .* \(unchanged\)\n[\s\S]*wraps .*10-primary\.conflist \(unchanged\)/);
+    // daemon mode: the executable goes beside the shim, as its fallback
+    const exe = join(binDir, MODE === 'daemon' ? 'manifold-oneshot' : 'manifold');
+    expect(inst.out).toContain(`binary: ${exe} (installed)`);
+    expect(readFileSync(exe).equals(readFileSync(BIN))).toBe(true);
+    if (MODE === 'daemon') expect(inst.out).toContain(`shim: ${join(binDir, 'manifold')} for the daemon at `);
+    expect(run(...install, ...installModeArgs()).out).toMatch(
+      /binary: .* \(unchanged\)\n[\s\S]*wraps .*10-primary\.conflist \(unchanged\)/,
+    );
     const conf = join(confDir, '00-manifold.conflist');
     const installed = JSON.parse(readFileSync(conf, 'utf8'));
     expect(installed.plugins[0].kubeconfig).toBe(kubeconfig);
@@ -128,6 +136,7 @@ describe('a node', () => {
         K8S_POD_INFRA_CONTAINER_ID: 'e2ek8s1',
       },
     };
+    const servedBefore = MODE === 'daemon' ? await daemonServed() : 0;
     const add = await libcni('add', opts);
     expect(add.ok, JSON.stringify(add)).toBe(true);
     if (!add.ok) return;
@@ -153,6 +162,8 @@ describe('a node', () => {
       await api.start(api.port);
     }
     expect(ipJson<{ ifname: string }[]>('-n', pod.name, 'link', 'show').map((l) => l.ifname)).toEqual(['lo']);
+    // the ADD and the DEL were the daemon's (none fell back: daemon-mode-setup.ts checks that)
+    if (MODE === 'daemon') expect((await daemonServed()) - servedBefore).toBe(2);
 
     const un = run('uninstall', '--conf-dir', confDir);
     expect(un.code, un.err).toBe(0);

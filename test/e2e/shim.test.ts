@@ -15,7 +15,7 @@
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -363,11 +363,32 @@ describe('the shim as installed', () => {
     expect(await running).toMatchObject({ status: 0, stdout: 'old shim\n' });
     await stopStub();
 
-    // back to one-shot: manifold is the executable again, manifold-oneshot is gone
+    // back to one-shot while a shim of daemon mode still waits on its daemon (a DEL): when
+    // that daemon goes away, the shim falls back to manifold-oneshot, which must still run
+    // (it was removed, and the fallback answered code 999)
+    const fourth = join(runDir, 'fourth.sock');
+    install(bin, '--mode', 'daemon', '--socket', fourth);
+    let drop: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => {
+      handler = (_seen, res) => {
+        drop = () => res.socket?.destroy();
+        resolve();
+      };
+    });
+    server = await startStub(fourth);
+    const waiting = execCni(join(bin, 'manifold'), call('DEL', { path: [bin] }), NET, { argv0: 'macvlan' });
+    await held;
     const back = install(bin);
-    expect(back).toContain(`binary: ${join(bin, 'manifold-oneshot')} (removed: one-shot mode)`);
+    expect(back).toContain(
+      `binary: ${join(bin, 'manifold-oneshot')} (now a link to manifold: one-shot mode)`,
+    );
+    drop();
+    const fellBack = await waiting;
+    expect(fellBack.status, fellBack.stdout).toBe(0);
+    await stopStub();
+    // manifold is the executable again; manifold-oneshot is a link to it
     expect(readFileSync(shim).equals(readFileSync(EXE))).toBe(true);
-    expect(existsSync(join(bin, 'manifold-oneshot'))).toBe(false);
+    expect(readlinkSync(join(bin, 'manifold-oneshot'))).toBe('manifold');
     const spawned = spawn(shim, ['--version'], { stdio: 'ignore' });
     expect(await new Promise((r) => spawned.on('close', r))).toBe(0);
   });

@@ -5,7 +5,8 @@
  * `manifold daemon` on a socket in the file's scratch dir. Its beforeAll runs after the file
  * was collected, so after its top-level `isolateHost()`: the daemon starts in the netns the
  * one-shot calls would run in. After every test, fallbacks.log must still be empty (the daemon
- * served every call, none ran one-shot); after the file, the daemon is stopped (SIGTERM and its
+ * served every call, none ran one-shot; a STATUS or VERSION past the shim's quick deadline is
+ * only counted); after the file, the daemon is stopped (SIGTERM and its
  * drain, SIGKILL if it hangs or the setup failed) and says how many calls it served.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -15,44 +16,43 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  rmSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { httpCall } from './daemon.ts';
-import { DIST_BIN, MODE, setShimBin } from './mode.ts';
+import { DIST_BIN, daemonServed, MODE, setShimBin } from './mode.ts';
 import { scratchDir } from './scratch.ts';
 
 const EXE = join(DIST_BIN, 'manifold');
-/**
- * KNOWN BUG, worked around here: an IPAM plugin executed by a delegate the daemon executes (the
- * reference ptp running `host-local` from CNI_PATH, in meta, multihome and legacy-versions) is
- * a nested call for the same container; through the shim it waits in the daemon behind the call
- * that made it (per-container order, scheduler.ts) until the queue budget ends it with code 11
- * (30 s), and its DEL falls back (daemon-busy-503). A node's real daemon-mode bin dir has no
- * manifold IPAM links, so these run one-shot (dist/bin/<name>) until the daemon lets a call's
- * own nested calls through; set to [] to see the deadlock.
- */
-const IPAM_ONESHOT = ['host-local', 'static'];
 const work = MODE === 'daemon' ? scratchDir('mf-daemon-mode-') : '';
 const bin = join(work, 'bin');
 const socket = join(work, 'run', 'manifold.sock');
 const log = join(work, 'run', 'fallbacks.log');
 let child: ChildProcess | undefined;
 let stderr = '';
+/** Everything the daemon wrote to stderr (mode.ts daemonLog), up to LOG_CAP characters. */
+let fullLog = '';
+const LOG_CAP = 64 * 1024 * 1024;
 let exited: Promise<number | null> | undefined;
 
-function fallbacks(): string[] {
+function fallbackLines(): string[] {
   return existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean) : [];
 }
 
-async function served(): Promise<number> {
-  const { body } = await httpCall(socket, 'GET', '/metrics');
-  let n = 0;
-  for (const m of body.matchAll(/^manifold_request_duration_seconds_count\{[^}]*\} (\S+)$/gm))
-    n += Number(m[1]);
-  return n;
+/**
+ * A STATUS or VERSION the daemon did not answer within the shim's quick deadline (90 ms,
+ * docs/daemon.md) runs one-shot by design: on a loaded machine that is a matter of timing,
+ * not of the daemon failing the call, so it is counted, not judged (no timing thresholds in
+ * tests). Seen in the fuzz-daemon run at a load average of 8-10 on 2 cores.
+ */
+const quick = (line: string) => / (STATUS|VERSION) deadline$/.test(line);
+
+/** The fallbacks that say the daemon did not serve a call. */
+function fallbacks(): string[] {
+  return fallbackLines().filter((l) => !quick(l));
 }
 
 if (MODE === 'daemon') {
@@ -74,13 +74,17 @@ if (MODE === 'daemon') {
     );
     for (const name of readdirSync(DIST_BIN))
       if (lstatSync(join(DIST_BIN, name)).isSymbolicLink())
-        symlinkSync(IPAM_ONESHOT.includes(name) ? join(DIST_BIN, name) : 'manifold', join(bin, name));
+        // every built-in, IPAM too, is the shim: an IPAM plugin a delegate the daemon executes runs
+        // (the reference ptp running host-local from CNI_PATH) comes back into the daemon as a
+        // nested call of the same container, served beside its parent (scheduler.ts `nested`)
+        symlinkSync('manifold', join(bin, name));
 
     const c = spawn(EXE, ['daemon', '--socket', socket], { env, stdio: ['ignore', 'ignore', 'pipe'] });
     child = c;
     exited = new Promise((resolve) => c.once('exit', (code) => resolve(code)));
     c.stderr?.on('data', (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-8000);
+      if (fullLog.length < LOG_CAP) fullLog += d.toString();
     });
     const t0 = Date.now();
     for (;;) {
@@ -91,7 +95,7 @@ if (MODE === 'daemon') {
       if (Date.now() - t0 > 30_000) throw new Error(`manifold daemon was not ready within 30 s: ${stderr}`);
       await new Promise((r) => setTimeout(r, 50));
     }
-    setShimBin(bin);
+    setShimBin(bin, socket, () => fullLog);
   });
 
   afterEach(() => {
@@ -102,20 +106,27 @@ if (MODE === 'daemon') {
   });
 
   afterAll(async () => {
-    setShimBin(undefined);
-    const c = child;
-    if (!c) return;
-    if (c.exitCode !== null || c.signalCode !== null)
-      throw new Error(`manifold daemon died during the file (${c.exitCode ?? c.signalCode}): ${stderr}`);
-    const n = await served().catch(() => undefined);
-    c.kill('SIGTERM');
-    const timer = setTimeout(() => c.kill('SIGKILL'), 35_000);
-    const code = await exited;
-    clearTimeout(timer);
-    process.stderr.write(
-      `daemon mode: ${n ?? '?'} calls served by the daemon, ${fallbacks().length} fell back\n`,
-    );
-    if (code !== 0) throw new Error(`manifold daemon exited ${code} after SIGTERM: ${stderr}`);
-    expect(fallbacks()).toEqual([]);
+    try {
+      const n = await daemonServed().catch(() => undefined);
+      setShimBin(undefined);
+      const c = child;
+      if (!c) return;
+      if (c.exitCode !== null || c.signalCode !== null)
+        throw new Error(`manifold daemon died during the file (${c.exitCode ?? c.signalCode}): ${stderr}`);
+      c.kill('SIGTERM');
+      const timer = setTimeout(() => c.kill('SIGKILL'), 35_000);
+      const code = await exited;
+      clearTimeout(timer);
+      const late = fallbackLines().filter(quick).length;
+      process.stderr.write(
+        `daemon mode: ${n ?? '?'} calls served by the daemon, ${fallbacks().length} fell back` +
+          `${late ? ` (and ${late} STATUS/VERSION past the shim's quick deadline ran one-shot)` : ''}\n`,
+      );
+      if (code !== 0) throw new Error(`manifold daemon exited ${code} after SIGTERM: ${stderr}`);
+      expect(fallbacks()).toEqual([]);
+    } finally {
+      // a failed check above would skip scratchDir's own afterAll (it runs after this one)
+      rmSync(work, { recursive: true, force: true });
+    }
   }, 40_000);
 }

@@ -91,7 +91,7 @@ beforeAll(async () => {
   kube.start();
   daemon = new Daemon({
     socket,
-    run: callRunner(plugins, process.env.PATH, () => {}, host),
+    run: callRunner(plugins, { path: process.env.PATH, stderr: () => {}, host }),
     extraMetrics: () => [...kube.metricLines(), ...gc.metricLines()],
   });
   await daemon.start();

@@ -111,7 +111,13 @@ describe('the socket', () => {
 
     const third = spawnDaemon(['--socket', sock, '--replace']);
     for (let i = 0; i < 200 && !third.stderr.includes('serving'); i++) await sleep(25);
-    expect(third.stderr).toMatch(/^manifold daemon: serving /);
+    // the daemon's own lines are JSON, one object per line (--log-format text for people)
+    expect(JSON.parse(third.stderr.split('\n')[0] ?? '')).toMatchObject({
+      level: 'info',
+      plugin: 'manifold-daemon',
+      pid: third.child.pid,
+      msg: expect.stringMatching(/^serving /),
+    });
     // the socket is now the third's: the first, ending, must not take it away
     first.child.kill('SIGTERM');
     expect(await first.exited).toBe(0);

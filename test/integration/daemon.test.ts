@@ -83,7 +83,9 @@ describe('the same skel and plugin as one-shot', () => {
   });
 
   it('macvlan + host-local ADD, CHECK, DEL: stdout and status byte for byte as one-shot prints them', async () => {
-    const { sock } = await startDaemon({ run: callRunner(plugins, process.env.PATH, () => {}) });
+    const { sock } = await startDaemon({
+      run: callRunner(plugins, { path: process.env.PATH, stderr: () => {} }),
+    });
     const dataDir = join(tmp, 'ipam');
     const conf = JSON.stringify({
       cniVersion: '1.0.0',

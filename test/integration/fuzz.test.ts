@@ -12,16 +12,22 @@
  * - nothing is written outside the configured directories (those of the config, all in a
  *   temp dir: the repository and /var/lib/cni are watched).
  * Runs per plugin: MANIFOLD_FUZZ_RUNS (default 60; docs/reliability.md has a deeper run).
+ * In daemon mode (vitest project `fuzz-daemon`, MANIFOLD_MODE=daemon: test/helpers/mode.ts and
+ * daemon-mode-setup.ts) every case goes through the built shim to one built `manifold daemon`
+ * instead of the skel in this process: the same checks, on the shim's exit status and stdout,
+ * and on what the daemon logged (no stack), with no call falling back.
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execCni } from '../helpers/exec-plugin.ts';
 import { FakeSysfs } from '../helpers/fake-sysfs.ts';
 import { cniArgsArb, expectCniOutcome, mutatedConfig } from '../helpers/fuzz.ts';
 import { ip, ipJson, isolateHost, newNetns, requireRoot } from '../helpers/host.ts';
-import { builtinLoader, runWith } from '../helpers/skel.ts';
+import { DIST_BIN, daemonLog, MODE } from '../helpers/mode.ts';
+import { builtinLoader, runWith, type SkelRun } from '../helpers/skel.ts';
 
 requireRoot();
 isolateHost();
@@ -236,6 +242,23 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 const JS_ERROR =
   /cannot read|is not a function|is not iterable|is not defined|undefined|Maximum call stack|Unexpected token/i;
 
+/**
+ * One call of built-in `type`: the skel in this process, or in daemon mode the shim (its
+ * `manifold`, invoked under the name `type`: the daemon picks the plugin by it) and stderr what
+ * the daemon logged meanwhile (the call's logToStderr lines).
+ */
+async function call(type: string, env: Record<string, string>, stdin: string): Promise<SkelRun> {
+  if (MODE === 'oneshot') return runWith(builtinLoader(type), env, stdin, type);
+  const mark = daemonLog().length;
+  const out = await execCni(
+    join(DIST_BIN, 'manifold'),
+    { command: env.CNI_COMMAND as 'ADD', env, timeoutMs: CASE_MS + 5_000 },
+    stdin,
+    { argv0: type },
+  );
+  return { code: out.status ?? -1, stdout: out.stdout, stderr: daemonLog().slice(mark), json: out.json };
+}
+
 /** Reservation files (`<dataDir>/<network>/<ip>`) in every store a fuzzed config may use. */
 function reservations(): string[] {
   const out: string[] = [];
@@ -272,7 +295,6 @@ function left(): string[] {
 describe.each(Object.keys(BASES))('%s, fuzzed on the real kernel', (type) => {
   it(`${RUNS} random configs, environments, CNI_ARGS and prevResults: a result or a CNI error naming the field, nothing left`, async () => {
     mkdirSync(join(work, 'bin'), { recursive: true });
-    const load = builtinLoader(type);
     const stats = new Map<string, number>();
     const internal = new Set<string>();
     await fc.assert(
@@ -305,7 +327,7 @@ describe.each(Object.keys(BASES))('%s, fuzzed on the real kernel', (type) => {
           env.MANIFOLD_SYSFS_ROOT = fake.root;
           const context = `${verb} ${JSON.stringify(envOver)} ${JSON.stringify(withLog)}`;
           writeFileSync(join(work, 'last-case'), `${type} ${context}\n`); // what was running, should the process die
-          const out = await withTimeout(runWith(load, env, JSON.stringify(withLog), type), CASE_MS, context);
+          const out = await withTimeout(call(type, env, JSON.stringify(withLog)), CASE_MS, context);
           const outcome = out.code === 0 ? `${verb} ok` : `${verb} ${String(out.json?.code)}`;
           stats.set(outcome, (stats.get(outcome) ?? 0) + 1);
           if (out.json?.code === 999) internal.add(String(out.json.msg).replace(/fz[0-9a-f]{6}/g, '<id>'));
@@ -318,7 +340,7 @@ describe.each(Object.keys(BASES))('%s, fuzzed on the real kernel', (type) => {
           );
           if (out.code !== 0) expect(String(out.json?.msg), context).not.toMatch(JS_ERROR);
           if (verb === 'ADD' && out.code === 0) {
-            const del = await runWith(load, { ...env, CNI_COMMAND: 'DEL' }, JSON.stringify(withLog), type);
+            const del = await call(type, { ...env, CNI_COMMAND: 'DEL' }, JSON.stringify(withLog));
             expect(del.code, `DEL after a fuzzed ADD: ${del.stdout} (${context})`).toBe(0);
           }
           expect(left(), context).toEqual([]);
@@ -336,5 +358,14 @@ describe.each(Object.keys(BASES))('%s, fuzzed on the real kernel', (type) => {
 describe('nothing outside the configured directories', () => {
   it('the repository, /var/lib/cni and /etc/cni are as they were', () => {
     expect(watched()).toEqual(before);
+  });
+});
+
+describe.skipIf(MODE !== 'daemon')('daemon mode', () => {
+  // a line the daemon wrote after its answer was read is in no case's stderr: all of it here
+  it('no JavaScript error got out in the daemon over all the cases', () => {
+    const log = daemonLog();
+    expect(log.length).toBeGreaterThan(0);
+    expect(log).not.toMatch(/\n\s+at .+:\d+:\d+/);
   });
 });

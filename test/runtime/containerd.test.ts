@@ -10,12 +10,17 @@
  * (PodSandboxStatus, ListPodSandbox, Status).
  *
  * Runs alone (vitest project `runtime`, fileParallelism off): test/run-all.sh's runtime tier.
+ * The same file again in daemon mode (vitest project `runtime-daemon`, MANIFOLD_MODE=daemon,
+ * tier runtime-daemon): `install --mode daemon` and a `manifold daemon` beside containerd
+ * (node.ts), every call of containerd's through the shim; after every test no call may have
+ * fallen back, and at the end the daemon must have served them and exit 0 on SIGTERM.
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isolateHost } from '../helpers/host.ts';
+import { MODE } from '../helpers/mode.ts';
 import {
   DATA_MASTER,
   inNetns,
@@ -47,9 +52,28 @@ const TWO_NADS_B = [
 beforeAll(() => node.setUp(), 120_000);
 // a failed test leaves no sandbox for the next one to trip over
 afterEach(() => node.removeAll(), 60_000);
+if (MODE === 'daemon') {
+  afterEach(() => {
+    expect(
+      node.fallbacks(),
+      'calls the shim ran one-shot (fallbacks.log): the daemon must serve them all',
+    ).toEqual([]);
+  });
+}
 afterAll(async () => {
   node.printTimings();
-  await node.tearDown();
+  try {
+    if (MODE === 'daemon') {
+      const served = await node.served();
+      const { code, stderr } = await node.stopDaemon();
+      console.log(`daemon mode: ${served} calls served by the daemon, ${node.fallbacks().length} fell back`);
+      expect(code, `manifold daemon exited ${code} after SIGTERM: ${stderr}`).toBe(0);
+      expect(served).toBeGreaterThan(0);
+      expect(node.fallbacks()).toEqual([]);
+    }
+  } finally {
+    await node.tearDown();
+  }
 }, 120_000);
 
 const empty = {
@@ -106,7 +130,11 @@ describe('install, as on a node', () => {
     expect((await node.containerd.cri.networkReady())?.status).toBe(true);
 
     const out = node.install();
-    expect(out).toContain(`${node.binDir}/manifold (installed)`);
+    if (MODE === 'daemon') {
+      // the shim where containerd runs manifold, the executable beside it as its fallback
+      expect(out).toContain(`binary: ${node.binDir}/manifold-oneshot (installed)`);
+      expect(out).toContain(`shim: ${node.binDir}/manifold for the daemon at ${node.socket}`);
+    } else expect(out).toContain(`${node.binDir}/manifold (installed)`);
     const ms = await node.loaded(WRAPPER_NAME);
     console.log(`containerd loaded manifold's config ${ms.toFixed(0)} ms after install`);
     expect(node.containerd.pid).toBe(pid);

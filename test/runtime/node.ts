@@ -4,15 +4,22 @@
  * bridge + host-local, with portmap and bandwidth chained, as a kubeadm node's
  * 10-containerd-net.conflist), a macvlan master, two NADs, a recording delegate, and what the
  * assertions read: a pod's interfaces, the host side, IPAM stores, caches, rules.
+ * In daemon mode (MANIFOLD_MODE=daemon, the vitest project `runtime-daemon`) the node also runs
+ * one `manifold daemon`, started like containerd (its mount namespace, the node's netns: the
+ * same /run/netns paths and /var/lib/cni), and `install` writes the shim for it: containerd's
+ * every call to manifold goes through the shim, and `fallbacks()` lists those that did not
+ * reach the daemon.
  */
-import { spawnSync } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { Containerd } from '../helpers/containerd.ts';
 import type { SandboxConfig } from '../helpers/cri.ts';
+import { httpCall } from '../helpers/daemon.ts';
 import { FakeApiServer, type RbacRule } from '../helpers/fake-apiserver.ts';
 import { ip, ipJson } from '../helpers/host.ts';
+import { MODE } from '../helpers/mode.ts';
 import { makePki } from '../helpers/pki.ts';
 
 export const BIN = resolve('dist/bin/manifold');
@@ -79,12 +86,17 @@ export class Node {
   /** Every sandbox id ever made (to find rules that mention one). */
   readonly ids = new Set<string>();
   baselineLinks: string[] = [];
+  /** Daemon mode: the daemon's socket (in the run's dir: the same path inside and out). */
+  readonly socket: string;
+  #daemon: ChildProcess | undefined;
+  #daemonErr = '';
 
   constructor(hostNetns: { name: string; path: string }) {
     this.containerd = new Containerd({ hostNetns });
     this.api = new FakeApiServer(makePki());
     this.kubeconfig = join(this.containerd.confDir, 'manifold.d/manifold.kubeconfig');
     this.records = join(this.containerd.dir, 'records');
+    this.socket = join(this.containerd.dir, 'manifold-run/manifold.sock');
   }
 
   get confDir(): string {
@@ -110,6 +122,7 @@ export class Node {
     writeFileSync(join(this.confDir, 'manifold.d/token'), 'node-token');
     this.api.writeKubeconfig(this.kubeconfig, { tokenFile: join(this.confDir, 'manifold.d/token') });
     this.#recorder();
+    if (MODE === 'daemon') await this.#startDaemon();
     this.containerd.writeConf(PRIMARY_FILE, {
       cniVersion: '1.0.0',
       name: PRIMARY_NAME,
@@ -160,6 +173,58 @@ export class Node {
     });
   }
 
+  /** `manifold daemon` on `socket`, as a node's root would start it next to containerd; resolves once ready. */
+  async #startDaemon(): Promise<void> {
+    const d = this.containerd.spawnInside(BIN, ['daemon', '--socket', this.socket]);
+    this.#daemon = d;
+    d.stdout?.resume();
+    d.stderr?.on('data', (b: Buffer) => {
+      this.#daemonErr = (this.#daemonErr + b.toString()).slice(-8000);
+    });
+    const t0 = Date.now();
+    for (;;) {
+      if (d.exitCode !== null || d.signalCode !== null)
+        throw new Error(
+          `manifold daemon exited at start (${d.exitCode ?? d.signalCode}): ${this.#daemonErr}`,
+        );
+      const r = await httpCall(this.socket, 'GET', '/readyz').catch(() => undefined);
+      if (r?.http === 200) return;
+      if (Date.now() - t0 > 30_000)
+        throw new Error(`manifold daemon was not ready within 30 s: ${this.#daemonErr}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** Daemon mode: the calls the shim ran one-shot because the daemon did not answer (its fallbacks.log). */
+  fallbacks(): string[] {
+    const log = join(this.socket, '..', 'fallbacks.log');
+    return existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean) : [];
+  }
+
+  /** Daemon mode: the CNI calls the daemon has answered (its /metrics). */
+  async served(): Promise<number> {
+    const { body } = await httpCall(this.socket, 'GET', '/metrics');
+    let n = 0;
+    for (const m of body.matchAll(/^manifold_request_duration_seconds_count\{[^}]*\} (\S+)$/gm))
+      n += Number(m[1]);
+    return n;
+  }
+
+  /** Daemon mode: SIGTERM (its drain), SIGKILL if it hangs; its exit status and last words. */
+  async stopDaemon(): Promise<{ code: number | null; stderr: string }> {
+    const d = this.#daemon;
+    if (!d) return { code: 0, stderr: '' };
+    this.#daemon = undefined;
+    if (d.exitCode !== null || d.signalCode !== null)
+      return { code: d.exitCode ?? -1, stderr: this.#daemonErr };
+    const gone = new Promise<number | null>((r) => d.once('exit', (code) => r(code)));
+    d.kill('SIGTERM');
+    const timer = setTimeout(() => d.kill('SIGKILL'), 35_000);
+    const code = await gone;
+    clearTimeout(timer);
+    return { code, stderr: this.#daemonErr };
+  }
+
   /** A chained plugin that records what it was given (stdin, CNI_* environment) and passes prevResult on. */
   #recorder(): void {
     const file = join(this.binDir, 'mfrecord');
@@ -192,6 +257,7 @@ if (cmd === 'ADD') process.stdout.write(JSON.stringify(JSON.parse(input).prevRes
     return this.containerd.exec(BIN, args);
   }
 
+  /** `manifold install` as the DaemonSet runs it; in daemon mode `--mode daemon` for this node's daemon. */
   install(): string {
     const r = this.manifold(
       'install',
@@ -201,6 +267,7 @@ if (cmd === 'ADD') process.stdout.write(JSON.stringify(JSON.parse(input).prevRes
       this.confDir,
       '--kubeconfig',
       this.kubeconfig,
+      ...(MODE === 'daemon' ? ['--mode', 'daemon', '--socket', this.socket] : []),
     );
     if (r.code !== 0) throw new Error(`manifold install failed (${r.code}): ${r.err}`);
     return r.out;
@@ -374,6 +441,10 @@ if (cmd === 'ADD') process.stdout.write(JSON.stringify(JSON.parse(input).prevRes
   }
 
   async tearDown(): Promise<void> {
+    // first (containerd's tearDown kills every process naming the run's dir, the daemon too);
+    // a sandbox a failed test left is then DELed through the shim's one-shot fallback
+    const d = await this.stopDaemon();
+    if (d.code !== 0) console.error(`manifold daemon exited ${d.code} after SIGTERM: ${d.stderr}`);
     await this.containerd.tearDown();
     await this.api.stop();
   }

@@ -16,7 +16,7 @@ import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { runCli } from '../../src/cli/cli.ts';
-import { DEFAULT_SOCKET } from '../../src/daemon/socket.ts';
+import { DEFAULT_SOCKET } from '../../src/cli/common/daemon-files.ts';
 import {
   DEFAULT_CNI_DIR,
   DEFAULT_DEVICE_INFO_DIR,
@@ -175,7 +175,16 @@ describe('deploy/daemonset-daemon.yaml (daemon mode)', () => {
   it('init installs the shim for the socket the daemon serves; the daemon gets NODE_NAME', () => {
     expect(init.command.slice(0, 3)).toEqual(['/manifold', 'install', '--mode=daemon']);
     expect(flag(init.command, 'socket')).toBe(socket);
-    expect(daemon.command).toEqual(['/manifold', 'daemon', `--socket=${socket}`, '--replace']);
+    expect(daemon.command).toEqual([
+      '/manifold',
+      'daemon',
+      `--socket=${socket}`,
+      '--replace',
+      '--host-root=/hostroot',
+    ]);
+    // executed plugins run inside the node's root: mounted whole, new netns mounts seen
+    const hostRoot = daemon.volumeMounts?.find((m) => m.mountPath === '/hostroot');
+    expect(hostRoot?.mountPropagation).toBe('HostToContainer');
     const env = Object.fromEntries((daemon.env ?? []).map((e) => [e.name, e]));
     expect(env.NODE_NAME?.valueFrom?.fieldRef.fieldPath).toBe('spec.nodeName');
     // install --watch installs exactly as init does; preStop as the one-shot DaemonSet's
@@ -285,6 +294,7 @@ describe('deploy/daemonset-daemon.yaml (daemon mode)', () => {
         .map((a) =>
           c === daemon.command ? a.replace(/^--socket=.*/, `--socket=${scratch}/kubelet-made/m.sock`) : a,
         )
+        .map((a) => a.replace(/^--host-root=.*/, `--host-root=${scratch}`))
         .filter((a) => a !== '--watch');
       const code = await runCli(args, cliIO({ stderr: (s) => (err += s) }), 't');
       expect(code, err).not.toBe(2);

@@ -99,7 +99,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
    * `manifold daemon`: a command like the others, which also starts the server; it reads the
    * meta-plugin's cache files for garbage collection, so src/daemon need not.
    */
-  'src/cli/daemon': ['src/cli/common', 'src/cni', 'src/daemon', 'src/meta', 'src/util'],
+  'src/cli/daemon': ['src/cli/common', 'src/cni', 'src/daemon', 'src/invoke', 'src/meta', 'src/util'],
   plugins: ['src/attach', 'src/cni', 'src/ip', 'src/ipam', 'src/kernel', 'src/kernel/nl', 'src/util'],
   /** The composition root (main.ts, registry.ts, warm.ts) wires everything together. */
   src: ['*'],

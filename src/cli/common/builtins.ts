@@ -6,6 +6,7 @@
  */
 import type { ExplainerLoader } from '../../cni/explain.ts';
 import type { Invoker, PluginLoader } from '../../cni/plugin.ts';
+import type { HostRoot } from '../../invoke/exec.ts';
 
 export interface CliBuiltin {
   readonly role: 'meta' | 'link' | 'ipam';
@@ -18,6 +19,9 @@ export interface CliBuiltins {
   get(type: string): CliBuiltin | undefined;
   /** The type this executable runs as when invoked under `name` (a built-in's name, else the meta-plugin). */
   typeFor(name: string): string;
-  /** The invoker a CNI call of this executable gets (link and IPAM built-ins in-process). */
-  invoker(): Invoker;
+  /**
+   * The invoker a CNI call of this executable gets (link and IPAM built-ins in-process); with
+   * `root`, executed plugins run inside the node's root (`manifold daemon --host-root`).
+   */
+  invoker(root?: HostRoot): Invoker;
 }

@@ -5,16 +5,21 @@
  * served, the calls it took answered, and exits 0 (1 when the drain ran out of time).
  */
 
+import { renameSync, type Stats, statSync, writeFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { CniError, q } from '../../cni/errors.ts';
 import type { HostServices } from '../../cni/host.ts';
 import { Collector } from '../../daemon/gc.ts';
 import { daemonCredentials, isMirrorPod, KubeWatches, uidOf } from '../../daemon/kube.ts';
 import { callRunner } from '../../daemon/runner.ts';
 import { Daemon } from '../../daemon/server.ts';
-import { DEFAULT_SOCKET } from '../../daemon/socket.ts';
+import { checkSocketPath } from '../../daemon/socket.ts';
+import type { HostRoot } from '../../invoke/exec.ts';
 import { DEFAULT_CNI_DIR } from '../../meta/config.ts';
+import { configureLog, FORMATS, LEVELS, log } from '../../util/log.ts';
 import { MANIFOLD_VERSION } from '../../util/version.ts';
 import type { CliIO, Command } from '../common/command.ts';
+import { DEFAULT_SOCKET, embeddedShim, HOSTEXEC_NAME } from '../common/daemon-files.ts';
 import { type FlagSpec, parseFlags, stringFlag, UsageError } from '../common/flags.ts';
 import { gcCandidates } from './gc-candidates.ts';
 
@@ -26,6 +31,9 @@ const FLAGS: Record<string, FlagSpec> = {
   'max-concurrent': { kind: 'string' },
   'queue-budget-ms': { kind: 'string' },
   replace: { kind: 'boolean' },
+  'host-root': { kind: 'string' },
+  'log-level': { kind: 'string', oneOf: [...LEVELS] },
+  'log-format': { kind: 'string', oneOf: [...FORMATS] },
   'gc-grace-seconds': { kind: 'string' },
   'gc-interval-seconds': { kind: 'string' },
   'cni-dir': { kind: 'string' },
@@ -63,7 +71,18 @@ async function run(args: readonly string[], io: CliIO): Promise<number> {
   const cniDir = stringFlag(flags, 'cni-dir') ?? DEFAULT_CNI_DIR;
   const nodeName = stringFlag(flags, 'node-name') || io.env.NODE_NAME || '';
   const kubeconfig = stringFlag(flags, 'kubeconfig');
-  const say = (line: string) => io.stderr(`manifold daemon: ${line}\n`);
+  // the daemon's own lines: one per event on stderr (the container's log), JSON unless
+  // --log-format text; a call logs where its config says, as in one-shot
+  configureLog(
+    {
+      logToStderr: true,
+      logLevel: stringFlag(flags, 'log-level'),
+      logFormat: stringFlag(flags, 'log-format'),
+    },
+    io.stderr,
+    'manifold-daemon',
+  );
+  const say = (line: string) => log.info(line);
   let credentials: ReturnType<typeof daemonCredentials>;
   try {
     credentials = daemonCredentials(kubeconfig, io.env);
@@ -74,14 +93,26 @@ async function run(args: readonly string[], io: CliIO): Promise<number> {
   const kube = credentials && nodeName ? new KubeWatches({ credentials, nodeName, log: say }) : undefined;
   const host: HostServices | undefined = kube ? { kube } : undefined;
   const b = io.builtins;
+  const rootDir = hostRootDir(stringFlag(flags, 'host-root'));
+  // the socket's directory first: private (0700), where the launcher is written
+  await checkSocketPath(socket, flags.replace === true);
+  const root = rootDir === undefined ? undefined : await writeLauncher(rootDir, socket);
   const runCall = callRunner(
-    { typeFor: b.typeFor, load: (t) => b.get(t)?.load, invoker: b.invoker, version: MANIFOLD_VERSION },
-    io.env.PATH,
-    io.stderr,
-    host,
+    {
+      typeFor: b.typeFor,
+      load: (t) => b.get(t)?.load,
+      invoker: () => b.invoker(root),
+      version: MANIFOLD_VERSION,
+    },
+    {
+      path: io.env.PATH,
+      stderr: io.stderr,
+      observe: (type, verb, ok, seconds) => daemon.metrics.delegate(type, verb, ok, seconds),
+      ...(host ? { host } : {}),
+    },
   );
   let collector: Collector | undefined;
-  const daemon = new Daemon({
+  const daemon: Daemon = new Daemon({
     socket,
     run: runCall,
     maxConcurrent,
@@ -95,7 +126,8 @@ async function run(args: readonly string[], io: CliIO): Promise<number> {
   say(
     `serving ${socket} (max ${maxConcurrent} at once, queue budget ${queueBudgetMs} ms` +
       `${port === undefined ? '' : `, metrics on 127.0.0.1:${port}`}` +
-      `${kube ? `, watching the pods of node ${nodeName} and the NADs with ${kube.server}, garbage collection of ${cniDir} after ${gcGraceS} s` : ''})`,
+      `${kube ? `, watching the pods of node ${nodeName} and the NADs with ${kube.server}, garbage collection of ${cniDir} after ${gcGraceS} s` : ''}` +
+      `${root ? `, executed plugins run inside ${root.dir}` : ''})`,
   );
   if (kube) {
     kube.start();
@@ -136,6 +168,32 @@ async function run(args: readonly string[], io: CliIO): Promise<number> {
   return clean ? 0 : 1;
 }
 
+/** `--host-root`, checked now so a wrong root fails the start rather than every pod. */
+function hostRootDir(dir: string | undefined): string | undefined {
+  if (dir === undefined) return undefined;
+  if (!isAbsolute(dir)) throw new UsageError(`--host-root: ${q(dir)} is not an absolute path`);
+  let st: Stats;
+  try {
+    st = statSync(dir);
+  } catch (err) {
+    throw new UsageError(`--host-root: ${q(dir)}: ${(err as Error).message}`);
+  }
+  if (!st.isDirectory()) throw new UsageError(`--host-root: ${q(dir)} is not a directory`);
+  return resolve(dir);
+}
+
+/**
+ * The launcher into the node's root: the shim this executable carries, written into the
+ * socket's private directory as `manifold-hostexec` (the name gives it that role).
+ */
+async function writeLauncher(dir: string, socket: string): Promise<HostRoot> {
+  const launcher = join(dirname(resolve(socket)), HOSTEXEC_NAME);
+  const tmp = `${launcher}.${process.pid}.tmp`;
+  writeFileSync(tmp, await embeddedShim(), { mode: 0o700 });
+  renameSync(tmp, launcher);
+  return { dir, launcher };
+}
+
 export const daemonCommand: Command = {
   help: `Serves CNI calls for the native shim of daemon mode on a root-only unix socket: the
 same skel and plugins as one-shot, in one long-lived process per node (docs/daemon.md).
@@ -153,6 +211,12 @@ flags:
   --gc-grace-seconds N   collect a gone pod's attachment only once its cache and the pod's
                          absence are this old (default ${GC_GRACE_S})
   --gc-interval-seconds N  between garbage-collection passes (default ${GC_INTERVAL_S})
+  --host-root DIR        the node's root as mounted in the daemon's container (e.g. /hostroot):
+                         executed plugins (CNI_PATH, a wrapped primary) are found and run inside
+                         it, chrooted, so they see the node's files as one-shot does. Default:
+                         run them in the daemon's own filesystem (a daemon on the node itself)
+  --log-level LEVEL      the daemon's own lines on stderr: ${LEVELS.join(', ')} (default info)
+  --log-format FORMAT    json (default: one object per line) or text
   --metrics-port N       also serve GET /metrics on 127.0.0.1:N (default: only on the socket)
   --max-concurrent N     calls running at once (default 16); the rest wait in one FIFO
   --queue-budget-ms N    a call that waited this long gets code 11 at once (default 30000;

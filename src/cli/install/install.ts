@@ -6,9 +6,9 @@
  */
 import { SERVICE_ACCOUNT_DIR } from '../../k8s/incluster.ts';
 import type { Command } from '../common/command.ts';
+import { DEFAULT_SOCKET, embeddedShim } from '../common/daemon-files.ts';
 import { parseFlags, UsageError } from '../common/flags.ts';
 import { install, uninstall } from './setup.ts';
-import { DEFAULT_SOCKET, embeddedShim } from './shim.ts';
 
 const WATCH_INTERVAL_MS = 10_000;
 

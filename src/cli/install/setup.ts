@@ -13,7 +13,16 @@
  * it is in place). One-shot mode on a node that had the shim puts the executable back as
  * `manifold` and removes `manifold-oneshot`. The wrapper config is the same in both modes.
  */
-import { existsSync, readFileSync, unlinkSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+} from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { readNetworkFile } from '../../meta/files.ts';
 import { CONF_NAMES, chooseConfName, runtimeOrder } from './conf-name.ts';
@@ -100,8 +109,9 @@ function isOurs(path: string): boolean {
 }
 
 /**
- * `manifold` (the executable, or in daemon mode the shim) and, in daemon mode only,
- * `manifold-oneshot` beside it. Every file is replaced by rename, never written in place: a
+ * `manifold` (the executable, or in daemon mode the shim) and `manifold-oneshot` beside it:
+ * in daemon mode the executable, the shim's fallback; in one-shot mode after daemon mode, a
+ * link to `manifold`. Every file is replaced by rename, never written in place: a
  * running shim or executable keeps its inode (no "text file busy", Multus #1221).
  */
 async function installBinaries(opts: InstallOptions, binary: string, report: string[]): Promise<void> {
@@ -116,9 +126,16 @@ async function installBinaries(opts: InstallOptions, binary: string, report: str
     return;
   }
   report.push(`binary: ${binary} (${copyExecutable(opts.source, binary) ? 'installed' : 'unchanged'})`);
-  if (existsSync(oneshot)) {
-    unlinkSync(oneshot);
-    report.push(`binary: ${oneshot} (removed: one-shot mode)`);
+  // back from daemon mode: a shim still running (for up to its 230 s deadline) may yet fall
+  // back to manifold-oneshot, so it stays, as a link to the one-shot executable just installed
+  // (removing it made that shim's fallback fail with code 999)
+  const old = lstatSync(oneshot, { throwIfNoEntry: false });
+  if (old && !(old.isSymbolicLink() && readlinkSync(oneshot) === 'manifold')) {
+    const tmp = `${oneshot}.${process.pid}.tmp`;
+    rmSync(tmp, { force: true });
+    symlinkSync('manifold', tmp);
+    renameSync(tmp, oneshot);
+    report.push(`binary: ${oneshot} (now a link to manifold: one-shot mode)`);
   }
 }
 

@@ -4,7 +4,7 @@
  * cannot fit refused; the shim as `manifold` and the executable as `manifold-oneshot`,
  * idempotent; one-shot install on a node with the shim puts the executable back.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -99,9 +99,15 @@ describe('install --mode daemon', () => {
 
     expect((await install(opts)).slice(0, 2)).toEqual([
       `binary: ${shim} (installed)`,
-      `binary: ${oneshot} (removed: one-shot mode)`,
+      `binary: ${oneshot} (now a link to manifold: one-shot mode)`,
     ]);
     expect(readFileSync(shim, 'utf8')).toBe('#!/bin/sh\n');
-    expect(existsSync(oneshot)).toBe(false);
+    // a shim still running from daemon mode falls back to it: it executes the one-shot now
+    expect(readlinkSync(oneshot)).toBe('manifold');
+    expect(readFileSync(oneshot, 'utf8')).toBe('#!/bin/sh\n');
+    expect((await install(opts)).slice(0, 2)).toEqual([
+      `binary: ${shim} (unchanged)`,
+      expect.stringMatching(/^config: /),
+    ]);
   });
 });

@@ -10,27 +10,11 @@ import { q } from '../../cni/errors.ts';
 /** Must match CONFIG_SIZE and the marker in src/shim/shim.c. */
 export const SHIM_CONFIG_SIZE = 4096;
 export const SHIM_CONFIG_MARKER = '@@MANIFOLD-SHIM-CONFIG@@';
-/** The daemon's socket when `--socket` is not given (the daemon's own default). */
-export const DEFAULT_SOCKET = '/run/manifold/manifold.sock';
 /** The one-shot executable's name beside the shim, in the bin dir. */
 export const ONESHOT_NAME = 'manifold-oneshot';
 
 /** sun_path holds 108 bytes, NUL included. */
 const MAX_SOCKET_PATH = 107;
-
-/**
- * The shim the executable carries (the single executable's asset `shim`), or an error saying
- * why there is none: only the single executable (dist/bin/manifold) carries one.
- */
-export async function embeddedShim(): Promise<Buffer> {
-  const sea = await import('node:sea');
-  if (!sea.isSea()) {
-    throw new Error(
-      'install --mode daemon writes the shim this executable carries: run the single executable (dist/bin/manifold), not the bundle',
-    );
-  }
-  return Buffer.from(sea.getRawAsset('shim') as ArrayBuffer);
-}
 
 /** A copy of `shim` configured for `socket` and `oneshot` (both made absolute). */
 export function patchShim(shim: Uint8Array, socket: string, oneshot: string): Buffer {
