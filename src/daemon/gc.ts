@@ -7,8 +7,9 @@
  * and sends the very DEL a runtime would, through its own call path (so it waits behind any
  * call for that container). Never while the pod watch is not synced; never for an attachment
  * that is not a pod's; only once both the cache file and the pod's absence are older than the
- * grace period (a sandbox still starting is never touched). Each one freed is logged and
- * counted.
+ * grace period (a sandbox still starting is never touched); and only when the API server, asked
+ * once, confirms the pod is gone (a wrong watch never costs a live pod its networks). Each one
+ * freed is logged and counted.
  */
 import type { JsonObject } from '../cni/host.ts';
 import type { CniRequest, CniResponse } from './protocol.ts';
@@ -40,6 +41,8 @@ export interface CollectorOptions {
   readonly pods: PodView;
   /** Whether the watch's object is the pod of this uid ("" matches any; a mirror pod matches by name). */
   readonly samePod: (o: JsonObject, uid: string) => boolean;
+  /** Whether the API server confirms the pod is gone (asked before any DEL; false: it cannot say, or it exists). */
+  readonly confirmGone: (namespace: string, name: string, uid: string) => Promise<boolean>;
   /** Runs the DEL through the daemon (undefined: not run, e.g. draining). */
   readonly run: (req: CniRequest) => Promise<CniResponse | undefined>;
   readonly graceMs: number;
@@ -57,6 +60,9 @@ export class Collector {
   freed = 0;
   failed = 0;
   skippedUnsynced = 0;
+  /** Candidates the API server did not confirm gone (kept). */
+  unconfirmed = 0;
+  readonly #warned = new Set<string>();
 
   constructor(opts: CollectorOptions) {
     this.#opts = opts;
@@ -103,9 +109,19 @@ export class Collector {
       const absentSince = gone && (!uid || gone.uid === uid) ? gone.at : pods.firstSyncAt;
       if (performance.now() - absentSince < graceMs) continue;
       if (Date.now() - c.writtenMs < graceMs) continue;
+      const ref = `pod ${namespace}/${name}${uid ? ` (uid ${uid})` : ''}`;
+      if (!(await this.#opts.confirmGone(namespace, name, uid))) {
+        this.unconfirmed++;
+        if (!this.#warned.has(c.file)) {
+          this.#warned.add(c.file);
+          this.#opts.log(
+            `garbage collection: ${ref} is not in this node's pod watch, but the API server does not confirm it is gone: ${c.containerId}/${c.ifname} kept (is --node-name this node's?)`,
+          );
+        }
+        continue;
+      }
       const answer = await this.#opts.run(c.del);
       if (!answer) continue;
-      const ref = `pod ${namespace}/${name}${uid ? ` (uid ${uid})` : ''}`;
       if (answer.status === 0) {
         freed++;
         this.freed++;
@@ -133,6 +149,9 @@ export class Collector {
       '# HELP manifold_gc_skipped_unsynced_total Garbage-collection passes skipped because the pod watch was not synced.',
       '# TYPE manifold_gc_skipped_unsynced_total counter',
       `manifold_gc_skipped_unsynced_total ${this.skippedUnsynced}`,
+      '# HELP manifold_gc_unconfirmed_total Attachments kept because the API server did not confirm their pod gone.',
+      '# TYPE manifold_gc_unconfirmed_total counter',
+      `manifold_gc_unconfirmed_total ${this.unconfirmed}`,
     ];
   }
 }

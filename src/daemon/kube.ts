@@ -157,6 +157,26 @@ export class KubeWatches implements KubeHost {
     return sendOnce(this.#agents, await this.#source(), method, path, body, contentType, timeoutMs);
   }
 
+  /**
+   * Whether the API server confirms the pod is gone (404, or another uid: deleted and made
+   * again): garbage collection asks before it deletes anything, so a watch that is wrong (a
+   * --node-name that is not this node's) never costs a live pod its networks. False when the
+   * API cannot say (unreachable, refused).
+   */
+  async confirmGone(namespace: string, name: string, uid: string): Promise<boolean> {
+    const path = `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`;
+    let reply: ApiReply;
+    try {
+      reply = await this.send('GET', path, undefined, 'application/json', 5000);
+    } catch {
+      return false;
+    }
+    if (reply.status === 404) return true;
+    if (reply.status !== 200) return false;
+    const pod = obj(reply.body);
+    return !!uid && uidOf(pod) !== uid && !isMirrorPod(pod);
+  }
+
   /** The watches' metrics (Prometheus text lines). */
   metricLines(now = performance.now()): string[] {
     const out: string[] = [];

@@ -32,7 +32,7 @@ export interface InformerOptions {
   readonly backoffMs?: { readonly first: number; readonly max: number };
   /** One line per state change (up, down, relist), never per event. */
   readonly log?: (line: string) => void;
-  /** Page size of a list (default 500). */
+  /** Page size of a list (default 100: a page's JSON is parsed in one go, so it stays small). */
   readonly pageSize?: number;
 }
 
@@ -195,7 +195,7 @@ export class Informer {
     let rv: string | undefined;
     do {
       const target = await this.#opts.source();
-      const extra: Record<string, string> = { limit: String(this.#opts.pageSize ?? 500) };
+      const extra: Record<string, string> = { limit: String(this.#opts.pageSize ?? 100) };
       if (cont) extra.continue = cont;
       const reply = await sendOnce(
         this.#agents,

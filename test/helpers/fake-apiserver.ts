@@ -38,6 +38,8 @@ interface HistoryEvent {
   readonly type: 'ADDED' | 'MODIFIED' | 'DELETED';
   /** A snapshot of the object as of the event. */
   readonly object: Obj;
+  /** The object before a MODIFIED event. */
+  readonly prev?: Obj;
 }
 
 interface Watcher {
@@ -168,7 +170,9 @@ export class FakeApiServer {
       },
       (req, res) => this.#handle(req, res),
     );
-    server.on('secureConnection', (s) => {
+    // every TCP connection, also one still in its TLS handshake (stop() must cut it too, or
+    // close() waits for it)
+    server.on('connection', (s: Socket) => {
       this.#sockets.add(s);
       s.on('close', () => this.#sockets.delete(s));
     });
@@ -201,9 +205,9 @@ export class FakeApiServer {
       status: { phase: 'Pending' },
     };
     const key = `${p.namespace}/${p.name}`;
-    const type = this.pods.has(key) ? 'MODIFIED' : 'ADDED';
+    const prev = this.pods.get(key);
     this.pods.set(key, pod);
-    this.#record('pods', type, pod);
+    this.#record('pods', prev ? 'MODIFIED' : 'ADDED', pod, prev);
     return pod;
   }
 
@@ -262,19 +266,32 @@ export class FakeApiServer {
     );
   }
 
-  #record(kind: Watched, type: HistoryEvent['type'], object: Obj): void {
+  /**
+   * Keeps the event for resumed watches and sends it to the open ones. A watch whose field
+   * selector the object no longer matches (a pod on another node now) gets it as DELETED, as
+   * the API server sends it.
+   */
+  #record(kind: Watched, type: HistoryEvent['type'], object: Obj, prev?: Obj): void {
     const e: HistoryEvent = {
       rv: Number(object.metadata.resourceVersion),
       kind,
       type,
       object: structuredClone(object),
+      ...(prev ? { prev: structuredClone(prev) } : {}),
     };
     this.#history.push(e);
     while (this.#history.length > this.historyLimit) {
       const dropped = this.#history.shift();
       if (dropped) this.#compactedTo = dropped.rv;
     }
-    for (const w of this.#watchers) if (this.#matches(w, e)) this.#write(w, e);
+    for (const w of this.#watchers) this.#deliver(w, e);
+  }
+
+  /** Writes the event to `w` if it concerns it: as it is, or as DELETED when it no longer matches. */
+  #deliver(w: Watcher, e: HistoryEvent): void {
+    if (this.#matches(w, e)) this.#write(w, e);
+    else if (e.type === 'MODIFIED' && e.prev && this.#matches(w, { ...e, object: e.prev }))
+      this.#write(w, { ...e, type: 'DELETED' });
   }
 
   #matches(w: Watcher, e: HistoryEvent): boolean {
@@ -590,7 +607,7 @@ export class FakeApiServer {
     if (from === '' || from === '0') {
       for (const o of current) this.#write(watcher, { rv: 0, kind: w.kind, type: 'ADDED', object: o });
     } else {
-      for (const e of this.#history) if (e.rv > rv && this.#matches(watcher, e)) this.#write(watcher, e);
+      for (const e of this.#history) if (e.rv > rv) this.#deliver(watcher, e);
     }
     this.#watchers.add(watcher);
     res.on('close', () => {

@@ -99,6 +99,7 @@ beforeAll(async () => {
     candidates: () => gcCandidates([cniDir]),
     pods: kube.pods,
     samePod: (o, uid) => !uid || uidOf(o) === uid || isMirrorPod(o),
+    confirmGone: (ns, name, uid) => kube.confirmGone(ns, name, uid),
     run: (req: CniRequest) => daemon.runOwn(req),
     graceMs: GRACE_MS,
     intervalMs: 3_600_000, // the test sweeps itself
@@ -352,6 +353,32 @@ describe('garbage collection', () => {
     expect(reservations(p.cid)).toEqual([]);
   });
 
+  it("keeps an attachment whose pod the API server still has (not in this node's watch: a wrong --node-name)", async () => {
+    const name = uniq('dkp-');
+    api.addPod({ namespace: 'default', name, uid: `uid-${name}`, nodeName: 'node7' });
+    const p = pod({}, false);
+    const env = {
+      CNI_CONTAINERID: p.cid,
+      CNI_NETNS: p.ns.path,
+      CNI_IFNAME: 'eth0',
+      CNI_PATH: '/opt/cni/bin',
+      CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=${name};K8S_POD_INFRA_CONTAINER_ID=${p.cid};K8S_POD_UID=uid-${name}`,
+    };
+    const r = await cniCall(socket, 'manifold', { ...env, CNI_COMMAND: 'ADD' }, metaConf);
+    expect(r.json?.status, r.json?.stdout).toBe(0);
+    const unconfirmed = gc.unconfirmed;
+    const start = performance.now();
+    await until('past the grace', () => performance.now() - start > 2 * GRACE_MS);
+    expect(await gc.sweep()).toBe(0);
+    expect(gc.unconfirmed).toBe(unconfirmed + 1);
+    expect(caches(p.cid)).toHaveLength(1);
+    expect(podLinks(p.ns.name)).toEqual(['eth0']);
+    expect(logs.some((l) => l.includes(p.cid) && l.includes('does not confirm'))).toBe(true);
+    expect((await cniCall(socket, 'manifold', { ...env, CNI_COMMAND: 'DEL' }, metaConf)).json?.status).toBe(
+      0,
+    );
+  });
+
   it("never collects an attachment that is not a pod's", async () => {
     const p = pod({}, false);
     const name = uniq('plain-');
@@ -385,5 +412,45 @@ describe('garbage collection', () => {
       { ...metaConf, name },
     );
     expect(d.json?.status).toBe(0);
+  });
+});
+
+describe('manifold daemon, the command', () => {
+  it('watches with --kubeconfig and --node-name; without credentials or node name it says so once and serves', async () => {
+    const { spawnDaemon, serving, killHard } = await import('../helpers/daemon-proc.ts');
+    const sock = join(work, 'cmd', 'manifold.sock');
+    const d = spawnDaemon(sock, [
+      '--kubeconfig',
+      kubeconfig,
+      '--node-name',
+      NODE,
+      '--cni-dir',
+      join(work, 'cmd-cache'),
+    ]);
+    try {
+      await serving(sock, d);
+      expect(d.stderr).toMatch(/watching the pods of node node1 and the NADs/);
+      await until('synced', async () =>
+        /^manifold_kube_watch_synced\{resource="pods"\} 1$/m.test(
+          (await httpCall(sock, 'GET', '/metrics')).body,
+        ),
+      );
+      const text = (await httpCall(sock, 'GET', '/metrics')).body;
+      expect(text).toMatch(/^manifold_kube_watch_synced\{resource="network-attachment-definitions"\} 1$/m);
+      expect(text).toMatch(/^manifold_gc_freed_total 0$/m);
+      expect(d.stderr).not.toMatch(/no Kubernetes watches/);
+    } finally {
+      await killHard(d);
+    }
+    const sock2 = join(work, 'cmd2', 'manifold.sock');
+    const bare = spawnDaemon(sock2, []);
+    try {
+      await serving(sock2, bare);
+      const text = (await httpCall(sock2, 'GET', '/metrics')).body;
+      expect(text).not.toMatch(/manifold_kube_watch/);
+      expect(bare.stderr.match(/no Kubernetes watches: no credentials .*, no node name/g)).toHaveLength(1);
+    } finally {
+      await killHard(bare);
+    }
   });
 });

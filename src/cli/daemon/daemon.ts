@@ -135,6 +135,7 @@ async function run(args: readonly string[], io: CliIO): Promise<number> {
       candidates: () => gcCandidates([cniDir]),
       pods: kube.pods,
       samePod: (o, uid) => !uid || uidOf(o) === uid || isMirrorPod(o),
+      confirmGone: (ns, name, uid) => kube.confirmGone(ns, name, uid),
       run: (req) => daemon.runOwn(req),
       graceMs: gcGraceS * 1000,
       intervalMs: gcIntervalS * 1000,
