@@ -183,6 +183,14 @@ describe('hostLocalAdd / Del on disk, in the reference format', () => {
     expect(file('last_reserved_ip.0')).toBe('10.5.0.77');
   });
 
+  it('rewrites last_reserved_ip in place: a shorter address leaves nothing of the longer one', async () => {
+    const ranges = [[{ subnet: '10.5.0.0/24' }]];
+    expect(await addrOf(load({ ranges }, {}, args({ IP: '10.5.0.177' })), 'c1')).toEqual(['10.5.0.177/24']);
+    expect(file('last_reserved_ip.0')).toBe('10.5.0.177');
+    expect(await addrOf(load({ ranges }, {}, args({ IP: '10.5.0.7' })), 'c2')).toEqual(['10.5.0.7/24']);
+    expect(file('last_reserved_ip.0')).toBe('10.5.0.7');
+  });
+
   it('leaves no reservation behind when it cannot record last_reserved_ip', async () => {
     const hl = load({ ranges: [[{ subnet: '10.5.0.0/24' }]] });
     mkdirSync(join(dir(), 'last_reserved_ip.0'), { recursive: true }); // rename onto a directory fails
