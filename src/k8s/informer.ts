@@ -32,7 +32,7 @@ export interface InformerOptions {
   readonly backoffMs?: { readonly first: number; readonly max: number };
   /** One line per state change (up, down, relist), never per event. */
   readonly log?: (line: string) => void;
-  /** Page size of a list (default 100: a page's JSON is parsed in one go, so it stays small). */
+  /** Page size of a list (default 500). */
   readonly pageSize?: number;
 }
 
@@ -79,6 +79,8 @@ export class Informer {
   #lists = 0;
   #errors = 0;
   #lastEventAt = 0;
+  /** Told of each object changed by an event (its key), or of a relist (undefined: anything may have). */
+  readonly #listeners = new Set<(key: string | undefined) => void>();
 
   constructor(opts: InformerOptions) {
     this.#opts = opts;
@@ -124,6 +126,25 @@ export class Informer {
     return this.#goneAt.get(`${namespace}/${name}`);
   }
 
+  /**
+   * Calls `fn` after each ADDED, MODIFIED or DELETED event is in the store (with the object's
+   * `namespace/name`) and after each list (with undefined). Returns the unsubscribe.
+   */
+  listen(fn: (key: string | undefined) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  #tell(key: string | undefined): void {
+    for (const fn of this.#listeners) {
+      try {
+        fn(key);
+      } catch {
+        // a listener's failure is its own
+      }
+    }
+  }
+
   /** Starts listing and watching in the background. */
   start(): void {
     this.#running ??= this.#loop();
@@ -135,11 +156,12 @@ export class Informer {
     return new Promise((resolve) => this.#syncWaiters.push(resolve));
   }
 
+  /** Stops at once: the watch is aborted and a list in flight is cut (its 60 s timeout is not waited for). */
   async stop(): Promise<void> {
     this.#abort.abort();
-    await this.#running;
     this.#agents.http.destroy();
     this.#agents.https.destroy();
+    await this.#running;
   }
 
   #setSynced(v: boolean): void {
@@ -195,7 +217,7 @@ export class Informer {
     let rv: string | undefined;
     do {
       const target = await this.#opts.source();
-      const extra: Record<string, string> = { limit: String(this.#opts.pageSize ?? 100) };
+      const extra: Record<string, string> = { limit: String(this.#opts.pageSize ?? 500) };
       if (cont) extra.continue = cont;
       const reply = await sendOnce(
         this.#agents,
@@ -237,6 +259,7 @@ export class Informer {
     this.#lists++;
     this.#lastEventAt = now;
     this.#setSynced(true);
+    this.#tell(undefined);
   }
 
   #markGone(key: string, o: JsonObject, at: number): void {
@@ -302,6 +325,7 @@ export class Informer {
       this.#store.set(key, o);
       this.#goneAt.delete(key);
     }
+    this.#tell(key);
     return undefined;
   }
 }

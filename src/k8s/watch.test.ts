@@ -4,6 +4,7 @@
  * ERROR event and as an HTTP status), bookmarks moving the resourceVersion, DELETED, a stream
  * the server ends and one that breaks, and the sync state garbage collection relies on.
  */
+import { createServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeApiServer } from '../../test/helpers/fake-apiserver.ts';
 import { makePki } from '../../test/helpers/pki.ts';
@@ -199,5 +200,29 @@ describe('the list+watch cache', () => {
     api.addPod({ namespace: 'd', name: 'after-bad-line', nodeName: 'n5' });
     await until('resumed', () => i.get('d', 'after-bad-line') !== undefined);
     expect(i.stats.lists).toBe(1);
+  });
+});
+
+describe('stopping', () => {
+  it('stop() cuts a list that gets no answer (a black-holed API server) instead of waiting for its timeout', async () => {
+    const held: Socket[] = [];
+    const hole = createServer((s) => held.push(s)); // accepts, never answers (no TLS handshake)
+    await new Promise<void>((r) => hole.listen(0, '127.0.0.1', r));
+    const port = (hole.address() as { port: number }).port;
+    try {
+      const i = new Informer({
+        resource: 'pods',
+        path: '/api/v1/pods',
+        source: () => ({ ...target, server: `https://127.0.0.1:${port}` }),
+        trim: (o) => o,
+      });
+      i.start();
+      await until('the list connected', () => held.length > 0);
+      await i.stop(); // before: waited for the list's 60 s timeout (this test's 5 s ran out)
+      expect(i.synced).toBe(false);
+    } finally {
+      for (const s of held) s.destroy();
+      await new Promise<void>((r) => hole.close(() => r()));
+    }
   });
 });
