@@ -207,7 +207,7 @@ describe('the daemon killed (SIGKILL) at the fault test’s kill points of a fou
         ...pods.flatMap((p) => podLeftovers(p.ns.name).map((l) => `${p.id}: ${l}`)),
         ...leftovers(w, undefined),
       ];
-      pods.forEach((p, j) => {
+      pods.forEach((_p, j) => {
         report.push(
           `kill at ${String(points[j]).padStart(4)} ms of ${(full as PluginOutcome).ms.toFixed(0)} (${outcome(adds[j] as PluginOutcome)}): ${states[j]} → retry with the daemon ${retryWith}`,
         );
