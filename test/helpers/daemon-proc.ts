@@ -95,11 +95,14 @@ export async function killHard(d: DaemonProc): Promise<void> {
   await d.exited;
 }
 
-/** The daemon's resident set now (VmRSS) and its peak (VmHWM), in MiB. */
-export function rssOf(pid: number): { rss: number; hwm: number } {
+/**
+ * The daemon's resident set now (VmRSS), its peak (VmHWM), and the parts of VmRSS that are
+ * anonymous memory (the heaps) and mapped files (the executable's pages), in MiB.
+ */
+export function rssOf(pid: number): { rss: number; hwm: number; anon: number; file: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]);
-  return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
+  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]) / 1024;
+  return { rss: kb('VmRSS'), hwm: kb('VmHWM'), anon: kb('RssAnon'), file: kb('RssFile') };
 }
 
 /** The daemon's metrics text (one value). */
