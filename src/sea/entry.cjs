@@ -217,8 +217,11 @@ if (
 // shrinks below their minimum. The daemon replaces itself (execve: the same PID, before the
 // bundle is compiled) with the V8 flags of a long-lived process, passed as `--node-options`
 // (the config's execArgvExtension "cli": a runtime never passes it). Measured with
-// test/soak/daemon.soak.ts, 200 pods x 4 attachments: RSS 126.8 MiB after the churn (peak
-// 146.7) with the executable's flags, 99.4 MiB (peak 99.4) with these.
+// test/soak/daemon.soak.ts, 200 pods x 4 attachments, after the churn / peak: 117-127 / 132-156
+// MiB with the executable's flags, 99-116 / 99-118 MiB with these. glibc's malloc gets two
+// arenas instead of one per thread that ever allocated (8 per core): 101.4 and 102.4 MiB
+// against 105.2 and 110.2 without (same runs' setting). A value set by whoever starts the
+// daemon is kept.
 const DAEMON_V8 = '--min-semi-space-size=1 --max-semi-space-size=1';
 if (
   process.argv[2] === 'daemon' &&
@@ -230,6 +233,7 @@ if (
       process.execPath,
       [process.execPath, `--node-options=${DAEMON_V8}`, ...process.argv.slice(2)],
       {
+        MALLOC_ARENA_MAX: '2',
         ...process.env,
         MANIFOLD_DAEMON_V8: DAEMON_V8,
       },

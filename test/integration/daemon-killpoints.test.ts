@@ -217,6 +217,6 @@ describe('the daemon killed (SIGKILL) at the fault test’s kill points of a fou
       expect(heldLocks()).toEqual([]);
       for (const p of pods) delNetns(p.ns.name);
     },
-    60_000,
+    120_000,
   );
 });
