@@ -218,10 +218,8 @@ if (
 // bundle is compiled) with the V8 flags of a long-lived process, passed as `--node-options`
 // (the config's execArgvExtension "cli": a runtime never passes it). Measured with
 // test/soak/daemon.soak.ts, 200 pods x 4 attachments, after the churn / peak: 117-127 / 132-156
-// MiB with the executable's flags, 99-116 / 99-118 MiB with these. glibc's malloc gets two
-// arenas instead of one per thread that ever allocated (8 per core): 101.4 and 102.4 MiB
-// against 105.2 and 110.2 without (same runs' setting). A value set by whoever starts the
-// daemon is kept.
+// MiB with the executable's flags, 99-116 / 99-118 MiB with these (the peak and the sawtooth
+// go; what is left after the churn varies from run to run by ~25 MiB of malloc and V8 heap).
 const DAEMON_V8 = '--min-semi-space-size=1 --max-semi-space-size=1';
 if (
   process.argv[2] === 'daemon' &&
@@ -233,7 +231,6 @@ if (
       process.execPath,
       [process.execPath, `--node-options=${DAEMON_V8}`, ...process.argv.slice(2)],
       {
-        MALLOC_ARENA_MAX: '2',
         ...process.env,
         MANIFOLD_DAEMON_V8: DAEMON_V8,
       },
