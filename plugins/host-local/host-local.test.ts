@@ -299,6 +299,15 @@ describe('hostLocalAdd / Del on disk, in the reference format', () => {
     await hostLocalDel(load({ ranges: [[{ subnet: '10.7.0.0/24' }]] }), 'nobody', 'eth0'); // empty store
   });
 
+  it('DEL removes the temp file of a writer killed mid-reserve (it holds the lock: none is being written)', async () => {
+    const hl = load({ ranges: [[{ subnet: '10.5.0.0/24' }]] });
+    await addrOf(hl, 'c1');
+    writeFileSync(join(dir(), '.tmp-4242-0badf00d'), 'killed\r\neth0'); // just written, then SIGKILL
+    await hostLocalDel(hl, 'killed', 'eth0');
+    expect(readdirSync(dir()).filter((f) => f.startsWith('.tmp-'))).toEqual([]);
+    expect(ipFiles()).toEqual(['10.5.0.2']);
+  });
+
   it('treats reservations written by the reference (files it made, with its last_reserved_ip) as its own', async () => {
     const hl = load({ ranges: [[{ subnet: '10.5.0.0/24' }]] });
     mkdirSync(dir(), { recursive: true });

@@ -199,10 +199,15 @@ function allocateFromSet(
   throw fail(`no IP addresses available in range set: ${describeSet(set)}`);
 }
 
-/** Releases the attachment's reservations; nothing reserved is not an error. */
+/**
+ * Releases the attachment's reservations; nothing reserved is not an error. Also removes the
+ * temp a writer killed mid-reserve left (the runtime's DEL after an ADD the daemon died in):
+ * the lock is held, so no temp is being written. GC would too, but containerd never calls it.
+ */
 export async function hostLocalDel(hl: HostLocal, containerId: string, ifname: string): Promise<void> {
   await withStore(hl, (store) => {
     for (const r of store.byAttachment(containerId, ifname)) store.release(r);
+    store.removeStaleTemps(0);
   });
 }
 

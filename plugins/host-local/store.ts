@@ -156,14 +156,19 @@ export class Store {
     return all.filter((r) => r.containerId === id && r.ifname === '');
   }
 
-  /** Removes temp files a crash left behind (older than a minute: never one being written). */
-  removeStaleTemps(): void {
-    const cutoff = Date.now() - 60_000;
+  /**
+   * Removes temp files a crash left behind (a process killed between writing a reservation's
+   * temp and unlinking it). Older than `ageMs`: by default a minute, never one being written;
+   * 0 (all of them) with the store's lock held, under which no writer is at work (reserve()
+   * needs the lock).
+   */
+  removeStaleTemps(ageMs = 60_000): void {
+    const cutoff = Date.now() - ageMs;
     for (const name of readdirSync(this.dir)) {
       if (!name.startsWith('.tmp-')) continue;
       const file = join(this.dir, name);
       try {
-        if (statSync(file).mtimeMs < cutoff) unlinkSync(file);
+        if (ageMs === 0 || statSync(file).mtimeMs < cutoff) unlinkSync(file);
       } catch {
         // gone meanwhile
       }

@@ -71,7 +71,9 @@ fs.writeFileSync(
       useCodeCache: true,
       useSnapshot: false,
       execArgv: v8Flags,
-      execArgvExtension: 'none',
+      // `--node-options` as the first argument, for the daemon's own V8 flags (entry.cjs);
+      // NODE_OPTIONS stays ignored
+      execArgvExtension: 'cli',
       assets,
     },
     null,

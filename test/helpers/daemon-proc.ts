@@ -49,9 +49,14 @@ afterAll(() => {
   }
 });
 
-/** Starts `manifold daemon --socket <socket> ...args` from the source. */
-export function spawnDaemon(socket: string, args: string[] = []): DaemonProc {
-  const child = spawn(process.execPath, [SOURCE_MAIN, 'daemon', '--socket', socket, ...args], {
+/** The daemon from the source (the integration tier's), and as deployed: the built executable. */
+export const FROM_SOURCE: readonly string[] = [process.execPath, SOURCE_MAIN];
+export const BUILT: readonly string[] = [DIST_EXE];
+
+/** Starts `manifold daemon --socket <socket> ...args`: from the source, or `command`. */
+export function spawnDaemon(socket: string, args: string[] = [], command = FROM_SOURCE): DaemonProc {
+  const [exe, ...pre] = command as [string, ...string[]];
+  const child = spawn(exe, [...pre, 'daemon', '--socket', socket, ...args], {
     env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -88,6 +93,16 @@ export async function serving(socket: string, d: DaemonProc): Promise<void> {
 export async function killHard(d: DaemonProc): Promise<void> {
   if (d.child.exitCode === null && d.child.signalCode === null) process.kill(d.pid, 'SIGKILL');
   await d.exited;
+}
+
+/**
+ * The daemon's resident set now (VmRSS), its peak (VmHWM), and the parts of VmRSS that are
+ * anonymous memory (the heaps) and mapped files (the executable's pages), in MiB.
+ */
+export function rssOf(pid: number): { rss: number; hwm: number; anon: number; file: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]) / 1024;
+  return { rss: kb('VmRSS'), hwm: kb('VmHWM'), anon: kb('RssAnon'), file: kb('RssFile') };
 }
 
 /** The daemon's metrics text (one value). */

@@ -1,10 +1,12 @@
 /**
  * Daemon mode's reliability on the real kernel, through the built shim (dist/shim, configured
  * as `manifold install --mode daemon` configures it, falling back to dist/bin/manifold) and
- * `manifold daemon` run from the source. 16 pods at once, each in its own netns, on three of
- * the four networks of test/helpers/fournets.ts through the meta-plugin: bridge with ipMasq
- * (an nftables chain), macvlan, vxlan in bridge mode (shared, reference-counted host
- * devices), each with its own host-local range, and the meta-plugin's cache.
+ * `manifold daemon` run from the source. 16 pods at once, each in its own netns, on the four
+ * networks of test/helpers/fournets.ts through the meta-plugin: bridge with ipMasq (an
+ * nftables chain), macvlan, vxlan in bridge mode (shared, reference-counted host devices) and
+ * sriov (a VF of its own per pod, on the fake sysfs: veth ends as VFs, the sysfs brought up to
+ * date between the phases of calls, as the kernel would), each with its own host-local range,
+ * and the meta-plugin's cache.
  *
  * - The daemon killed (SIGKILL) in the middle of a burst of 16 ADDs; then what the runtime does:
  *   every pod whose ADD failed (code 11 from the shim, or anything but a result) gets DEL, then
@@ -30,7 +32,7 @@ import {
   writeShim,
 } from '../helpers/daemon-proc.ts';
 import { execCni, type PluginOutcome } from '../helpers/exec-plugin.ts';
-import { fourNets, leftovers, makeWorld, type World } from '../helpers/fournets.ts';
+import { fourNets, leftovers, makeWorld, mirrorVfs, type World } from '../helpers/fournets.ts';
 import { delNetns, ipJson, isolateHost, newNetns, requireRoot } from '../helpers/host.ts';
 import { scratchDir } from '../helpers/scratch.ts';
 
@@ -39,14 +41,11 @@ isolateHost();
 const tmp = scratchDir('mf-it-dfaults-');
 const PODS = 16;
 let w: World;
-let conf: Record<string, unknown>;
 /** The daemon's environment for calls: the shim forwards CNI_* and MANIFOLD_* only. */
 let callEnv: Record<string, string>;
 
 beforeAll(() => {
-  w = makeWorld(join(tmp, 'world'), 0);
-  conf = fourNets(w, 0);
-  conf.delegates = (conf.delegates as unknown[]).slice(0, 3); // no sriov: no VF to mirror between calls
+  w = makeWorld(join(tmp, 'world'), PODS); // a VF per pod of a burst
   const { PATH: _path, ...rest } = w.env;
   callEnv = rest;
 });
@@ -68,6 +67,8 @@ async function startDaemon(sock: string, args: string[] = []): Promise<DaemonPro
 
 interface Pod {
   readonly id: string;
+  /** Its VF (index into w.vfs): no two pods of a test share one. */
+  readonly vf: number;
   readonly ns: { name: string; path: string };
 }
 
@@ -82,8 +83,15 @@ function cni(bin: string, verb: 'ADD' | 'DEL', p: Pod): Promise<PluginOutcome> {
   return execCni(
     bin,
     { command: verb, containerId: p.id, netns: p.ns.path, ifname: 'eth0', env: callEnv, timeoutMs: 120_000 },
-    conf,
+    fourNets(w, p.vf),
   );
+}
+
+/** Calls at once, then the fake sysfs brought up to date (which VF netdev is in the host). */
+async function phase(bin: string, verb: 'ADD' | 'DEL', pods: Pod[]): Promise<PluginOutcome[]> {
+  const r = await Promise.all(pods.map((p) => cni(bin, verb, p)));
+  mirrorVfs(w);
+  return r;
 }
 
 const podLinks = (p: Pod) =>
@@ -106,11 +114,11 @@ const cachesOf = (id: string) =>
   // `<network>-<containerID>-<ifname>`: the id between dashes, so ka-1 is not ka-12
   existsSync(w.cniDir) ? readdirSync(w.cniDir).filter((f) => f.includes(`-${id}-`)) : [];
 
-/** What an attached pod has: three links, three reservations, a cache. */
+/** What an attached pod has: four links, four reservations, a cache. */
 let whole: string[] = [];
 function expectAttached(p: Pod, why: string): void {
   expect(podLinks(p), `${p.id} ${why}`).toEqual(whole);
-  expect(reservationsOf(p.id), `${p.id} ${why}`).toHaveLength(3);
+  expect(reservationsOf(p.id), `${p.id} ${why}`).toHaveLength(4);
   expect(cachesOf(p.id).length, `${p.id} ${why}`).toBeGreaterThan(0);
 }
 function expectGone(p: Pod, why: string): void {
@@ -141,8 +149,8 @@ const fallbacks = (sock: string) => {
   return existsSync(f) ? readFileSync(f, 'utf8').split('\n').filter(Boolean) : [];
 };
 
-function newPods(tag: string, n: number): Pod[] {
-  return Array.from({ length: n }, (_, i) => ({ id: `${tag}-${i}`, ns: newNetns('mfdk') }));
+function newPods(tag: string, n: number, firstVf = 0): Pod[] {
+  return Array.from({ length: n }, (_, i) => ({ id: `${tag}-${i}`, vf: firstVf + i, ns: newNetns('mfdk') }));
 }
 
 describe('the daemon killed (SIGKILL) during a burst of 16 ADDs', () => {
@@ -152,11 +160,11 @@ describe('the daemon killed (SIGKILL) during a burst of 16 ADDs', () => {
     const d = await startDaemon(sock);
     const bin = shimFor(sock);
     const [p] = newPods('cal', 1) as [Pod];
-    const r = await cni(bin, 'ADD', p);
+    const [r] = (await phase(bin, 'ADD', [p])) as [PluginOutcome];
     expect(r.status, r.stdout).toBe(0);
     whole = podLinks(p);
-    expect(whole).toHaveLength(3);
-    expect((await cni(bin, 'DEL', p)).status).toBe(0);
+    expect(whole).toHaveLength(4);
+    expect((await phase(bin, 'DEL', [p]))[0]?.status).toBe(0);
     expect(leftovers(w, p.ns.name)).toEqual([]);
     delNetns(p.ns.name);
     await killHard(d);
@@ -176,6 +184,7 @@ describe('the daemon killed (SIGKILL) during a burst of 16 ADDs', () => {
       const when = await whenFirstAnswered(sock, calls);
       await killHard(first);
       const results = await Promise.all(calls);
+      mirrorVfs(w);
       const failed = pods.filter((_, i) => !added(results[i] as PluginOutcome));
       const report = results.map((r, i) => `${pods[i]?.id}: ${r.status} ${r.json?.code ?? ''}`.trim());
       // what the kill left of the failed ADDs (links made, addresses reserved, caches written)
@@ -190,14 +199,12 @@ describe('the daemon killed (SIGKILL) during a burst of 16 ADDs', () => {
 
       // the runtime's reaction, with the daemon back: DEL, then ADD again, for each failed pod
       const second = await startDaemon(sock);
-      const retried = await Promise.all(
-        failed.map(async (p) => {
-          const del = await cni(bin, 'DEL', p);
-          expect(del.status, `DEL of ${p.id}: ${del.stdout}`).toBe(0);
-          expectGone(p, 'after the DEL of a failed ADD');
-          return cni(bin, 'ADD', p);
-        }),
-      );
+      const undone = await phase(bin, 'DEL', failed);
+      undone.forEach((del, i) => {
+        expect(del.status, `DEL of ${failed[i]?.id}: ${del.stdout}`).toBe(0);
+        expectGone(failed[i] as Pod, 'after the DEL of a failed ADD');
+      });
+      const retried = await phase(bin, 'ADD', failed);
       retried.forEach((r, i) => {
         expect(r.status, `retried ADD of ${failed[i]?.id}: ${r.stdout}`).toBe(0);
       });
@@ -205,7 +212,7 @@ describe('the daemon killed (SIGKILL) during a burst of 16 ADDs', () => {
 
       if (!upForDels) await killHard(second);
       const before = fallbacks(sock).length;
-      const dels = await Promise.all(pods.map((p) => cni(bin, 'DEL', p)));
+      const dels = await phase(bin, 'DEL', pods);
       dels.forEach((r, i) => {
         expect(r.status, `final DEL of ${pods[i]?.id}: ${r.stdout}`).toBe(0);
       });
@@ -217,7 +224,7 @@ describe('the daemon killed (SIGKILL) during a burst of 16 ADDs', () => {
       for (const p of pods) delNetns(p.ns.name);
       if (upForDels) await killHard(second);
     },
-    90_000,
+    180_000,
   );
 });
 
@@ -233,8 +240,8 @@ describe('the daemon restarted during a burst of 8 ADDs and 8 DELs', () => {
       const first = await startDaemon(sock);
       const tag = how === 'term' ? 'rt' : 'rk';
       const toDel = newPods(`${tag}d`, PODS / 2);
-      const toAdd = newPods(`${tag}a`, PODS / 2);
-      const pre = await Promise.all(toDel.map((p) => cni(bin, 'ADD', p)));
+      const toAdd = newPods(`${tag}a`, PODS / 2, PODS / 2);
+      const pre = await phase(bin, 'ADD', toDel);
       pre.forEach((r, i) => {
         expect(r.status, `${toDel[i]?.id}: ${r.stdout}`).toBe(0);
       });
@@ -255,6 +262,7 @@ describe('the daemon restarted during a burst of 8 ADDs and 8 DELs', () => {
         second = await startDaemon(sock);
       }
       const [adds, dels] = await burst;
+      mirrorVfs(w);
 
       // a DEL is never reported done without being done
       dels.forEach((r, i) => {
@@ -270,12 +278,12 @@ describe('the daemon restarted during a burst of 8 ADDs and 8 DELs', () => {
         } else {
           failed++;
           expect(r.status, r.stdout).toBe(1);
-          const del = await cni(bin, 'DEL', p);
+          const [del] = (await phase(bin, 'DEL', [p])) as [PluginOutcome];
           expect(del.status, `DEL after the failed ADD of ${p.id}: ${del.stdout}`).toBe(0);
           expectGone(p, 'after the DEL of a failed ADD');
         }
       }
-      const last = await Promise.all(toAdd.map((p) => cni(bin, 'DEL', p)));
+      const last = await phase(bin, 'DEL', toAdd);
       last.forEach((r, i) => {
         expect(r.status, `${toAdd[i]?.id}: ${r.stdout}`).toBe(0);
       });
@@ -286,6 +294,6 @@ describe('the daemon restarted during a burst of 8 ADDs and 8 DELs', () => {
       for (const p of [...toAdd, ...toDel]) delNetns(p.ns.name);
       await killHard(second);
     },
-    90_000,
+    180_000,
   );
 });
