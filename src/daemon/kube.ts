@@ -30,12 +30,32 @@ function trimMeta(m: JsonObject): JsonObject {
   return out;
 }
 
+/** What is kept of a pod: metadata, spec.nodeName, and its DRA claims (spec.resourceClaims, status.resourceClaimStatuses). */
 export function trimPod(o: JsonObject): JsonObject {
   const spec = obj(o.spec);
+  const claimStatuses = obj(o.status).resourceClaimStatuses;
   return {
     metadata: trimMeta(obj(o.metadata)),
-    spec: spec.nodeName === undefined ? {} : { nodeName: spec.nodeName },
+    spec: {
+      ...(spec.nodeName === undefined ? {} : { nodeName: spec.nodeName }),
+      ...(spec.resourceClaims === undefined ? {} : { resourceClaims: spec.resourceClaims }),
+    },
+    ...(claimStatuses === undefined ? {} : { status: { resourceClaimStatuses: claimStatuses } }),
   };
+}
+
+/** A server-side apply of a ResourceClaim's status (manifold's network data, src/meta/pods/dra-status.ts). */
+const CLAIM_STATUS_PATH =
+  /^\/apis\/resource\.k8s\.io\/v1\/namespaces\/[^/]+\/resourceclaims\/[^/]+\/status(\?|$)/;
+
+/** The outcome of a claim status write as the metric labels it. */
+function writeOutcome(status: number | undefined): string {
+  if (status === undefined) return 'unanswered';
+  if (status >= 200 && status < 300) return 'written';
+  if (status === 403) return 'forbidden';
+  if (status === 404) return 'gone';
+  if (status === 409) return 'conflict';
+  return 'error';
 }
 
 export function trimNad(o: JsonObject): JsonObject {
@@ -95,6 +115,8 @@ export class KubeWatches implements KubeHost {
     pod: { hit: 0, miss: 0 },
     nad: { hit: 0, miss: 0 },
   };
+  /** ResourceClaim status writes (DRA network data) by outcome, each attempt counted. */
+  readonly claimStatusWrites = new Map<string, number>();
   readonly #source: TargetSource;
   readonly #agents: Agents = keptAliveAgents();
 
@@ -154,7 +176,25 @@ export class KubeWatches implements KubeHost {
     contentType: string,
     timeoutMs: number,
   ): Promise<ApiReply> {
-    return sendOnce(this.#agents, await this.#source(), method, path, body, contentType, timeoutMs);
+    if (method !== 'PATCH' || !CLAIM_STATUS_PATH.test(path))
+      return sendOnce(this.#agents, await this.#source(), method, path, body, contentType, timeoutMs);
+    let status: number | undefined;
+    try {
+      const reply = await sendOnce(
+        this.#agents,
+        await this.#source(),
+        method,
+        path,
+        body,
+        contentType,
+        timeoutMs,
+      );
+      status = reply.status;
+      return reply;
+    } finally {
+      const k = writeOutcome(status);
+      this.claimStatusWrites.set(k, (this.claimStatusWrites.get(k) ?? 0) + 1);
+    }
   }
 
   /** The watches' metrics (Prometheus text lines). */
@@ -201,6 +241,12 @@ export class KubeWatches implements KubeHost {
       out.push(`manifold_kube_cache_lookups_total{resource="${resource}",result="hit"} ${l.hit}`);
       out.push(`manifold_kube_cache_lookups_total{resource="${resource}",result="miss"} ${l.miss}`);
     }
+    out.push(
+      '# HELP manifold_dra_status_writes_total ResourceClaim status.devices writes (network data of DRA devices) by outcome: written, forbidden (RBAC), gone, conflict, error, unanswered.',
+      '# TYPE manifold_dra_status_writes_total counter',
+    );
+    for (const [result, n] of this.claimStatusWrites)
+      out.push(`manifold_dra_status_writes_total{result="${result}"} ${n}`);
     return out;
   }
 }

@@ -12,6 +12,16 @@
  * bearer token or a client certificate signed by the test CA (401 otherwise); errors are
  * Status objects as the API server sends them. Knobs: tokens, failures to inject, an outage,
  * a request log, RBAC, broken watches, a compacted history.
+ *
+ * Dynamic Resource Allocation (resource.k8s.io/v1, fake-dra.ts): ResourceClaims (GET),
+ * ResourceSlices (LIST, `fieldSelector` on spec.nodeName and spec.driver), and the claim's
+ * status by server-side apply (`application/apply-patch+yaml` with a `fieldManager`): the
+ * `status.devices` list-map keyed by driver/pool/device, each entry owned by the manager that
+ * applied it (an apply sets that manager's entries, removes the ones it no longer applies,
+ * conflicts with another manager's different values unless `force`), validated as the API
+ * validates it (allocated devices only, ips CIDRs ≤ 16), authorized on
+ * `resourceclaims/status` and per driver on the synthetic `resourceclaims/driver`
+ * (`associated-node:patch`).
  */
 
 import { writeFileSync } from 'node:fs';
@@ -19,6 +29,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { type ClaimSpec, DraStore, type SliceSpec } from './fake-dra.ts';
 import type { Pki } from './pki.ts';
 
 export interface PodSpec {
@@ -28,6 +39,14 @@ export interface PodSpec {
   readonly annotations?: Record<string, string>;
   /** spec.nodeName (default node1). */
   readonly nodeName?: string;
+  /** spec.resourceClaims (DRA). */
+  readonly resourceClaims?: readonly {
+    name: string;
+    resourceClaimName?: string;
+    resourceClaimTemplateName?: string;
+  }[];
+  /** status.resourceClaimStatuses: the claims generated from templates. */
+  readonly resourceClaimStatuses?: readonly { name: string; resourceClaimName?: string }[];
 }
 
 type Watched = 'pods' | 'nads';
@@ -75,6 +94,8 @@ export interface RbacRule {
   readonly apiGroups: readonly string[];
   readonly resources: readonly string[];
   readonly verbs: readonly string[];
+  /** Restricts the rule to objects of these names (for resourceclaims/driver: driver names). */
+  readonly resourceNames?: readonly string[];
 }
 
 /** The request's RBAC attributes: verb, API group, resource (with its subresource), namespace. */
@@ -119,6 +140,8 @@ export class FakeApiServer {
     { metadata: { name: string; namespace: string; deletionTimestamp?: string } }
   >();
   readonly tokens = new Set<string>();
+  /** ResourceClaims and ResourceSlices (DRA). */
+  readonly dra = new DraStore(() => String(this.#rv++));
   readonly log: LoggedRequest[] = [];
   /**
    * RBAC as the API server's authorizer applies it: when set, a request is allowed only if a
@@ -197,8 +220,17 @@ export class FakeApiServer {
         resourceVersion: String(this.#rv++),
         annotations: { ...(p.annotations ?? {}) },
       },
-      spec: { containers: [{ name: 'app', image: 'busybox' }], nodeName: p.nodeName ?? 'node1' },
-      status: { phase: 'Pending' },
+      spec: {
+        containers: [{ name: 'app', image: 'busybox' }],
+        nodeName: p.nodeName ?? 'node1',
+        ...(p.resourceClaims ? { resourceClaims: structuredClone(p.resourceClaims) } : {}),
+      },
+      status: {
+        phase: 'Pending',
+        ...(p.resourceClaimStatuses
+          ? { resourceClaimStatuses: structuredClone(p.resourceClaimStatuses) }
+          : {}),
+      },
     };
     const key = `${p.namespace}/${p.name}`;
     const type = this.pods.has(key) ? 'MODIFIED' : 'ADDED';
@@ -405,6 +437,12 @@ export class FakeApiServer {
       );
     }
     const url = new URL(req.url ?? '/', 'https://x');
+    if (url.pathname.startsWith('/apis/resource.k8s.io/')) {
+      const r = this.dra.serve(req.method ?? '', url, req.headers['content-type'] ?? '', body, (a) =>
+        this.#allowed(a),
+      );
+      return this.#send(req, res, r.code, r.body, auth);
+    }
     const collection =
       /^\/api\/v1\/(?:namespaces\/([^/]+)\/)?pods$/.exec(url.pathname) ??
       /^\/apis\/k8s\.cni\.cncf\.io\/v1\/(?:namespaces\/([^/]+)\/)?(network-attachment-definitions)$/.exec(
@@ -768,17 +806,35 @@ export class FakeApiServer {
     return this.#send(req, res, 201, stored, auth);
   }
 
+  /** Whether RBAC (when on) grants the verb on the group's resource (of that name, for rules with resourceNames). */
+  #allowed(a: { verb: string; group: string; resource: string; name?: string }): boolean {
+    if (!this.rbac) return true;
+    return this.rbac.some(
+      (r) =>
+        (r.apiGroups.includes(a.group) || r.apiGroups.includes('*')) &&
+        (r.resources.includes(a.resource) || r.resources.includes('*')) &&
+        (r.verbs.includes(a.verb) || r.verbs.includes('*')) &&
+        (!r.resourceNames?.length || (a.name !== undefined && r.resourceNames.includes(a.name))),
+    );
+  }
+
+  /** Adds (or replaces) a ResourceClaim. */
+  addClaim(c: ClaimSpec): void {
+    this.dra.addClaim(c);
+  }
+
+  /** Adds (or replaces) a ResourceSlice. */
+  addSlice(s: SliceSpec): void {
+    this.dra.addSlice(s);
+  }
+
   /** The authorizer's message when RBAC is on and no rule allows the request. */
   #forbidden(req: IncomingMessage): string | undefined {
     if (!this.rbac) return undefined;
     const a = requestAttributes(req.method ?? '', req.url ?? '');
     if (!a) return undefined;
-    const ok = this.rbac.some(
-      (r) =>
-        (r.apiGroups.includes(a.group) || r.apiGroups.includes('*')) &&
-        (r.resources.includes(a.resource) || r.resources.includes('*')) &&
-        (r.verbs.includes(a.verb) || r.verbs.includes('*')),
-    );
+    const name = /\/[^/]+\/namespaces\/[^/]+\/[^/]+\/([^/?]+)/.exec(req.url ?? '')?.[1];
+    const ok = this.#allowed({ ...a, ...(name ? { name: decodeURIComponent(name) } : {}) });
     if (ok) return undefined;
     return `${a.resource.split('/')[0]}${a.group ? `.${a.group}` : ''} is forbidden: User "system:serviceaccount:kube-system:manifold" cannot ${a.verb} resource "${a.resource}" in API group "${a.group}" in the namespace "${a.namespace}"`;
   }
