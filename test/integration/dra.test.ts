@@ -365,6 +365,28 @@ describe('devices from DRA claims', () => {
   });
 });
 
+describe('what the runtime passes', () => {
+  it("with the pod's annotations from the runtime, the pod is read once for its claims, only for a NAD with a resource", async () => {
+    const p = pod('dra-net', ['vf-2']);
+    const conf = metaConf({
+      runtimeConfig: {
+        'io.kubernetes.cri.pod-annotations': { 'k8s.v1.cni.cncf.io/networks': 'dra-net' },
+      },
+    });
+    const before = api.log.length;
+    const r = await p.call('ADD', conf);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    expect(linkIn(p.ns.name, 'net1')?.address).toBe(VFS[2]?.mac);
+    const calls = api.log.slice(before).map((l) => `${l.method} ${l.path.split('?')[0]}`);
+    expect(calls.filter((c) => c === `GET /api/v1/namespaces/default/pods/${p.name}`)).toHaveLength(1);
+    expect(calls).toContain(`GET /apis/resource.k8s.io/v1/namespaces/default/resourceclaims/${p.claim}`);
+    expect(calls).toContain('GET /apis/resource.k8s.io/v1/resourceslices');
+    expect(claimDevices(p)).toHaveLength(1);
+    expect((await p.call('DEL', conf)).code).toBe(0);
+    expect(claimDevices(p)).toEqual([]);
+  });
+});
+
 describe('RBAC', () => {
   it("deploy/rbac.yaml's ClusterRole is all DRA needs: reads, the status write, its removal; no 403", async () => {
     api.rbac = rbacRole();
@@ -415,12 +437,15 @@ describe('in the daemon', () => {
       nodeName: 'node1',
       log: () => {},
     });
-    // watches not started: every read goes through the API, the writes through kube.send
+    // the pod (with its claims) and the NADs from the watches; claims and slices read through
+    // the kept-alive connection, the writes too
+    kube.start();
+    await Promise.all([kube.pods.whenSynced(), kube.nads.whenSynced()]);
     const host = {
       kube: {
         server: kube.server,
-        pod: () => undefined,
-        nad: () => undefined,
+        pod: kube.pod.bind(kube),
+        nad: kube.nad.bind(kube),
         send: kube.send.bind(kube),
       },
     };
@@ -457,9 +482,15 @@ describe('in the daemon', () => {
     try {
       const p = pod('dra-net', ['vf-1']);
       made.pop();
+      await until('the watch has the pod', () => kube.pod('default', p.name, `uid-${p.name}`) !== undefined);
+      const before = api.log.length;
       const r = await run(p, 'ADD');
       expect(r.code, r.stdout).toBe(0);
       await until('the claim has the network data', () => claimDevices(p).length === 1);
+      // the claims came from the watched pod: no pod GET
+      expect(
+        api.log.slice(before).filter((l) => l.path.includes(`/pods/${p.name}`) && l.method === 'GET'),
+      ).toEqual([]);
       expect(metric('written')).toBe('manifold_dra_status_writes_total{result="written"} 1');
       expect((await run(p, 'DEL')).code).toBe(0);
       await until("manifold's entry removed", () => claimDevices(p).length === 0);
@@ -467,6 +498,7 @@ describe('in the daemon', () => {
       api.rbac = rbacRole().filter((x) => !x.resources.includes('resourceclaims/driver'));
       const q = pod('dra-net', ['vf-1']);
       made.pop();
+      await until('the watch has the pod', () => kube.pod('default', q.name, `uid-${q.name}`) !== undefined);
       const s = await run(q, 'ADD');
       expect(s.code, s.stdout).toBe(0);
       await until('the refusal counted', () => metric('forbidden') !== undefined);
