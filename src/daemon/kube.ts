@@ -2,7 +2,8 @@
  * The daemon's Kubernetes view ("kept warm", docs/daemon.md): watches of the pods on this node
  * (`fieldSelector=spec.nodeName=<node>`) and of every NetworkAttachmentDefinition, trimmed to
  * the fields the meta-plugin reads, and one kept-alive connection for the writes
- * (network-status, Events). It is the KubeHost (src/cni/host.ts) every call gets: an ADD with
+ * (network-status, Events, DRA claim status); once a call asks for them (a pod with DRA
+ * claims), also a watch of this node's ResourceSlices. It is the KubeHost (src/cni/host.ts) every call gets: an ADD with
  * warm caches reads nothing from the API; a miss (cache not synced, a pod newer than the
  * cache, another uid) is answered "unknown" and the call reads through the API. Credentials:
  * `--kubeconfig FILE`, else the in-cluster service account.
@@ -16,6 +17,7 @@ import type { TargetSource } from '../k8s/target.ts';
 
 export const PODS_PATH = '/api/v1/pods';
 export const NADS_PATH = '/apis/k8s.cni.cncf.io/v1/network-attachment-definitions';
+export const SLICES_PATH = '/apis/resource.k8s.io/v1/resourceslices';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -41,6 +43,21 @@ export function trimPod(o: JsonObject): JsonObject {
       ...(spec.resourceClaims === undefined ? {} : { resourceClaims: spec.resourceClaims }),
     },
     ...(claimStatuses === undefined ? {} : { status: { resourceClaimStatuses: claimStatuses } }),
+  };
+}
+
+/** What is kept of a ResourceSlice: its driver, pool, node, and each device's name and attributes. */
+export function trimSlice(o: JsonObject): JsonObject {
+  const spec = obj(o.spec);
+  const devices = Array.isArray(spec.devices) ? spec.devices.map(obj) : [];
+  return {
+    metadata: trimMeta(obj(o.metadata)),
+    spec: {
+      driver: spec.driver,
+      pool: { name: obj(spec.pool).name },
+      nodeName: spec.nodeName,
+      devices: devices.map((d) => ({ name: d.name, attributes: d.attributes ?? {} })),
+    },
   };
 }
 
@@ -119,6 +136,10 @@ export class KubeWatches implements KubeHost {
   readonly claimStatusWrites = new Map<string, number>();
   readonly #source: TargetSource;
   readonly #agents: Agents = keptAliveAgents();
+  /** The node's ResourceSlices: watched from the first call that asks (a pod with DRA claims). */
+  #slices: Informer | undefined;
+  readonly #slicesOptions: ConstructorParameters<typeof Informer>[0];
+  #stopped = false;
 
   constructor(opts: KubeWatchOptions) {
     this.#source = opts.credentials.source;
@@ -143,6 +164,27 @@ export class KubeWatches implements KubeHost {
       path: NADS_PATH,
       trim: trimNad,
     });
+    this.#slicesOptions = {
+      ...common,
+      resource: 'resourceslices',
+      path: SLICES_PATH,
+      selector: { fieldSelector: `spec.nodeName=${opts.nodeName}` },
+      trim: trimSlice,
+    };
+  }
+
+  /** The ResourceSlices watch, once a call has asked for it. */
+  get slices(): Informer | undefined {
+    return this.#slices;
+  }
+
+  resourceSlices(nodeName: string): readonly JsonObject[] | undefined {
+    if (nodeName !== this.nodeName || this.#stopped) return undefined;
+    if (!this.#slices) {
+      this.#slices = new Informer(this.#slicesOptions);
+      this.#slices.start();
+    }
+    return this.#slices.synced ? this.#slices.values() : undefined;
   }
 
   start(): void {
@@ -151,7 +193,8 @@ export class KubeWatches implements KubeHost {
   }
 
   async stop(): Promise<void> {
-    await Promise.all([this.pods.stop(), this.nads.stop()]);
+    this.#stopped = true;
+    await Promise.all([this.pods.stop(), this.nads.stop(), this.#slices?.stop()]);
     this.#agents.https.destroy();
     this.#agents.http.destroy();
   }
@@ -197,12 +240,16 @@ export class KubeWatches implements KubeHost {
     }
   }
 
+  #informers(): Informer[] {
+    return this.#slices ? [this.pods, this.nads, this.#slices] : [this.pods, this.nads];
+  }
+
   /** The watches' metrics (Prometheus text lines). */
   metricLines(now = performance.now()): string[] {
     const out: string[] = [];
     const each = (name: string, help: string, type: string, value: (s: InformerStats) => number) => {
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-      for (const i of [this.pods, this.nads]) out.push(`${name}{resource="${i.resource}"} ${value(i.stats)}`);
+      for (const i of this.#informers()) out.push(`${name}{resource="${i.resource}"} ${value(i.stats)}`);
     };
     each('manifold_kube_watch_up', '1 while the watch is connected.', 'gauge', (s) => (s.up ? 1 : 0));
     each(
@@ -229,7 +276,7 @@ export class KubeWatches implements KubeHost {
       '# HELP manifold_kube_watch_events_total Watch events received, by type.',
       '# TYPE manifold_kube_watch_events_total counter',
     );
-    for (const i of [this.pods, this.nads])
+    for (const i of this.#informers())
       for (const [type, n] of Object.entries(i.stats.events))
         out.push(`manifold_kube_watch_events_total{resource="${i.resource}",type="${type}"} ${n}`);
     out.push(

@@ -79,6 +79,10 @@ function shape<S extends z.ZodMiniType>(schema: S, body: unknown, what: string):
   return r.data;
 }
 
+/** ResourceSlices from elsewhere (a watch's cache) checked as a list's items are. */
+export const asSlices = (items: readonly unknown[]): ResourceSlice[] =>
+  items.map((o) => shape(SliceSchema, o, 'ResourceSlice'));
+
 export const claimPath = (ns: string, name: string): string =>
   `${DRA_API}/namespaces/${seg(ns)}/resourceclaims/${seg(name)}`;
 

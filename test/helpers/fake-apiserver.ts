@@ -14,7 +14,7 @@
  * a request log, RBAC, broken watches, a compacted history.
  *
  * Dynamic Resource Allocation (resource.k8s.io/v1, fake-dra.ts): ResourceClaims (GET),
- * ResourceSlices (LIST, `fieldSelector` on spec.nodeName and spec.driver), and the claim's
+ * ResourceSlices (LIST and WATCH as pods, `fieldSelector=spec.nodeName=…`), and the claim's
  * status by server-side apply (`application/apply-patch+yaml` with a `fieldManager`): the
  * `status.devices` list-map keyed by driver/pool/device, each entry owned by the manager that
  * applied it (an apply sets that manager's entries, removes the ones it no longer applies,
@@ -49,7 +49,7 @@ export interface PodSpec {
   readonly resourceClaimStatuses?: readonly { name: string; resourceClaimName?: string }[];
 }
 
-type Watched = 'pods' | 'nads';
+type Watched = 'pods' | 'nads' | 'slices';
 
 interface HistoryEvent {
   readonly rv: number;
@@ -129,6 +129,12 @@ export function requestAttributes(
     namespace: decodeURIComponent(namespace),
   };
 }
+
+const KINDS: Record<Watched, { kind: string; apiVersion: string }> = {
+  pods: { kind: 'Pod', apiVersion: 'v1' },
+  nads: { kind: 'NetworkAttachmentDefinition', apiVersion: 'k8s.cni.cncf.io/v1' },
+  slices: { kind: 'ResourceSlice', apiVersion: 'resource.k8s.io/v1' },
+};
 
 export class FakeApiServer {
   readonly pki: Pki;
@@ -287,8 +293,7 @@ export class FakeApiServer {
   }
 
   #bookmarkTo(w: Watcher): void {
-    const kind = w.kind === 'pods' ? 'Pod' : 'NetworkAttachmentDefinition';
-    const apiVersion = w.kind === 'pods' ? 'v1' : 'k8s.cni.cncf.io/v1';
+    const { kind, apiVersion } = KINDS[w.kind];
     w.res.write(
       `${JSON.stringify({ type: 'BOOKMARK', object: { kind, apiVersion, metadata: { resourceVersion: String(this.#rv - 1) } } })}\n`,
     );
@@ -437,6 +442,8 @@ export class FakeApiServer {
       );
     }
     const url = new URL(req.url ?? '/', 'https://x');
+    if (url.pathname === '/apis/resource.k8s.io/v1/resourceslices' && req.method === 'GET')
+      return this.#collection(req, res, url, 'slices', undefined, auth);
     if (url.pathname.startsWith('/apis/resource.k8s.io/')) {
       const r = this.dra.serve(req.method ?? '', url, req.headers['content-type'] ?? '', body, (a) =>
         this.#allowed(a),
@@ -542,7 +549,7 @@ export class FakeApiServer {
     let nodeName: string | undefined;
     if (field) {
       const m = /^spec\.nodeName=(.*)$/.exec(field);
-      if (kind !== 'pods' || !m) {
+      if (kind === 'nads' || !m) {
         return this.#send(
           req,
           res,
@@ -558,7 +565,9 @@ export class FakeApiServer {
       nodeName = m[1];
     }
     const w: Omit<Watcher, 'res' | 'timer' | 'bookmarks'> = { kind, namespace, nodeName };
-    const all = [...(kind === 'pods' ? this.pods : this.nads).values()].filter((o) =>
+    const store =
+      kind === 'pods' ? this.pods : kind === 'nads' ? this.nads : (this.dra.slices as Map<string, Obj>);
+    const all = [...store.values()].filter((o) =>
       this.#matches(w as Watcher, { rv: 0, kind, type: 'ADDED', object: o }),
     );
     if (q.get('watch') === '1' || q.get('watch') === 'true') return this.#watch(req, res, q, w, all, auth);
@@ -571,8 +580,8 @@ export class FakeApiServer {
       res,
       200,
       {
-        kind: kind === 'pods' ? 'PodList' : 'NetworkAttachmentDefinitionList',
-        apiVersion: kind === 'pods' ? 'v1' : 'k8s.cni.cncf.io/v1',
+        kind: `${KINDS[kind].kind}List`,
+        apiVersion: KINDS[kind].apiVersion,
         metadata: {
           resourceVersion: String(this.#rv - 1),
           ...(more ? { continue: String(start + limit) } : {}),
@@ -823,9 +832,11 @@ export class FakeApiServer {
     this.dra.addClaim(c);
   }
 
-  /** Adds (or replaces) a ResourceSlice. */
+  /** Adds (or replaces) a ResourceSlice: an event for its watchers. */
   addSlice(s: SliceSpec): void {
+    const type = this.dra.slices.has(s.name) ? 'MODIFIED' : 'ADDED';
     this.dra.addSlice(s);
+    this.#record('slices', type, this.dra.slices.get(s.name) as Obj);
   }
 
   /** The authorizer's message when RBAC is on and no rule allows the request. */

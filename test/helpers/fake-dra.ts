@@ -3,8 +3,8 @@
  * every `/apis/resource.k8s.io/` request here), kept apart because server-side apply of the
  * claim's `status.devices` list-map is most of it. Served as the API documents it:
  * - GET a ResourceClaim (`/apis/resource.k8s.io/v1/namespaces/{ns}/resourceclaims/{name}`);
- * - LIST ResourceSlices (`/apis/resource.k8s.io/v1/resourceslices`, `fieldSelector` on
- *   `spec.nodeName` and `spec.driver`, any other field 400);
+ * - ResourceSlices are kept here (`slices`) but listed and watched by fake-apiserver.ts's
+ *   collection code, as pods are (`fieldSelector=spec.nodeName=…`);
  * - PATCH `…/resourceclaims/{name}/status` as `application/apply-patch+yaml` only (415
  *   otherwise), with a `fieldManager` (400 without): the manager's set of `status.devices`
  *   entries (keyed by driver, pool, device) becomes exactly what it applies; an entry it owned
@@ -118,7 +118,6 @@ export class DraStore {
 
   serve(method: string, url: URL, contentType: string, body: string, allowed: (a: Authz) => boolean): Reply {
     const p = url.pathname;
-    if (p === '/apis/resource.k8s.io/v1/resourceslices' && method === 'GET') return this.#listSlices(url);
     const m = /^\/apis\/resource\.k8s\.io\/v1\/namespaces\/([^/]+)\/resourceclaims\/([^/]+)(\/status)?$/.exec(
       p,
     );
@@ -172,35 +171,6 @@ export class DraStore {
       return { code: 400, body: status(400, 'BadRequest', `error decoding YAML: ${(err as Error).message}`) };
     }
     return this.#apply(ns, name, manager, applied, url.searchParams.get('force') === 'true', allowed);
-  }
-
-  #listSlices(url: URL): Reply {
-    const field = url.searchParams.get('fieldSelector') ?? '';
-    const want: [string, string][] = [];
-    for (const term of field ? field.split(',') : []) {
-      const [k = '', v = ''] = term.split('=');
-      if (k !== 'spec.nodeName' && k !== 'spec.driver') {
-        return {
-          code: 400,
-          body: status(
-            400,
-            'BadRequest',
-            `"${k}" is not a known field selector: only "metadata.name", "spec.nodeName", "spec.driver"`,
-          ),
-        };
-      }
-      want.push([k.slice('spec.'.length), v]);
-    }
-    const items = [...this.slices.values()].filter((s) => want.every(([k, v]) => (s.spec as Json)[k] === v));
-    return {
-      code: 200,
-      body: {
-        kind: 'ResourceSliceList',
-        apiVersion: 'resource.k8s.io/v1',
-        metadata: { resourceVersion: this.#rv() },
-        items,
-      },
-    };
   }
 
   #apply(

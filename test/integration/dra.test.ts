@@ -437,18 +437,11 @@ describe('in the daemon', () => {
       nodeName: 'node1',
       log: () => {},
     });
-    // the pod (with its claims) and the NADs from the watches; claims and slices read through
-    // the kept-alive connection, the writes too
+    // the pod (with its claims), the NADs and (once a call asks) the node's ResourceSlices from
+    // the watches; the claims read through the kept-alive connection, the writes too
     kube.start();
     await Promise.all([kube.pods.whenSynced(), kube.nads.whenSynced()]);
-    const host = {
-      kube: {
-        server: kube.server,
-        pod: kube.pod.bind(kube),
-        nad: kube.nad.bind(kube),
-        send: kube.send.bind(kube),
-      },
-    };
+    const host = { kube };
     const run = async (p: PodCall, cmd: 'ADD' | 'DEL') => {
       let stdout = '';
       const code = await runSkel(
@@ -486,7 +479,12 @@ describe('in the daemon', () => {
       const before = api.log.length;
       const r = await run(p, 'ADD');
       expect(r.code, r.stdout).toBe(0);
-      await until('the claim has the network data', () => claimDevices(p).length === 1);
+      // the first pod with claims started the slice watch (and listed them itself meanwhile)
+      expect(kube.slices).toBeDefined();
+      expect(
+        api.log.slice(before).some((l) => l.path.startsWith('/apis/resource.k8s.io/v1/resourceslices?')),
+      ).toBe(true);
+      await kube.slices?.whenSynced();
       // the claims came from the watched pod: no pod GET
       expect(
         api.log.slice(before).filter((l) => l.path.includes(`/pods/${p.name}`) && l.method === 'GET'),
@@ -499,7 +497,16 @@ describe('in the daemon', () => {
       const q = pod('dra-net', ['vf-1']);
       made.pop();
       await until('the watch has the pod', () => kube.pod('default', q.name, `uid-${q.name}`) !== undefined);
+      const beforeQ = api.log.length;
       const s = await run(q, 'ADD');
+      // this one read the slices from the watch: no list of its own (the watch's own requests carry watch=)
+      const lists = api.log
+        .slice(beforeQ)
+        .filter(
+          (l) => l.path.startsWith('/apis/resource.k8s.io/v1/resourceslices?') && !l.path.includes('watch='),
+        );
+      expect(lists).toEqual([]);
+      expect(kube.metricLines()).toContain('manifold_kube_watch_synced{resource="resourceslices"} 1');
       expect(s.code, s.stdout).toBe(0);
       await until('the refusal counted', () => metric('forbidden') !== undefined);
       expect(metric('forbidden')).toBe('manifold_dra_status_writes_total{result="forbidden"} 1');

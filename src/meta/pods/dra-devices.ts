@@ -9,9 +9,11 @@
  * claims that asks for a resource. The matching itself is pure (`claimDevices`) for the tests.
  */
 import { CniError, Code, q } from '../../cni/errors.ts';
+import type { JsonObject } from '../../cni/host.ts';
 import type { KubeClient } from '../../k8s/client.ts';
 import {
   type AllocationResult,
+  asSlices,
   getClaim,
   listNodeSlices,
   type ResourceClaim,
@@ -149,9 +151,18 @@ export class DraAllocator {
   readonly #nodeName: string | undefined;
   #loaded: Promise<Loaded> | undefined;
   readonly #used = new Map<string, number>();
+  readonly #cachedSlices: ((node: string) => readonly JsonObject[] | undefined) | undefined;
 
-  constructor(client: KubeClient, pod: unknown, namespace: string, podRef: string) {
+  /** `cachedSlices`: the daemon's watch of the node's ResourceSlices (undefined answer: list them). */
+  constructor(
+    client: KubeClient,
+    pod: unknown,
+    namespace: string,
+    podRef: string,
+    cachedSlices?: (node: string) => readonly JsonObject[] | undefined,
+  ) {
     this.#client = client;
+    this.#cachedSlices = cachedSlices;
     this.#namespace = namespace;
     this.#podRef = podRef;
     this.#refs = podClaimRefs(pod);
@@ -189,9 +200,11 @@ export class DraAllocator {
         );
       }
       const node = this.#nodeName;
-      const slices = await apiCall(`list the ResourceSlices of node ${node}`, () =>
-        listNodeSlices(this.#client, node),
-      );
+      const cached = this.#cachedSlices?.(node);
+      if (cached) log.verbose(`ResourceSlices of node ${node}: from the daemon's watch cache`);
+      const slices = cached
+        ? await apiCall(`read the cached ResourceSlices of node ${node}`, async () => asSlices(cached))
+        : await apiCall(`list the ResourceSlices of node ${node}`, () => listNodeSlices(this.#client, node));
       devices = claimDevices(this.#namespace, claims, sliceIndex(slices));
     }
     return { devices, allocated: claims.map((c) => `${this.#namespace}/${c.metadata.name}`), pending };

@@ -142,7 +142,9 @@ class Resolver {
       });
       pod = full ?? this.#pod;
     }
-    return new DraAllocator(this.#client, pod, this.#podNs, podRef);
+    const host = this.#ctx.host?.kube;
+    const cached = host?.resourceSlices ? (node: string) => host.resourceSlices?.(node) : undefined;
+    return new DraAllocator(this.#client, pod, this.#podNs, podRef, cached);
   }
 
   /** clusterNetwork / defaultNetworks: a path, a NAD in multusNamespace, or a config in confDir (as Multus). */
