@@ -30,6 +30,12 @@ export interface KubeHost {
   /** The NetworkAttachmentDefinition as the host's watch has it; undefined: read it through the API. */
   nad(namespace: string, name: string, stale?: boolean): JsonObject | undefined;
   /**
+   * The DRA ResourceSlices of node `nodeName` as the host's watch has them, when it watches that
+   * node's and is synced; undefined otherwise: list them through the API. The host may start
+   * that watch on the first ask (only nodes whose pods use DRA pay for it).
+   */
+  resourceSlices?(nodeName: string): readonly JsonObject[] | undefined;
+  /**
    * One request on the host's kept-alive connection, with the host's credentials, given at
    * most `timeoutMs`; rejects when no answer came (the caller's retries and budget apply).
    */

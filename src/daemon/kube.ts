@@ -2,7 +2,8 @@
  * The daemon's Kubernetes view ("kept warm", docs/daemon.md): watches of the pods on this node
  * (`fieldSelector=spec.nodeName=<node>`) and of every NetworkAttachmentDefinition, trimmed to
  * the fields the meta-plugin reads, and one kept-alive connection for the writes
- * (network-status, Events). It is the KubeHost (src/cni/host.ts) every call gets: an ADD with
+ * (network-status, Events, DRA claim status); once a call asks for them (a pod with DRA
+ * claims), also a watch of this node's ResourceSlices. It is the KubeHost (src/cni/host.ts) every call gets: an ADD with
  * warm caches reads nothing from the API; a miss (cache not synced, a pod newer than the
  * cache, another uid) is answered "unknown" and the call reads through the API. Credentials:
  * `--kubeconfig FILE`, else the in-cluster service account.
@@ -16,6 +17,7 @@ import type { TargetSource } from '../k8s/target.ts';
 
 export const PODS_PATH = '/api/v1/pods';
 export const NADS_PATH = '/apis/k8s.cni.cncf.io/v1/network-attachment-definitions';
+export const SLICES_PATH = '/apis/resource.k8s.io/v1/resourceslices';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -30,12 +32,47 @@ function trimMeta(m: JsonObject): JsonObject {
   return out;
 }
 
+/** What is kept of a pod: metadata, spec.nodeName, and its DRA claims (spec.resourceClaims, status.resourceClaimStatuses). */
 export function trimPod(o: JsonObject): JsonObject {
   const spec = obj(o.spec);
+  const claimStatuses = obj(o.status).resourceClaimStatuses;
   return {
     metadata: trimMeta(obj(o.metadata)),
-    spec: spec.nodeName === undefined ? {} : { nodeName: spec.nodeName },
+    spec: {
+      ...(spec.nodeName === undefined ? {} : { nodeName: spec.nodeName }),
+      ...(spec.resourceClaims === undefined ? {} : { resourceClaims: spec.resourceClaims }),
+    },
+    ...(claimStatuses === undefined ? {} : { status: { resourceClaimStatuses: claimStatuses } }),
   };
+}
+
+/** What is kept of a ResourceSlice: its driver, pool, node, and each device's name and attributes. */
+export function trimSlice(o: JsonObject): JsonObject {
+  const spec = obj(o.spec);
+  const devices = Array.isArray(spec.devices) ? spec.devices.map(obj) : [];
+  return {
+    metadata: trimMeta(obj(o.metadata)),
+    spec: {
+      driver: spec.driver,
+      pool: { name: obj(spec.pool).name },
+      nodeName: spec.nodeName,
+      devices: devices.map((d) => ({ name: d.name, attributes: d.attributes ?? {} })),
+    },
+  };
+}
+
+/** A server-side apply of a ResourceClaim's status (manifold's network data, src/meta/pods/dra-status.ts). */
+const CLAIM_STATUS_PATH =
+  /^\/apis\/resource\.k8s\.io\/v1\/namespaces\/[^/]+\/resourceclaims\/[^/]+\/status(\?|$)/;
+
+/** The outcome of a claim status write as the metric labels it. */
+function writeOutcome(status: number | undefined): string {
+  if (status === undefined) return 'unanswered';
+  if (status >= 200 && status < 300) return 'written';
+  if (status === 403) return 'forbidden';
+  if (status === 404) return 'gone';
+  if (status === 409) return 'conflict';
+  return 'error';
 }
 
 export function trimNad(o: JsonObject): JsonObject {
@@ -95,8 +132,14 @@ export class KubeWatches implements KubeHost {
     pod: { hit: 0, miss: 0 },
     nad: { hit: 0, miss: 0 },
   };
+  /** ResourceClaim status writes (DRA network data) by outcome, each attempt counted. */
+  readonly claimStatusWrites = new Map<string, number>();
   readonly #source: TargetSource;
   readonly #agents: Agents = keptAliveAgents();
+  /** The node's ResourceSlices: watched from the first call that asks (a pod with DRA claims). */
+  #slices: Informer | undefined;
+  readonly #slicesOptions: ConstructorParameters<typeof Informer>[0];
+  #stopped = false;
 
   constructor(opts: KubeWatchOptions) {
     this.#source = opts.credentials.source;
@@ -121,6 +164,27 @@ export class KubeWatches implements KubeHost {
       path: NADS_PATH,
       trim: trimNad,
     });
+    this.#slicesOptions = {
+      ...common,
+      resource: 'resourceslices',
+      path: SLICES_PATH,
+      selector: { fieldSelector: `spec.nodeName=${opts.nodeName}` },
+      trim: trimSlice,
+    };
+  }
+
+  /** The ResourceSlices watch, once a call has asked for it. */
+  get slices(): Informer | undefined {
+    return this.#slices;
+  }
+
+  resourceSlices(nodeName: string): readonly JsonObject[] | undefined {
+    if (nodeName !== this.nodeName || this.#stopped) return undefined;
+    if (!this.#slices) {
+      this.#slices = new Informer(this.#slicesOptions);
+      this.#slices.start();
+    }
+    return this.#slices.synced ? this.#slices.values() : undefined;
   }
 
   start(): void {
@@ -129,7 +193,8 @@ export class KubeWatches implements KubeHost {
   }
 
   async stop(): Promise<void> {
-    await Promise.all([this.pods.stop(), this.nads.stop()]);
+    this.#stopped = true;
+    await Promise.all([this.pods.stop(), this.nads.stop(), this.#slices?.stop()]);
     this.#agents.https.destroy();
     this.#agents.http.destroy();
   }
@@ -154,7 +219,29 @@ export class KubeWatches implements KubeHost {
     contentType: string,
     timeoutMs: number,
   ): Promise<ApiReply> {
-    return sendOnce(this.#agents, await this.#source(), method, path, body, contentType, timeoutMs);
+    if (method !== 'PATCH' || !CLAIM_STATUS_PATH.test(path))
+      return sendOnce(this.#agents, await this.#source(), method, path, body, contentType, timeoutMs);
+    let status: number | undefined;
+    try {
+      const reply = await sendOnce(
+        this.#agents,
+        await this.#source(),
+        method,
+        path,
+        body,
+        contentType,
+        timeoutMs,
+      );
+      status = reply.status;
+      return reply;
+    } finally {
+      const k = writeOutcome(status);
+      this.claimStatusWrites.set(k, (this.claimStatusWrites.get(k) ?? 0) + 1);
+    }
+  }
+
+  #informers(): Informer[] {
+    return this.#slices ? [this.pods, this.nads, this.#slices] : [this.pods, this.nads];
   }
 
   /**
@@ -182,7 +269,7 @@ export class KubeWatches implements KubeHost {
     const out: string[] = [];
     const each = (name: string, help: string, type: string, value: (s: InformerStats) => number) => {
       out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-      for (const i of [this.pods, this.nads]) out.push(`${name}{resource="${i.resource}"} ${value(i.stats)}`);
+      for (const i of this.#informers()) out.push(`${name}{resource="${i.resource}"} ${value(i.stats)}`);
     };
     each('manifold_kube_watch_up', '1 while the watch is connected.', 'gauge', (s) => (s.up ? 1 : 0));
     each(
@@ -209,7 +296,7 @@ export class KubeWatches implements KubeHost {
       '# HELP manifold_kube_watch_events_total Watch events received, by type.',
       '# TYPE manifold_kube_watch_events_total counter',
     );
-    for (const i of [this.pods, this.nads])
+    for (const i of this.#informers())
       for (const [type, n] of Object.entries(i.stats.events))
         out.push(`manifold_kube_watch_events_total{resource="${i.resource}",type="${type}"} ${n}`);
     out.push(
@@ -221,6 +308,12 @@ export class KubeWatches implements KubeHost {
       out.push(`manifold_kube_cache_lookups_total{resource="${resource}",result="hit"} ${l.hit}`);
       out.push(`manifold_kube_cache_lookups_total{resource="${resource}",result="miss"} ${l.miss}`);
     }
+    out.push(
+      '# HELP manifold_dra_status_writes_total ResourceClaim status.devices writes (network data of DRA devices) by outcome: written, forbidden (RBAC), gone, conflict, error, unanswered.',
+      '# TYPE manifold_dra_status_writes_total counter',
+    );
+    for (const [result, n] of this.claimStatusWrites)
+      out.push(`manifold_dra_status_writes_total{result="${result}"} ${n}`);
     return out;
   }
 }

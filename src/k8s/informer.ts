@@ -121,6 +121,11 @@ export class Informer {
     return this.#store.get(`${namespace}/${name}`);
   }
 
+  /** Every object as last seen (whether or not the store is synced). */
+  values(): JsonObject[] {
+    return [...this.#store.values()];
+  }
+
   /** When `namespace/name` left the store, and which uid it had then. */
   goneAt(namespace: string, name: string): { readonly uid: string; readonly at: number } | undefined {
     return this.#goneAt.get(`${namespace}/${name}`);

@@ -14,7 +14,7 @@ import { log } from '../util/log.ts';
 import { type Attached, type Ctx, fromCache } from './attachment.ts';
 import { cachePath, type Loaded, readCache, removeCache } from './cache.ts';
 import { assignIfnames, delegatesEach, ifnameOf } from './delegates.ts';
-import { podDelegatesForDel } from './kubernetes.ts';
+import { podDelegatesForDel, releaseClaimDevices } from './kubernetes.ts';
 import { deleteAll } from './teardown.ts';
 
 /** The attachments as the config says, each delegate resolved on its own; the ones that do not resolve apart. */
@@ -74,6 +74,7 @@ export async function del(ctx: Ctx): Promise<void> {
     log.error(`DEL ${ctx.containerId}: ${p.message} (a delegate that does not resolve: skipped)`);
   const t = await deleteAll(ctx, attached, ctx.netns, ctx.containerId);
   if (t.transient.length > 0) throw combineFailures(t.transient, attached.length, 'delegates failed DEL');
+  await releaseClaimDevices(ctx, attached);
   // also when there is none: a write killed before its rename leaves only its temp file
   removeCache(loaded.state === 'missing' ? cachePath(ctx.conf.cniDirOrDefault, key) : loaded.file);
   log.info(`DEL ${ctx.containerId}: ${attached.length} delegate(s) deleted, from ${from}`);

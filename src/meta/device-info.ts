@@ -43,10 +43,13 @@ function readJson(path: string): Record<string, unknown> | undefined {
   return undefined;
 }
 
-/** Copies the device plugin's file for this attachment (atomically); nothing when it has none. */
+/**
+ * Copies the device plugin's file for this attachment (atomically), or writes the content
+ * pods/ made for a DRA device; nothing when it has neither.
+ */
 export function prepareDeviceInfo(a: PodAttachment): void {
-  if (!a.deviceInfoFile || !a.deviceInfoSource) return;
-  const info = readJson(a.deviceInfoSource);
+  if (!a.deviceInfoFile) return;
+  const info = a.deviceInfoSource ? readJson(a.deviceInfoSource) : a.deviceInfoContent;
   if (!info) return;
   try {
     writeFileAtomic(a.deviceInfoFile, JSON.stringify(info), { mode: 0o444, dirMode: 0o755 });

@@ -52,3 +52,16 @@ export async function podDelegatesForDel(ctx: PluginContext<MetaConf>): Promise<
     return undefined;
   }
 }
+
+/**
+ * After a DEL: manifold's network data is removed from the ResourceClaims whose devices backed
+ * these attachments (loads pods/ only when one did). Never throws.
+ */
+export async function releaseClaimDevices(
+  ctx: PluginContext<MetaConf>,
+  attached: readonly { readonly delegate: Delegate }[],
+): Promise<void> {
+  if (!attached.some((a) => a.delegate.k8s?.draDevice)) return;
+  const { releaseDraDevices } = await import(/* webpackMode: "eager" */ './pods/pod-networks.ts');
+  await releaseDraDevices(ctx, attached);
+}

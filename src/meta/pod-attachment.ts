@@ -8,6 +8,16 @@
  */
 import * as z from 'zod/mini';
 
+/** A device of a DRA ResourceClaim backing an attachment (its network data is written back to the claim). */
+export interface DraDeviceRef {
+  /** The claim's namespace and name. */
+  readonly namespace: string;
+  readonly claim: string;
+  readonly driver: string;
+  readonly pool: string;
+  readonly device: string;
+}
+
 export interface PodAttachment {
   /** The network-status name: `<namespace>/<nad>`, or the network's name for a config delegate. */
   readonly statusName: string;
@@ -22,6 +32,10 @@ export interface PodAttachment {
   readonly deviceInfoFile?: string | undefined;
   /** The device plugin's device-info file copied into deviceInfoFile. */
   readonly deviceInfoSource?: string | undefined;
+  /** For a device without a device plugin's file (a DRA device): deviceInfoFile's content. */
+  readonly deviceInfoContent?: Readonly<Record<string, unknown>> | undefined;
+  /** The DRA claim device behind deviceID, when it came from a claim. */
+  readonly draDevice?: DraDeviceRef | undefined;
 }
 
 /** What the two functions below read of a delegate (not the Delegate type: delegates.ts imports this file). */
@@ -67,6 +81,16 @@ const CachedSchema = z.looseObject({
   deviceID: z.optional(z.string()),
   deviceInfoFile: z.optional(z.string()),
   deviceInfoSource: z.optional(z.string()),
+  deviceInfoContent: z.optional(z.record(z.string(), z.unknown())),
+  draDevice: z.optional(
+    z.object({
+      namespace: z.string(),
+      claim: z.string(),
+      driver: z.string(),
+      pool: z.string(),
+      device: z.string(),
+    }),
+  ),
 });
 
 /** The `k8s` field of a cached delegate entry, back as a delegate field (nothing when absent or unreadable). */

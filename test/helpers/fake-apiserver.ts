@@ -12,6 +12,16 @@
  * bearer token or a client certificate signed by the test CA (401 otherwise); errors are
  * Status objects as the API server sends them. Knobs: tokens, failures to inject, an outage,
  * a request log, RBAC, broken watches, a compacted history.
+ *
+ * Dynamic Resource Allocation (resource.k8s.io/v1, fake-dra.ts): ResourceClaims (GET),
+ * ResourceSlices (LIST and WATCH as pods, `fieldSelector=spec.nodeName=…`), and the claim's
+ * status by server-side apply (`application/apply-patch+yaml` with a `fieldManager`): the
+ * `status.devices` list-map keyed by driver/pool/device, each entry owned by the manager that
+ * applied it (an apply sets that manager's entries, removes the ones it no longer applies,
+ * conflicts with another manager's different values unless `force`), validated as the API
+ * validates it (allocated devices only, ips CIDRs ≤ 16), authorized on
+ * `resourceclaims/status` and per driver on the synthetic `resourceclaims/driver`
+ * (`associated-node:patch`).
  */
 
 import { writeFileSync } from 'node:fs';
@@ -19,6 +29,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
+import { type ClaimSpec, DraStore, type SliceSpec } from './fake-dra.ts';
 import type { Pki } from './pki.ts';
 
 export interface PodSpec {
@@ -28,9 +39,17 @@ export interface PodSpec {
   readonly annotations?: Record<string, string>;
   /** spec.nodeName (default node1). */
   readonly nodeName?: string;
+  /** spec.resourceClaims (DRA). */
+  readonly resourceClaims?: readonly {
+    name: string;
+    resourceClaimName?: string;
+    resourceClaimTemplateName?: string;
+  }[];
+  /** status.resourceClaimStatuses: the claims generated from templates. */
+  readonly resourceClaimStatuses?: readonly { name: string; resourceClaimName?: string }[];
 }
 
-type Watched = 'pods' | 'nads';
+type Watched = 'pods' | 'nads' | 'slices';
 
 interface HistoryEvent {
   readonly rv: number;
@@ -77,6 +96,8 @@ export interface RbacRule {
   readonly apiGroups: readonly string[];
   readonly resources: readonly string[];
   readonly verbs: readonly string[];
+  /** Restricts the rule to objects of these names (for resourceclaims/driver: driver names). */
+  readonly resourceNames?: readonly string[];
 }
 
 /** The request's RBAC attributes: verb, API group, resource (with its subresource), namespace. */
@@ -111,6 +132,12 @@ export function requestAttributes(
   };
 }
 
+const KINDS: Record<Watched, { kind: string; apiVersion: string }> = {
+  pods: { kind: 'Pod', apiVersion: 'v1' },
+  nads: { kind: 'NetworkAttachmentDefinition', apiVersion: 'k8s.cni.cncf.io/v1' },
+  slices: { kind: 'ResourceSlice', apiVersion: 'resource.k8s.io/v1' },
+};
+
 export class FakeApiServer {
   readonly pki: Pki;
   readonly pods = new Map<string, Obj>();
@@ -121,6 +148,8 @@ export class FakeApiServer {
     { metadata: { name: string; namespace: string; deletionTimestamp?: string } }
   >();
   readonly tokens = new Set<string>();
+  /** ResourceClaims and ResourceSlices (DRA). */
+  readonly dra = new DraStore(() => String(this.#rv++));
   readonly log: LoggedRequest[] = [];
   /**
    * RBAC as the API server's authorizer applies it: when set, a request is allowed only if a
@@ -201,8 +230,17 @@ export class FakeApiServer {
         resourceVersion: String(this.#rv++),
         annotations: { ...(p.annotations ?? {}) },
       },
-      spec: { containers: [{ name: 'app', image: 'busybox' }], nodeName: p.nodeName ?? 'node1' },
-      status: { phase: 'Pending' },
+      spec: {
+        containers: [{ name: 'app', image: 'busybox' }],
+        nodeName: p.nodeName ?? 'node1',
+        ...(p.resourceClaims ? { resourceClaims: structuredClone(p.resourceClaims) } : {}),
+      },
+      status: {
+        phase: 'Pending',
+        ...(p.resourceClaimStatuses
+          ? { resourceClaimStatuses: structuredClone(p.resourceClaimStatuses) }
+          : {}),
+      },
     };
     const key = `${p.namespace}/${p.name}`;
     const prev = this.pods.get(key);
@@ -259,8 +297,7 @@ export class FakeApiServer {
   }
 
   #bookmarkTo(w: Watcher): void {
-    const kind = w.kind === 'pods' ? 'Pod' : 'NetworkAttachmentDefinition';
-    const apiVersion = w.kind === 'pods' ? 'v1' : 'k8s.cni.cncf.io/v1';
+    const { kind, apiVersion } = KINDS[w.kind];
     w.res.write(
       `${JSON.stringify({ type: 'BOOKMARK', object: { kind, apiVersion, metadata: { resourceVersion: String(this.#rv - 1) } } })}\n`,
     );
@@ -422,6 +459,14 @@ export class FakeApiServer {
       );
     }
     const url = new URL(req.url ?? '/', 'https://x');
+    if (url.pathname === '/apis/resource.k8s.io/v1/resourceslices' && req.method === 'GET')
+      return this.#collection(req, res, url, 'slices', undefined, auth);
+    if (url.pathname.startsWith('/apis/resource.k8s.io/')) {
+      const r = this.dra.serve(req.method ?? '', url, req.headers['content-type'] ?? '', body, (a) =>
+        this.#allowed(a),
+      );
+      return this.#send(req, res, r.code, r.body, auth);
+    }
     const collection =
       /^\/api\/v1\/(?:namespaces\/([^/]+)\/)?pods$/.exec(url.pathname) ??
       /^\/apis\/k8s\.cni\.cncf\.io\/v1\/(?:namespaces\/([^/]+)\/)?(network-attachment-definitions)$/.exec(
@@ -521,7 +566,7 @@ export class FakeApiServer {
     let nodeName: string | undefined;
     if (field) {
       const m = /^spec\.nodeName=(.*)$/.exec(field);
-      if (kind !== 'pods' || !m) {
+      if (kind === 'nads' || !m) {
         return this.#send(
           req,
           res,
@@ -537,7 +582,9 @@ export class FakeApiServer {
       nodeName = m[1];
     }
     const w: Omit<Watcher, 'res' | 'timer' | 'bookmarks'> = { kind, namespace, nodeName };
-    const all = [...(kind === 'pods' ? this.pods : this.nads).values()].filter((o) =>
+    const store =
+      kind === 'pods' ? this.pods : kind === 'nads' ? this.nads : (this.dra.slices as Map<string, Obj>);
+    const all = [...store.values()].filter((o) =>
       this.#matches(w as Watcher, { rv: 0, kind, type: 'ADDED', object: o }),
     );
     if (q.get('watch') === '1' || q.get('watch') === 'true') return this.#watch(req, res, q, w, all, auth);
@@ -550,8 +597,8 @@ export class FakeApiServer {
       res,
       200,
       {
-        kind: kind === 'pods' ? 'PodList' : 'NetworkAttachmentDefinitionList',
-        apiVersion: kind === 'pods' ? 'v1' : 'k8s.cni.cncf.io/v1',
+        kind: `${KINDS[kind].kind}List`,
+        apiVersion: KINDS[kind].apiVersion,
         metadata: {
           resourceVersion: String(this.#rv - 1),
           ...(more ? { continue: String(start + limit) } : {}),
@@ -785,17 +832,37 @@ export class FakeApiServer {
     return this.#send(req, res, 201, stored, auth);
   }
 
+  /** Whether RBAC (when on) grants the verb on the group's resource (of that name, for rules with resourceNames). */
+  #allowed(a: { verb: string; group: string; resource: string; name?: string }): boolean {
+    if (!this.rbac) return true;
+    return this.rbac.some(
+      (r) =>
+        (r.apiGroups.includes(a.group) || r.apiGroups.includes('*')) &&
+        (r.resources.includes(a.resource) || r.resources.includes('*')) &&
+        (r.verbs.includes(a.verb) || r.verbs.includes('*')) &&
+        (!r.resourceNames?.length || (a.name !== undefined && r.resourceNames.includes(a.name))),
+    );
+  }
+
+  /** Adds (or replaces) a ResourceClaim. */
+  addClaim(c: ClaimSpec): void {
+    this.dra.addClaim(c);
+  }
+
+  /** Adds (or replaces) a ResourceSlice: an event for its watchers. */
+  addSlice(s: SliceSpec): void {
+    const type = this.dra.slices.has(s.name) ? 'MODIFIED' : 'ADDED';
+    this.dra.addSlice(s);
+    this.#record('slices', type, this.dra.slices.get(s.name) as Obj);
+  }
+
   /** The authorizer's message when RBAC is on and no rule allows the request. */
   #forbidden(req: IncomingMessage): string | undefined {
     if (!this.rbac) return undefined;
     const a = requestAttributes(req.method ?? '', req.url ?? '');
     if (!a) return undefined;
-    const ok = this.rbac.some(
-      (r) =>
-        (r.apiGroups.includes(a.group) || r.apiGroups.includes('*')) &&
-        (r.resources.includes(a.resource) || r.resources.includes('*')) &&
-        (r.verbs.includes(a.verb) || r.verbs.includes('*')),
-    );
+    const name = /\/[^/]+\/namespaces\/[^/]+\/[^/]+\/([^/?]+)/.exec(req.url ?? '')?.[1];
+    const ok = this.#allowed({ ...a, ...(name ? { name: decodeURIComponent(name) } : {}) });
     if (ok) return undefined;
     return `${a.resource.split('/')[0]}${a.group ? `.${a.group}` : ''} is forbidden: User "system:serviceaccount:kube-system:manifold" cannot ${a.verb} resource "${a.resource}" in API group "${a.group}" in the namespace "${a.namespace}"`;
   }

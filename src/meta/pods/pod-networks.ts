@@ -4,8 +4,9 @@
  * gone → Multus's empty result), the master (`v1.multus-cni.io/default-network`, else clusterNetwork
  * as a NAD in multusNamespace or a config in confDir, else delegates[0]), defaultNetworks
  * (not for systemNamespaces), then every attachment of `k8s.v1.cni.cncf.io/networks` with its
- * NAD, namespace isolation, device-plugin device IDs and per-attachment arguments. Any
- * refusal happens here, so nothing is left behind.
+ * NAD, namespace isolation, device IDs (from the pod's DRA claims, else the device plugins) and
+ * per-attachment arguments. Any refusal happens here, so nothing is left behind. After ADD,
+ * the network data of DRA devices goes back to their claims (dra-status.ts).
  */
 import { CniError, Code, q } from '../../cni/errors.ts';
 import type { KubeHost } from '../../cni/host.ts';
@@ -31,6 +32,8 @@ import {
 import { apiCall } from './api-call.ts';
 import { checkDefaultRoutes } from './default-route.ts';
 import { DeviceAllocator } from './device-ids.ts';
+import { type ClaimDevice, DraAllocator } from './dra-devices.ts';
+import { type DraAttachment, entriesByClaim, writeClaimStatuses } from './dra-status.ts';
 import { PodEvents } from './events.ts';
 import { checkIsolation, isSystemNamespace, multusNamespace } from './isolation.ts';
 import { nadAnnotation } from './nad.ts';
@@ -45,11 +48,14 @@ class Resolver {
   readonly #pod: Pod;
   readonly #podNs: string;
   readonly #devices: DeviceAllocator;
+  readonly #id: PodIdentity;
+  #dra: Promise<DraAllocator> | undefined;
 
   readonly #forDel: boolean;
 
   constructor(ctx: Ctx, client: KubeClient, pod: Pod, id: PodIdentity, budget: Budget, forDel: boolean) {
     this.#ctx = ctx;
+    this.#id = id;
     this.#forDel = forDel;
     this.#client = client;
     this.#pod = pod;
@@ -73,19 +79,72 @@ class Resolver {
       );
     }
     const resourceName = nadAnnotation(nad, RESOURCE_NAME_ANNOTATION);
-    const deviceID = resourceName ? await this.#device(resourceName, what) : undefined;
-    return nadDelegate(this.#ctx.conf, sel, nad, master, deviceID);
+    const device = resourceName ? await this.#device(resourceName, what) : undefined;
+    const d = nadDelegate(this.#ctx.conf, sel, nad, master, device?.id);
+    const claim = device?.claim;
+    if (!claim || !d.k8s) return d;
+    const pci = {
+      'pci-address': claim.pciAddress,
+      ...(claim.pfPciAddress ? { 'pf-pci-address': claim.pfPciAddress } : {}),
+    };
+    const { namespace, claim: name, driver, pool, device: dev } = claim;
+    return {
+      ...d,
+      k8s: {
+        ...d.k8s,
+        draDevice: { namespace, claim: name, driver, pool, device: dev },
+        deviceInfoContent: { type: 'pci', version: '1.1.0', pci },
+      },
+    };
   }
 
-  /** The attachment's device; for a DEL, none when kubelet no longer says (its IPAM is still released). */
-  async #device(resourceName: string, what: string): Promise<string | undefined> {
-    if (!this.#forDel) return this.#devices.take(resourceName, what);
+  /** The attachment's device; for a DEL, none when it is not known any more (its IPAM is still released). */
+  async #device(
+    resourceName: string,
+    what: string,
+  ): Promise<{ id: string; claim?: ClaimDevice } | undefined> {
+    if (!this.#forDel) return this.#take(resourceName, what);
     try {
-      return await this.#devices.take(resourceName, what);
+      return await this.#take(resourceName, what);
     } catch (err) {
       log.info(`DEL: ${what}: no ${resourceName} device known any more (${(err as Error).message})`);
       return undefined;
     }
+  }
+
+  /** A device of the pod's DRA claims when one is of this resource, else the device plugins'. */
+  async #take(resourceName: string, what: string): Promise<{ id: string; claim?: ClaimDevice }> {
+    this.#dra ??= this.#draAllocator();
+    const dra = await this.#dra;
+    const claim = await dra.take(resourceName, what);
+    if (claim) return { id: claim.pciAddress, claim };
+    try {
+      return { id: await this.#devices.take(resourceName, what) };
+    } catch (err) {
+      const unmatched = dra.describeUnmatched(resourceName);
+      if (!unmatched) throw err;
+      throw new CniError(
+        Code.InvalidConfig,
+        `network ${q(what)} needs a device of resource ${q(resourceName)}: ${unmatched}, and the device plugins gave it none (${(err as Error).message})`,
+        "the claim's devices must be published with that resource name, or the NAD must name the claim's resource",
+      );
+    }
+  }
+
+  /** The pod's claims need its spec and status: the runtime's annotations alone have neither, then the pod is read. */
+  async #draAllocator(): Promise<DraAllocator> {
+    const podRef = `pod ${this.#podNs}/${this.#pod.metadata.name}`;
+    let pod: unknown = this.#pod;
+    if (!('spec' in this.#pod)) {
+      const full = await readPod(this.#ctx, this.#client, this.#id, this.#forDel, true).catch((err) => {
+        if (this.#forDel) return undefined;
+        throw err;
+      });
+      pod = full ?? this.#pod;
+    }
+    const host = this.#ctx.host?.kube;
+    const cached = host?.resourceSlices ? (node: string) => host.resourceSlices?.(node) : undefined;
+    return new DraAllocator(this.#client, pod, this.#podNs, podRef, cached);
   }
 
   /** clusterNetwork / defaultNetworks: a path, a NAD in multusNamespace, or a config in confDir (as Multus). */
@@ -174,7 +233,9 @@ function withDeviceInfo(ctx: Ctx, drafts: readonly Delegate[]): Delegate[] {
     const k = d.k8s;
     if (!k?.deviceID) return d;
     const file = cniDeviceInfoPath(dir, k.statusName, ctx.containerId, ifnames[i] as string);
-    const source = k.resourceName ? dpDeviceInfoPath(dir, k.resourceName, k.deviceID) : undefined;
+    // a DRA device has no device plugin's file: its content was made from the slice's attributes
+    const source =
+      k.resourceName && !k.draDevice ? dpDeviceInfoPath(dir, k.resourceName, k.deviceID) : undefined;
     return {
       ...d,
       k8s: {
@@ -243,7 +304,7 @@ async function readNad(
 
 /**
  * The pod as the runtime describes it (its annotations, the identity of CNI_ARGS) when the
- * runtime passed the annotations: no GET. Else the daemon's cached pod when it has it (of this
+ * runtime passed the annotations and `whole` (the spec and status too) is not asked: no GET. Else the daemon's cached pod when it has it (of this
  * uid), else the API server's pod (undefined: gone) — never for the daemon's DEL.
  */
 async function readPod(
@@ -251,8 +312,9 @@ async function readPod(
   client: KubeClient,
   id: PodIdentity,
   forDel: boolean,
+  whole = false,
 ): Promise<Pod | undefined> {
-  const annotations = runtimeAnnotations(ctx);
+  const annotations = whole ? undefined : runtimeAnnotations(ctx);
   if (annotations) {
     log.verbose(
       `pod ${id.namespace}/${id.name}: annotations from the runtime (${POD_ANNOTATIONS_CAPABILITY}), no pod GET`,
@@ -282,6 +344,48 @@ function apiSource(ctx: Ctx): SharedConnection | ReturnType<typeof inClusterSour
   const host: KubeHost | undefined = ctx.host?.kube;
   if (host) return { server: host.server, send: (...args) => host.send(...args) };
   return ctx.conf.kubeconfig ? kubeconfigSource(ctx.conf.kubeconfig) : inClusterSource(ctx.env);
+}
+
+const draView = (a: {
+  ifname: string;
+  result: DraAttachment['result'];
+  delegate: Delegate;
+}): DraAttachment => ({
+  ifname: a.ifname,
+  result: a.result,
+  draDevice: a.delegate.k8s?.draDevice,
+});
+
+/** The claims' network data: after the call in the daemon, bounded and awaited one-shot; never throws. */
+async function writeDraStatus(
+  ctx: Ctx,
+  source: ReturnType<typeof apiSource>,
+  attached: readonly DraAttachment[],
+): Promise<void> {
+  const perClaim = entriesByClaim(attached);
+  if (perClaim.size > 0) await writeClaimStatuses(source, perClaim, ctx.host?.kube !== undefined);
+}
+
+/**
+ * DEL of attachments backed by DRA devices: manifold's entries of their claims' status.devices
+ * are removed (the claim may outlive the pod). Never throws.
+ */
+export async function releaseDraDevices(
+  ctx: Ctx,
+  attached: readonly { readonly delegate: Delegate }[],
+): Promise<void> {
+  const claims = new Set(
+    attached.flatMap((a) => {
+      const d = a.delegate.k8s?.draDevice;
+      return d ? [`${d.namespace}/${d.claim}`] : [];
+    }),
+  );
+  if (claims.size === 0) return;
+  await writeClaimStatuses(
+    apiSource(ctx),
+    new Map([...claims].map((c) => [c, []])),
+    ctx.host?.kube !== undefined,
+  );
 }
 
 export async function resolvePodNetworks(
@@ -314,6 +418,7 @@ export async function resolvePodNetworks(
         } finally {
           client.close();
         }
+        await writeDraStatus(ctx, source, attached.map(draView));
         await events?.added(attached);
       },
       failed: async (err) => {
