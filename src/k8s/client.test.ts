@@ -109,7 +109,10 @@ describe('the give-up message says the time spent, not the budget', () => {
     // 503 after 20 ms: a last attempt squeezed into the budget's last milliseconds timed out
     // ("no answer within 0.3 ms") and that was the error reported
     const { err } = await giveUp(slowUrl, 500);
-    expect(err.message).toMatch(/: etcd is slow$/);
+    // the server's answer; on a loaded machine a 20 ms answer may still miss a real attempt's
+    // 100 ms or more, but never a sliver of the budget's last milliseconds
+    expect(err.message).not.toMatch(/no answer within \d{1,2}(\.\d+)? ms/);
+    if (!/no answer within/.test(err.message)) expect(err.message).toMatch(/: etcd is slow$/);
   });
 
   it('no time left before the first attempt: says so, no attempt', async () => {
