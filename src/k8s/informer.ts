@@ -79,6 +79,8 @@ export class Informer {
   #lists = 0;
   #errors = 0;
   #lastEventAt = 0;
+  /** Told of each object changed by an event (its key), or of a relist (undefined: anything may have). */
+  readonly #listeners = new Set<(key: string | undefined) => void>();
 
   constructor(opts: InformerOptions) {
     this.#opts = opts;
@@ -122,6 +124,25 @@ export class Informer {
   /** When `namespace/name` left the store, and which uid it had then. */
   goneAt(namespace: string, name: string): { readonly uid: string; readonly at: number } | undefined {
     return this.#goneAt.get(`${namespace}/${name}`);
+  }
+
+  /**
+   * Calls `fn` after each ADDED, MODIFIED or DELETED event is in the store (with the object's
+   * `namespace/name`) and after each list (with undefined). Returns the unsubscribe.
+   */
+  listen(fn: (key: string | undefined) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  #tell(key: string | undefined): void {
+    for (const fn of this.#listeners) {
+      try {
+        fn(key);
+      } catch {
+        // a listener's failure is its own
+      }
+    }
   }
 
   /** Starts listing and watching in the background. */
@@ -237,6 +258,7 @@ export class Informer {
     this.#lists++;
     this.#lastEventAt = now;
     this.#setSynced(true);
+    this.#tell(undefined);
   }
 
   #markGone(key: string, o: JsonObject, at: number): void {
@@ -302,6 +324,7 @@ export class Informer {
       this.#store.set(key, o);
       this.#goneAt.delete(key);
     }
+    this.#tell(key);
     return undefined;
   }
 }

@@ -1,0 +1,340 @@
+/**
+ * Hot-plug (issue 23, docs/hotplug.md) on the real kernel, with the daemon's server, pod watch
+ * and hot-plug controller in this process and the stand-in API server serving list+watch:
+ * a running pod (made by the runtime's ADD through the daemon's socket) gains and loses
+ * macvlan networks when its networks annotation changes — the interface appears and goes,
+ * its host-local address is reserved and released, network-status and events follow — two
+ * at once, an element without an interface name (net<N>), a failed hot-plug (a NAD that
+ * does not exist, an address already in use) that leaves the rest alone with a Warning, the
+ * pod's DEL racing a hot-plug (nothing left), and a restart of the controller between two
+ * changes (nothing that should stay is detached).
+ */
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { knownPods, reconcilePod } from '../../src/cli/daemon/hotplug-ops.ts';
+import { HotplugController } from '../../src/daemon/hotplug.ts';
+import { KubeWatches } from '../../src/daemon/kube.ts';
+import { callRunner, type Plugins } from '../../src/daemon/runner.ts';
+import { Daemon } from '../../src/daemon/server.ts';
+import { kubeconfigSource } from '../../src/k8s/kubeconfig.ts';
+import { invoker, loaderFor } from '../../src/registry.ts';
+import { MANIFOLD_VERSION } from '../../src/util/version.ts';
+import { cniCall, httpCall } from '../helpers/daemon.ts';
+import { FakeApiServer } from '../helpers/fake-apiserver.ts';
+import { ip, isolateHost, newNetns, requireRoot, uniq } from '../helpers/host.ts';
+import { podLinks } from '../helpers/inproc.ts';
+import { makePki } from '../helpers/pki.ts';
+import { scratchDir } from '../helpers/scratch.ts';
+
+requireRoot();
+isolateHost();
+const work = scratchDir('mf-it-hot-');
+const dataDir = join(work, 'ipam');
+const cniDir = join(work, 'cache');
+const kubeconfig = join(work, 'kubeconfig');
+const socket = join(work, 'd', 'manifold.sock');
+const api = new FakeApiServer(makePki());
+const NODE = 'node1';
+const NETS = 'k8s.v1.cni.cncf.io/networks';
+const STATUS = 'k8s.v1.cni.cncf.io/network-status';
+
+(globalThis as { __manifoldNoAutorun?: boolean }).__manifoldNoAutorun = true;
+const { pluginTypeFor } = await import('../../src/main.ts');
+const plugins: Plugins = { typeFor: pluginTypeFor, load: loaderFor, invoker, version: MANIFOLD_VERSION };
+
+let kube: KubeWatches;
+let daemon: Daemon;
+let hot: HotplugController;
+const logs: string[] = [];
+
+const hostLocal = (subnet: string) => ({ type: 'host-local', dataDir, ranges: [[{ subnet }]] });
+const macvlan = (subnet: string) => ({
+  cniVersion: '1.0.0',
+  type: 'macvlan',
+  master: 'hp1',
+  ipam: hostLocal(subnet),
+});
+
+const deps = () => ({
+  cniDir,
+  kube,
+  invoker,
+  path: process.env.PATH,
+  inTurn: <T>(cid: string, fn: () => Promise<T>) => daemon.runTask(cid, fn),
+  log: (l: string) => logs.push(l),
+});
+
+function controller(): HotplugController {
+  const d = deps();
+  return new HotplugController({
+    pods: kube.pods,
+    reconcile: (ns, name) => reconcilePod(d, ns, name),
+    known: () => knownPods(cniDir),
+    log: (l) => logs.push(l),
+    backoffMs: { first: 50, max: 400 },
+  });
+}
+
+beforeAll(async () => {
+  for (const m of ['hp0', 'hp1']) {
+    ip('link', 'add', m, 'type', 'veth', 'peer', 'name', `${m}p`);
+    ip('link', 'set', m, 'up');
+  }
+  await api.start();
+  api.tokens.add('hp');
+  const tokenFile = join(work, 'token');
+  writeFileSync(tokenFile, 'hp\n');
+  api.writeKubeconfig(kubeconfig, { tokenFile });
+  api.addNad('default', 'hp-a', macvlan('10.73.1.0/24'));
+  api.addNad('default', 'hp-b', macvlan('10.73.2.0/24'));
+  api.addNad('default', 'hp-one', macvlan('10.73.3.0/30')); // one address: the second pod finds it in use
+  kube = new KubeWatches({
+    credentials: { source: kubeconfigSource(kubeconfig), from: 'test kubeconfig' },
+    nodeName: NODE,
+    log: () => {},
+    backoffMs: { first: 20, max: 200 },
+  });
+  kube.start();
+  daemon = new Daemon({
+    socket,
+    run: callRunner(plugins, { path: process.env.PATH, stderr: () => {}, host: { kube } }),
+    extraMetrics: () => hot.metricLines(),
+  });
+  await daemon.start();
+  await Promise.all([kube.pods.whenSynced(), kube.nads.whenSynced()]);
+  hot = controller();
+  hot.start();
+});
+
+afterAll(async () => {
+  await hot?.stop();
+  await daemon?.close();
+  await kube?.stop();
+  await api.stop();
+});
+
+const until = async (what: string, ok: () => boolean | Promise<boolean>, tries = 400): Promise<void> => {
+  for (let i = 0; i < tries; i++) {
+    if (await ok()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`never: ${what}\n${logs.slice(-5).join('\n')}`);
+};
+
+const metaConf = {
+  cniVersion: '1.0.0',
+  name: 'hp-pods',
+  type: 'manifold',
+  cniDir,
+  kubeApiTimeoutSeconds: 1.5,
+  delegates: [
+    { cniVersion: '1.0.0', name: 'cluster', type: 'macvlan', master: 'hp0', ipam: hostLocal('10.73.0.0/24') },
+  ],
+};
+
+interface Pod {
+  readonly name: string;
+  readonly cid: string;
+  readonly ns: { name: string; path: string };
+  call(verb: 'ADD' | 'DEL'): Promise<{ status: number | undefined; stdout: string }>;
+  set(networks: string | undefined): void;
+}
+
+async function runningPod(networks?: string): Promise<Pod> {
+  const name = uniq('hpp-');
+  const uid = `uid-${name}`;
+  api.addPod({
+    namespace: 'default',
+    name,
+    uid,
+    annotations: networks ? { [NETS]: networks } : {},
+    nodeName: NODE,
+  });
+  const ns = newNetns('mfhp');
+  const cid = uniq('hpc');
+  const p: Pod = {
+    name,
+    cid,
+    ns,
+    call: async (verb) => {
+      const r = await cniCall(
+        socket,
+        'manifold',
+        {
+          CNI_COMMAND: verb,
+          CNI_CONTAINERID: cid,
+          CNI_NETNS: ns.path,
+          CNI_IFNAME: 'eth0',
+          CNI_PATH: '/opt/cni/bin',
+          CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=${name};K8S_POD_INFRA_CONTAINER_ID=${cid};K8S_POD_UID=${uid}`,
+        },
+        metaConf,
+      );
+      return { status: r.json?.status, stdout: r.json?.stdout ?? '' };
+    },
+    set: (v) => api.setPodAnnotation('default', name, NETS, v),
+  };
+  await until('the pod is in the watch', () => kube.pods.get('default', name) !== undefined);
+  const r = await p.call('ADD');
+  expect(r.stdout).not.toContain('"code"');
+  expect(r.status).toBe(0);
+  await hot.idle();
+  return p;
+}
+
+const links = (p: Pod) =>
+  podLinks(p.ns.name)
+    .filter((n) => n !== 'lo')
+    .sort();
+const status = (p: Pod) => {
+  const v = api.annotation('default', p.name, STATUS);
+  return v === undefined ? [] : (JSON.parse(v) as { name: string; interface?: string; ips?: string[] }[]);
+};
+const statusIfaces = (p: Pod) =>
+  status(p)
+    .map((s) => `${s.interface}=${s.name}`)
+    .sort();
+const events = (p: Pod) =>
+  api.events
+    .filter((e) => (e.involvedObject as { name?: string } | undefined)?.name === p.name)
+    .map((e) => `${String(e.type)} ${String(e.reason)}: ${String(e.message)}`);
+function reservations(cid: string): string[] {
+  if (!existsSync(dataDir)) return [];
+  return readdirSync(dataDir).flatMap((n) =>
+    readdirSync(join(dataDir, n))
+      .filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f))
+      .filter((f) => readFileSync(join(dataDir, n, f), 'utf8').startsWith(`${cid}\r\n`))
+      .map((f) => `${n}/${f}`),
+  );
+}
+const caches = (cid: string) =>
+  existsSync(cniDir) ? readdirSync(cniDir).filter((f) => f.includes(`-${cid}-`)) : [];
+const metric = async (line: RegExp) => {
+  const m = line.exec((await httpCall(socket, 'GET', '/metrics')).body);
+  return m ? Number(m[1]) : undefined;
+};
+
+describe('hot-plug of macvlan networks', () => {
+  it('adds a network to a running pod, then removes it', async () => {
+    const p = await runningPod();
+    expect(links(p)).toEqual(['eth0']);
+    p.set('[{"name":"hp-a","interface":"hpa1"}]');
+    await until('hpa1 is in network-status', () => statusIfaces(p).includes('hpa1=default/hp-a'));
+    expect(links(p)).toEqual(['eth0', 'hpa1']);
+    expect(reservations(p.cid).filter((r) => r.includes('/10.73.1.'))).toHaveLength(1);
+    expect(statusIfaces(p)).toEqual(['eth0=cluster', 'hpa1=default/hp-a']);
+    await until('the AddedInterface event', () =>
+      events(p).some((e) =>
+        /^Normal AddedInterface: Add hpa1 \[10\.73\.1\.\d+\/24\] from default\/hp-a$/.test(e),
+      ),
+    );
+    p.set(undefined);
+    await until('hpa1 left network-status', () => !statusIfaces(p).some((s) => s.startsWith('hpa1')));
+    expect(links(p)).toEqual(['eth0']);
+    expect(reservations(p.cid).filter((r) => r.includes('/10.73.1.'))).toEqual([]);
+    await until('the RemovedInterface event', () =>
+      events(p).some((e) =>
+        /^Normal RemovedInterface: Remove hpa1 \[10\.73\.1\.\d+\/24\] from default\/hp-a$/.test(e),
+      ),
+    );
+    expect(await metric(/^manifold_hotplug_attachments_total\{op="attach"\} (\d+)$/m)).toBeGreaterThanOrEqual(
+      1,
+    );
+    expect(await metric(/^manifold_hotplug_attachments_total\{op="detach"\} (\d+)$/m)).toBeGreaterThanOrEqual(
+      1,
+    );
+    expect((await p.call('DEL')).status).toBe(0);
+    expect(reservations(p.cid)).toEqual([]);
+    expect(caches(p.cid)).toEqual([]);
+  });
+
+  it('adds two at once and removes one; an element without an interface gets the first free net<N>', async () => {
+    const p = await runningPod();
+    p.set('hp-a,hp-b');
+    await until('both in network-status', () => status(p).length === 3);
+    expect(links(p)).toEqual(['eth0', 'net1', 'net2']);
+    expect(statusIfaces(p)).toEqual(['eth0=cluster', 'net1=default/hp-a', 'net2=default/hp-b']);
+    p.set('hp-b');
+    await until('hp-a left network-status', () => status(p).length === 2);
+    // the one that stays is untouched: same name, same address
+    expect(links(p)).toEqual(['eth0', 'net2']);
+    expect(statusIfaces(p)).toEqual(['eth0=cluster', 'net2=default/hp-b']);
+    expect(reservations(p.cid).filter((r) => r.includes('/10.73.1.'))).toEqual([]);
+    expect(reservations(p.cid).filter((r) => r.includes('/10.73.2.'))).toHaveLength(1);
+    // the first free name is taken again
+    p.set('hp-b,hp-a');
+    await until('hp-a back as net1', () => statusIfaces(p).includes('net1=default/hp-a'));
+    expect(links(p)).toEqual(['eth0', 'net1', 'net2']);
+    expect((await p.call('DEL')).status).toBe(0);
+    expect(reservations(p.cid)).toEqual([]);
+    expect(podLinks(p.ns.name).filter((n) => n !== 'lo')).toEqual([]);
+  });
+
+  it('a NAD that does not exist: the rest untouched, a Warning, the annotation as written', async () => {
+    const p = await runningPod('[{"name":"hp-a","interface":"hpa1"}]');
+    expect(links(p)).toEqual(['eth0', 'hpa1']);
+    const before = status(p);
+    const value = '[{"name":"hp-a","interface":"hpa1"},{"name":"hp-missing","interface":"hpm1"}]';
+    p.set(value);
+    await until('the Warning event', () => events(p).some((e) => e.startsWith('Warning HotplugFailed:')));
+    expect(events(p).find((e) => e.startsWith('Warning'))).toContain(
+      'no such NetworkAttachmentDefinition "default/hp-missing"',
+    );
+    await hot.idle();
+    expect(links(p)).toEqual(['eth0', 'hpa1']);
+    expect(status(p)).toEqual(before);
+    expect(api.annotation('default', p.name, NETS)).toBe(value);
+    expect(logs.some((l) => l.includes('hp-missing'))).toBe(true);
+    expect(
+      await metric(/^manifold_hotplug_failures_total\{kind="permanent"\} (\d+)$/m),
+    ).toBeGreaterThanOrEqual(1);
+    expect((await p.call('DEL')).status).toBe(0);
+    expect(reservations(p.cid)).toEqual([]);
+  });
+
+  it('an address already in use: rolled back, nothing of it left, a Warning', async () => {
+    const first = await runningPod('[{"name":"hp-one","interface":"one1"}]');
+    expect(links(first)).toEqual(['eth0', 'one1']);
+    const p = await runningPod();
+    p.set('[{"name":"hp-one","interface":"one1"}]');
+    await until('the Warning event', () => events(p).some((e) => e.startsWith('Warning HotplugFailed:')));
+    await hot.idle();
+    expect(links(p)).toEqual(['eth0']);
+    expect(statusIfaces(p)).toEqual(['eth0=cluster']);
+    expect(reservations(p.cid).filter((r) => r.includes('/10.73.3.'))).toEqual([]);
+    const cache = JSON.parse(readFileSync(join(cniDir, caches(p.cid)[0] as string), 'utf8'));
+    expect(cache.delegates).toHaveLength(1);
+    for (const x of [first, p]) expect((await x.call('DEL')).status).toBe(0);
+  });
+
+  it('the pod deleted while a hot-plug is in flight: nothing left', async () => {
+    const p = await runningPod();
+    // the hot-plug and the runtime's DEL race for the container's turn
+    p.set('hp-a,hp-b');
+    const del = p.call('DEL');
+    expect((await del).status).toBe(0);
+    await hot.idle();
+    expect((await p.call('DEL')).status).toBe(0);
+    expect(reservations(p.cid)).toEqual([]);
+    expect(caches(p.cid)).toEqual([]);
+    expect(podLinks(p.ns.name).filter((n) => n !== 'lo')).toEqual([]);
+  });
+
+  it('the daemon restarted between two annotation changes: what stays stays, the change is made', async () => {
+    const p = await runningPod('[{"name":"hp-a","interface":"hpa1"}]');
+    const addrBefore = status(p).find((s) => s.interface === 'hpa1')?.ips;
+    await hot.stop();
+    p.set('[{"name":"hp-a","interface":"hpa1"},{"name":"hp-b"}]');
+    await until('the watch saw it', () => JSON.stringify(kube.pods.get('default', p.name)).includes('hp-b'));
+    expect(links(p)).toEqual(['eth0', 'hpa1']);
+    hot = controller();
+    hot.start();
+    await until('hp-b attached after the restart', () => status(p).length === 3);
+    await hot.idle();
+    expect(links(p)).toEqual(['eth0', 'hpa1', 'net1']);
+    expect(status(p).find((s) => s.interface === 'hpa1')?.ips).toEqual(addrBefore);
+    expect((await p.call('DEL')).status).toBe(0);
+    expect(reservations(p.cid)).toEqual([]);
+  });
+});
