@@ -308,17 +308,28 @@ describe('hot-plug of macvlan networks', () => {
     for (const x of [first, p]) expect((await x.call('DEL')).status).toBe(0);
   });
 
-  it('the pod deleted while a hot-plug is in flight: nothing left', async () => {
+  it('the pod deleted while a hot-plug is in flight: its DEL waits behind it and removes all it made', async () => {
     const p = await runningPod();
-    // the hot-plug and the runtime's DEL race for the container's turn
+    // the container's turn held, so the hot-plug and then the runtime's DEL queue behind it
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const holding = daemon.runTask(p.cid, () => gate);
     p.set('hp-a,hp-b');
+    await until('the hot-plug waits for the turn', () => daemon.scheduler.waiting === 1);
     const del = p.call('DEL');
+    await until('the DEL waits behind it', () => daemon.scheduler.waiting === 2);
+    release();
+    await holding;
     expect((await del).status).toBe(0);
+    api.deletePod('default', p.name);
     await hot.idle();
-    expect((await p.call('DEL')).status).toBe(0);
+    // the hot-plug did run first, and the DEL removed what it made
+    expect(events(p).filter((e) => e.startsWith('Normal AddedInterface: Add net'))).toHaveLength(2);
     expect(reservations(p.cid)).toEqual([]);
     expect(caches(p.cid)).toEqual([]);
-    expect(podLinks(p.ns.name).filter((n) => n !== 'lo')).toEqual([]);
+    expect(podLinks(p.ns.name)).toEqual([]);
   });
 
   it('the daemon restarted between two annotation changes: what stays stays, the change is made', async () => {
