@@ -22,8 +22,10 @@ import { invoker, loaderFor } from '../../src/registry.ts';
 import { MANIFOLD_VERSION } from '../../src/util/version.ts';
 import { cniCall, httpCall } from '../helpers/daemon.ts';
 import { FakeApiServer } from '../helpers/fake-apiserver.ts';
+import { FakePodResources } from '../helpers/fake-podresources.ts';
+import { FakeSysfs } from '../helpers/fake-sysfs.ts';
 import { ip, isolateHost, newNetns, requireRoot, uniq } from '../helpers/host.ts';
-import { podLinks } from '../helpers/inproc.ts';
+import { linkIn, podLinks } from '../helpers/inproc.ts';
 import { makePki } from '../helpers/pki.ts';
 import { scratchDir } from '../helpers/scratch.ts';
 
@@ -38,6 +40,11 @@ const api = new FakeApiServer(makePki());
 const NODE = 'node1';
 const NETS = 'k8s.v1.cni.cncf.io/networks';
 const STATUS = 'k8s.v1.cni.cncf.io/network-status';
+const kubelet = new FakePodResources(join(work, 'kubelet.sock'));
+const devinfo = join(work, 'devinfo');
+const fake = new FakeSysfs(join(work, 'sys'));
+const PF = '0000:01:00.0';
+const VFS = [0, 1].map((n) => ({ pci: `0000:01:10.${n}`, netdev: `hvf${n}`, mac: `02:cc:00:00:00:0${n}` }));
 
 (globalThis as { __manifoldNoAutorun?: boolean }).__manifoldNoAutorun = true;
 const { pluginTypeFor } = await import('../../src/main.ts');
@@ -60,7 +67,7 @@ const deps = () => ({
   cniDir,
   kube,
   invoker,
-  path: process.env.PATH,
+  env: { PATH: process.env.PATH ?? '', MANIFOLD_SYSFS_ROOT: fake.root },
   inTurn: <T>(cid: string, fn: () => Promise<T>) => daemon.runTask(cid, fn),
   log: (l: string) => logs.push(l),
 });
@@ -77,10 +84,28 @@ function controller(): HotplugController {
 }
 
 beforeAll(async () => {
-  for (const m of ['hp0', 'hp1']) {
+  for (const m of ['hp0', 'hp1', 'hpf0']) {
     ip('link', 'add', m, 'type', 'veth', 'peer', 'name', `${m}p`);
     ip('link', 'set', m, 'up');
   }
+  fake.addPf(PF, 'hpf0');
+  for (const [i, v] of VFS.entries()) {
+    ip('link', 'add', v.netdev, 'address', v.mac, 'type', 'veth', 'peer', 'name', `${v.netdev}p`);
+    fake.addVf(PF, i, v.pci, { netdev: v.netdev });
+  }
+  await kubelet.start();
+  api.addNad(
+    'default',
+    'hp-sriov',
+    {
+      cniVersion: '1.0.0',
+      type: 'sriov',
+      dataDir: join(work, 'sriov'),
+      netdevReturnTimeout: 300,
+      ipam: hostLocal('10.73.4.0/24'),
+    },
+    { 'k8s.v1.cni.cncf.io/resourceName': 'intel.com/sriov' },
+  );
   await api.start();
   api.tokens.add('hp');
   const tokenFile = join(work, 'token');
@@ -112,6 +137,7 @@ afterAll(async () => {
   await daemon?.close();
   await kube?.stop();
   await api.stop();
+  await kubelet.stop();
 });
 
 const until = async (what: string, ok: () => boolean | Promise<boolean>, tries = 400): Promise<void> => {
@@ -128,6 +154,9 @@ const metaConf = {
   type: 'manifold',
   cniDir,
   kubeApiTimeoutSeconds: 1.5,
+  podResourcesSocket: join(work, 'kubelet.sock'),
+  kubeletCheckpointFile: join(work, 'no-checkpoint'),
+  deviceInfoDir: devinfo,
   delegates: [
     { cniVersion: '1.0.0', name: 'cluster', type: 'macvlan', master: 'hp0', ipam: hostLocal('10.73.0.0/24') },
   ],
@@ -167,6 +196,7 @@ async function runningPod(networks?: string): Promise<Pod> {
           CNI_NETNS: ns.path,
           CNI_IFNAME: 'eth0',
           CNI_PATH: '/opt/cni/bin',
+          MANIFOLD_SYSFS_ROOT: fake.root,
           CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=${name};K8S_POD_INFRA_CONTAINER_ID=${cid};K8S_POD_UID=${uid}`,
         },
         metaConf,
@@ -346,6 +376,31 @@ describe('hot-plug of macvlan networks', () => {
     expect(links(p)).toEqual(['eth0', 'hpa1', 'net1']);
     expect(status(p).find((s) => s.interface === 'hpa1')?.ips).toEqual(addrBefore);
     expect((await p.call('DEL')).status).toBe(0);
+    expect(reservations(p.cid)).toEqual([]);
+  });
+});
+
+describe('hot-plug of an SR-IOV network', () => {
+  it('takes a device kubelet allocated to the pod that no attachment uses; with none spare, refused with an event', async () => {
+    const p = await runningPod();
+    kubelet.pods = [
+      { namespace: 'default', name: p.name, containers: { app: { 'intel.com/sriov': [VFS[1]?.pci ?? ''] } } },
+    ];
+    p.set('hp-sriov');
+    await until('net1 in network-status', () => statusIfaces(p).includes('net1=default/hp-sriov'));
+    expect(linkIn(p.ns.name, 'net1')?.address).toBe(VFS[1]?.mac);
+    expect(linkIn(undefined, VFS[1]?.netdev ?? '')).toBeUndefined();
+    // a second one: the pod's only device is in use
+    p.set('hp-sriov,hp-sriov');
+    await until('the Warning event', () => events(p).some((e) => e.startsWith('Warning HotplugFailed:')));
+    expect(events(p).find((e) => e.startsWith('Warning'))).toMatch(
+      /no spare device of resource "intel.com\/sriov": pod default\/hpp-\w+ has 1 allocated .* and its attachments use it/,
+    );
+    await hot.idle();
+    expect(links(p)).toEqual(['eth0', 'net1']);
+    expect((await p.call('DEL')).status).toBe(0);
+    // the VF is back on the host under its name and MAC
+    expect(linkIn(undefined, VFS[1]?.netdev ?? '')?.address).toBe(VFS[1]?.mac);
     expect(reservations(p.cid)).toEqual([]);
   });
 });

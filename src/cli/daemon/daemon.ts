@@ -140,7 +140,7 @@ async function run(args: readonly string[], io: CliIO): Promise<number> {
         cniDir,
         kube,
         invoker: () => b.invoker(root),
-        path: io.env.PATH,
+        env: io.env.PATH === undefined ? {} : { PATH: io.env.PATH },
         inTurn: <T>(cid: string, fn: () => Promise<T>) => daemon.runTask(cid, fn),
         log: say,
       };

@@ -59,8 +59,8 @@ export interface HotplugDeps {
   readonly cniDir: string;
   readonly kube: KubeWatches;
   readonly invoker: () => Invoker;
-  /** The daemon's PATH, as calls get it. */
-  readonly path: string | undefined;
+  /** The variables delegates get beyond CNI_* (the daemon's PATH, as its calls get it). */
+  readonly env: Readonly<Record<string, string>>;
   /** Runs `fn` in the container's turn (Daemon.runTask); undefined: not run. */
   readonly inTurn: <T>(
     containerId: string,
@@ -134,7 +134,7 @@ function contextOf(deps: HotplugDeps, c: CacheFile): Ctx {
     CNI_IFNAME: c.ifname,
     CNI_ARGS: args,
     CNI_PATH: call.path,
-    ...(deps.path !== undefined ? { PATH: deps.path } : {}),
+    ...deps.env,
   };
   return {
     command: 'ADD',
