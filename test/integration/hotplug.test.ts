@@ -12,7 +12,9 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { attachCommand } from '../../src/cli/attach/attach.ts';
 import { knownPods, reconcilePod } from '../../src/cli/daemon/hotplug-ops.ts';
+import { detachCommand } from '../../src/cli/detach/detach.ts';
 import { HotplugController } from '../../src/daemon/hotplug.ts';
 import { KubeWatches } from '../../src/daemon/kube.ts';
 import { callRunner, type Plugins } from '../../src/daemon/runner.ts';
@@ -20,6 +22,7 @@ import { Daemon } from '../../src/daemon/server.ts';
 import { kubeconfigSource } from '../../src/k8s/kubeconfig.ts';
 import { invoker, loaderFor } from '../../src/registry.ts';
 import { MANIFOLD_VERSION } from '../../src/util/version.ts';
+import { cliIO } from '../helpers/cli.ts';
 import { cniCall, httpCall } from '../helpers/daemon.ts';
 import { FakeApiServer } from '../helpers/fake-apiserver.ts';
 import { FakePodResources } from '../helpers/fake-podresources.ts';
@@ -401,6 +404,38 @@ describe('hot-plug of an SR-IOV network', () => {
     expect((await p.call('DEL')).status).toBe(0);
     // the VF is back on the host under its name and MAC
     expect(linkIn(undefined, VFS[1]?.netdev ?? '')?.address).toBe(VFS[1]?.mac);
+    expect(reservations(p.cid)).toEqual([]);
+  });
+});
+
+describe('manifold attach and detach', () => {
+  it('attach appends to the annotation and waits for network-status; detach finds an unnamed element through it', async () => {
+    const p = await runningPod('hp-b');
+    expect(links(p)).toEqual(['eth0', 'net1']);
+    const io = cliIO({ env: { KUBECONFIG: kubeconfig } });
+    const code = await attachCommand.run([`default/${p.name}`, 'hp-a', '--interface', 'cli1'], io);
+    expect(io.err()).toBe('');
+    expect(code).toBe(0);
+    expect(io.out()).toMatch(/^attached: cli1 \[10\.73\.1\.\d+\] from default\/hp-a$/m);
+    expect(links(p)).toEqual(['cli1', 'eth0', 'net1']);
+    expect(JSON.parse(api.annotation('default', p.name, NETS) ?? '')).toEqual([
+      { name: 'hp-b' },
+      { name: 'hp-a', interface: 'cli1' },
+    ]);
+    // an interface the annotation does not name: the element of its network in network-status
+    const io2 = cliIO({ env: { KUBECONFIG: kubeconfig } });
+    expect(await detachCommand.run([p.name, 'net1'], io2)).toBe(0);
+    expect(io2.out()).toMatch(/^detached: net1$/m);
+    expect(links(p)).toEqual(['cli1', 'eth0']);
+    expect(JSON.parse(api.annotation('default', p.name, NETS) ?? '')).toEqual([
+      { name: 'hp-a', interface: 'cli1' },
+    ]);
+    // the cluster network is not the annotation's: refused, nothing written
+    const io3 = cliIO({ env: { KUBECONFIG: kubeconfig } });
+    await expect(detachCommand.run([p.name, 'eth0'], io3)).rejects.toThrow(
+      /interface "eth0" \(cluster\) does not come from its k8s.v1.cni.cncf.io\/networks annotation/,
+    );
+    expect((await p.call('DEL')).status).toBe(0);
     expect(reservations(p.cid)).toEqual([]);
   });
 });
