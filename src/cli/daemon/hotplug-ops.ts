@@ -203,7 +203,15 @@ export async function reconcilePod(deps: HotplugDeps, ns: string, name: string):
   const found = await findCache(deps.cniDir, o, ns, name);
   if (!found) return { ...NOTHING, acted: annotationOf(o) };
   const turn = await deps.inTurn(found.cache.containerId, () =>
-    inCall(() => underTurn(deps, ns, name, found)),
+    inCall(async (): Promise<ReconcileOutcome> => {
+      try {
+        return await underTurn(deps, ns, name, found);
+      } catch (err) {
+        // what no single attachment caused (a cache whose config no longer parses, a write that failed)
+        const message = `hot-plug of pod ${ns}/${name}: ${describeError(err)}`;
+        return { ...NOTHING, failures: [{ transient: isTransient(err), message }] };
+      }
+    }),
   );
   if (!turn) {
     return {
@@ -235,9 +243,8 @@ async function underTurn(
   const value = annotationOf(o);
   const ctx = contextOf(deps, cache);
   const attached = fromCache(cache);
-  if (attached.some((a) => !a.result)) {
-    return { ...NOTHING, failures: [{ transient: true, message: 'its ADD is not complete' }] };
-  }
+  // an ADD that failed and left its cache for the runtime's DEL: that pod is not running
+  if (attached.some((a) => !a.result)) return NOTHING;
   const base = Math.min(baseCount(ctx, ns), attached.length);
   const uid = uidOf(o);
   const id: PodIdentity = {
