@@ -12,6 +12,7 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
 import { attachCommand } from '../../src/cli/attach/attach.ts';
 import { knownPods, reconcilePod } from '../../src/cli/daemon/hotplug-ops.ts';
 import { detachCommand } from '../../src/cli/detach/detach.ts';
@@ -114,6 +115,9 @@ beforeAll(async () => {
   const tokenFile = join(work, 'token');
   writeFileSync(tokenFile, 'hp\n');
   api.writeKubeconfig(kubeconfig, { tokenFile });
+  // the daemon's hot-plug needs nothing beyond deploy/rbac.yaml's ClusterRole
+  const docs = parseAllDocuments(readFileSync(join(import.meta.dirname, '../../deploy/rbac.yaml'), 'utf8'));
+  api.rbac = docs.map((d) => d.toJS()).find((d) => d?.kind === 'ClusterRole').rules;
   api.addNad('default', 'hp-a', macvlan('10.73.1.0/24'));
   api.addNad('default', 'hp-b', macvlan('10.73.2.0/24'));
   api.addNad('default', 'hp-one', macvlan('10.73.3.0/30')); // one address: the second pod finds it in use
@@ -412,6 +416,9 @@ describe('manifold attach and detach', () => {
   it('attach appends to the annotation and waits for network-status; detach finds an unnamed element through it', async () => {
     const p = await runningPod('hp-b');
     expect(links(p)).toEqual(['eth0', 'net1']);
+    // the operator's credentials may also patch pods (the stand-in has one rule set for all)
+    const daemonRules = api.rbac ?? [];
+    api.rbac = [...daemonRules, { apiGroups: [''], resources: ['pods'], verbs: ['get', 'patch'] }];
     const io = cliIO({ env: { KUBECONFIG: kubeconfig } });
     const code = await attachCommand.run([`default/${p.name}`, 'hp-a', '--interface', 'cli1'], io);
     expect(io.err()).toBe('');
@@ -435,6 +442,7 @@ describe('manifold attach and detach', () => {
     await expect(detachCommand.run([p.name, 'eth0'], io3)).rejects.toThrow(
       /interface "eth0" \(cluster\) does not come from its k8s.v1.cni.cncf.io\/networks annotation/,
     );
+    api.rbac = daemonRules;
     expect((await p.call('DEL')).status).toBe(0);
     expect(reservations(p.cid)).toEqual([]);
   });
