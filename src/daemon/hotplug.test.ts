@@ -156,4 +156,18 @@ describe('HotplugController', () => {
     expect(calls.sort()).toEqual(['a', 'b']);
     await c.stop();
   });
+
+  it('a relist compares the pods with attachments it had not seen, whatever their annotation', async () => {
+    const { pods, calls, c } = setup(async (name, p) => ok(annotation(p, name)), ['a']);
+    c.start();
+    await c.idle();
+    expect(calls).toEqual([]); // 'a' is not in the watch yet
+    // the watch had a gap: 'a' arrives with a relist, its annotation emptied meanwhile
+    pods.store.set('default/a', { metadata: { namespace: 'default', name: 'a', annotations: {} } });
+    for (const f of pods.fns) f(undefined);
+    await sleep(5);
+    await c.idle();
+    expect(calls).toEqual(['a']);
+    await c.stop();
+  });
 });

@@ -129,8 +129,18 @@ export class HotplugController {
   #changed(key: string | undefined): void {
     if (this.#stopped || !this.#opts.pods.synced) return;
     if (key === undefined) {
-      // a relist: any pod may have changed
+      // a relist (after a gap in the watch): any pod may have changed, and the ones with
+      // attachments that were not seen yet are compared whatever their annotation
       for (const k of this.#pods.keys()) this.#kick(k, false);
+      void this.#opts.known().then(
+        (known) => {
+          for (const p of known) {
+            const k = `${p.namespace}/${p.name}`;
+            if (!this.#pods.has(k) && !this.#stopped) this.#kick(k, true);
+          }
+        },
+        (err: Error) => this.#opts.log(`hot-plug: cannot list the pods with attachments: ${err.message}`),
+      );
       return;
     }
     this.#kick(key, false);
