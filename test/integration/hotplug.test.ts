@@ -462,6 +462,11 @@ describe('manifold attach and detach', () => {
     await expect(detachCommand.run([p.name, 'eth0'], io3)).rejects.toThrow(
       /interface "eth0" \(cluster\) does not come from its k8s.v1.cni.cncf.io\/networks annotation/,
     );
+    // without --interface: the daemon names it, the command reports the name network-status shows
+    const io4 = cliIO({ env: { KUBECONFIG: kubeconfig } });
+    expect(await attachCommand.run([p.name, 'default/hp-b'], io4)).toBe(0);
+    expect(io4.out()).toMatch(/^attached: net1 \[10\.73\.2\.\d+\] from default\/hp-b$/m);
+    expect(links(p)).toEqual(['cli1', 'eth0', 'net1']);
     api.rbac = daemonRules;
     expect((await p.call('DEL')).status).toBe(0);
     expect(reservations(p.cid)).toEqual([]);

@@ -6,7 +6,14 @@
  */
 import type { CliIO, Command } from '../common/command.ts';
 import { type FlagSpec, parseArgs, stringFlag, UsageError } from '../common/flags.ts';
-import { apiFor, type Element, editNetworks, podRef, waitForStatus } from '../common/pod-networks-edit.ts';
+import {
+  apiFor,
+  type Element,
+  editNetworks,
+  podRef,
+  statusOf,
+  waitForStatus,
+} from '../common/pod-networks-edit.ts';
 
 const FLAGS: Record<string, FlagSpec> = {
   interface: { kind: 'string' },
@@ -35,8 +42,7 @@ async function run(args: readonly string[], io: CliIO): Promise<number> {
       throw new UsageError(
         `pod ${pod.namespace}/${pod.name} already asks for an interface ${JSON.stringify(ifname)}`,
       );
-    before =
-      (meta.annotations?.['k8s.v1.cni.cncf.io/network-status'] ?? '').split(`"${statusName}"`).length - 1;
+    before = statusOf(meta).filter((e) => e.name === statusName).length;
     return [...elements, el];
   });
   io.stdout(`pod ${pod.namespace}/${pod.name}: asked for ${statusName}${ifname ? ` as ${ifname}` : ''}\n`);
