@@ -81,7 +81,10 @@ describe('--help', () => {
 });
 
 describe('the examples run', () => {
-  const local = COMMAND_NAMES.filter((c) => !E2E.includes(c) && c !== 'install' && c !== 'uninstall');
+  // attach and detach act on a pod through an API server and a daemon: test/integration/hotplug.test.ts runs them
+  const local = COMMAND_NAMES.filter(
+    (c) => !E2E.includes(c) && !['install', 'uninstall', 'attach', 'detach'].includes(c),
+  );
   it.each(local.map((c) => [c]))('%s', async (c) => {
     for (const ex of await examplesOf(c)) {
       expect(ex.program).toBe('manifold');

@@ -35,6 +35,16 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     usage: '[--cni-dir DIR] [--conf-dir DIR]... [--cache-dir DIR] [--json]',
     load: async () => (await import(/* webpackMode: "eager" */ './inspect/inspect.ts')).inspectCommand,
   },
+  attach: {
+    summary: 'hot-plug: add a network to a running pod (its networks annotation; the daemon acts on it)',
+    usage: 'POD NETWORK [--interface NAME] [--namespace NS] [--kubeconfig FILE] [--wait-seconds N]',
+    load: async () => (await import(/* webpackMode: "eager" */ './attach/attach.ts')).attachCommand,
+  },
+  detach: {
+    summary: 'hot-plug: remove a network from a running pod by its interface name',
+    usage: 'POD INTERFACE [--namespace NS] [--kubeconfig FILE] [--wait-seconds N]',
+    load: async () => (await import(/* webpackMode: "eager" */ './detach/detach.ts')).detachCommand,
+  },
   add: {
     summary: 'attach NETNS to NETWORK by hand, as cnitool does (NETCONFPATH, CNI_PATH, CNI_ARGS…)',
     usage: 'NETWORK NETNS [--ifname NAME] [--cache-dir DIR] [--log-format json|text] [--log-level LEVEL]',

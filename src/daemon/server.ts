@@ -283,6 +283,27 @@ export class Daemon {
     }
   }
 
+  /**
+   * Work the daemon does itself on a container's attachments (hot-plug, src/daemon/hotplug.ts):
+   * it takes its turn for `containerId` as a call would, so it never interleaves with the
+   * runtime's calls for that container, and a drain waits for it. Undefined when it was not
+   * run (draining, or no turn within the queue budget).
+   */
+  async runTask<T>(containerId: string, fn: () => Promise<T>): Promise<{ readonly value: T } | undefined> {
+    if (this.#draining) return undefined;
+    const turn = await this.scheduler.admit(containerId || undefined, this.#opts.queueBudgetMs ?? 30_000);
+    this.metrics.queueWait('HOTPLUG', turn.waitedMs / 1000);
+    if (!turn.ok) return undefined;
+    this.#active++;
+    try {
+      return { value: await fn() };
+    } finally {
+      turn.done();
+      this.#active--;
+      if (this.#active === 0) this.#idle?.();
+    }
+  }
+
   #refuse(
     res: ServerResponse,
     http: number,

@@ -25,7 +25,7 @@ import { waitForFile } from './readiness.ts';
 import { deleteAll } from './teardown.ts';
 
 /** ADD's one kernel read: the names of the links in the pod (`ctx.podLinks` stands in for it in unit tests). */
-async function kernelPodLinks(netns: string): Promise<string[]> {
+export async function kernelPodLinks(netns: string): Promise<string[]> {
   return withPod(netns, async (pod) => (await link.list(pod.rtnl)).map((l) => l.name));
 }
 

@@ -249,6 +249,21 @@ export class FakeApiServer {
     return pod;
   }
 
+  /**
+   * Sets (or, with undefined, removes) one annotation of a pod as a client's PATCH would: a
+   * new resourceVersion and a MODIFIED event, the rest of the pod as it was.
+   */
+  setPodAnnotation(namespace: string, name: string, key: string, value: string | undefined): void {
+    const pod = this.pods.get(`${namespace}/${name}`);
+    if (!pod) throw new Error(`no pod ${namespace}/${name}`);
+    const annotations = { ...(pod.metadata.annotations ?? {}) };
+    if (value === undefined) delete annotations[key];
+    else annotations[key] = value;
+    pod.metadata.annotations = annotations;
+    pod.metadata.resourceVersion = String(this.#rv++);
+    this.#record('pods', 'MODIFIED', pod);
+  }
+
   /** Deletes a pod (as the API server does once its finalizers and grace are done): a DELETED event. */
   deletePod(namespace: string, name: string): void {
     const pod = this.pods.get(`${namespace}/${name}`);

@@ -97,9 +97,20 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   'src/daemon': ['src/cni', 'src/k8s', 'src/skel', 'src/util'],
   /**
    * `manifold daemon`: a command like the others, which also starts the server; it reads the
-   * meta-plugin's cache files for garbage collection, so src/daemon need not.
+   * meta-plugin's cache files for garbage collection, and does hot-plug's work on them with
+   * the meta-plugin's own pieces (hotplug-ops.ts), so src/daemon need not.
    */
-  'src/cli/daemon': ['src/cli/common', 'src/cni', 'src/daemon', 'src/invoke', 'src/meta', 'src/util'],
+  'src/cli/daemon': [
+    'src/cli/common',
+    'src/cni',
+    'src/daemon',
+    'src/invoke',
+    'src/k8s',
+    'src/meta',
+    'src/meta/pods',
+    'src/skel',
+    'src/util',
+  ],
   plugins: ['src/attach', 'src/cni', 'src/ip', 'src/ipam', 'src/kernel', 'src/kernel/nl', 'src/util'],
   /** The composition root (main.ts, registry.ts, warm.ts) wires everything together. */
   src: ['*'],

@@ -10,6 +10,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { CniError, q } from '../../cni/errors.ts';
 import type { HostServices } from '../../cni/host.ts';
 import { Collector } from '../../daemon/gc.ts';
+import { HotplugController } from '../../daemon/hotplug.ts';
 import { daemonCredentials, isMirrorPod, KubeWatches, uidOf } from '../../daemon/kube.ts';
 import { callRunner } from '../../daemon/runner.ts';
 import { Daemon } from '../../daemon/server.ts';
@@ -22,6 +23,7 @@ import type { CliIO, Command } from '../common/command.ts';
 import { DEFAULT_SOCKET, embeddedShim, HOSTEXEC_NAME } from '../common/daemon-files.ts';
 import { type FlagSpec, parseFlags, stringFlag, UsageError } from '../common/flags.ts';
 import { gcCandidates } from './gc-candidates.ts';
+import { knownPods, reconcilePod } from './hotplug-ops.ts';
 
 const FLAGS: Record<string, FlagSpec> = {
   socket: { kind: 'string' },
@@ -37,6 +39,7 @@ const FLAGS: Record<string, FlagSpec> = {
   'gc-grace-seconds': { kind: 'string' },
   'gc-interval-seconds': { kind: 'string' },
   'cni-dir': { kind: 'string' },
+  'no-hotplug': { kind: 'boolean' },
 };
 
 /** Defaults of garbage collection: how old a cache and a pod's absence must be, and how often it looks. */
@@ -112,6 +115,7 @@ async function run(args: readonly string[], io: CliIO): Promise<number> {
     },
   );
   let collector: Collector | undefined;
+  let hotplug: HotplugController | undefined;
   const daemon: Daemon = new Daemon({
     socket,
     run: runCall,
@@ -119,7 +123,11 @@ async function run(args: readonly string[], io: CliIO): Promise<number> {
     queueBudgetMs,
     replace: flags.replace === true,
     log: say,
-    extraMetrics: () => [...(kube?.metricLines() ?? []), ...(collector?.metricLines() ?? [])],
+    extraMetrics: () => [
+      ...(kube?.metricLines() ?? []),
+      ...(collector?.metricLines() ?? []),
+      ...(hotplug?.metricLines() ?? []),
+    ],
   });
   await daemon.start();
   const port = metricsPort === undefined ? undefined : await daemon.serveMetrics(metricsPort);
@@ -142,6 +150,23 @@ async function run(args: readonly string[], io: CliIO): Promise<number> {
       log: say,
     });
     collector.start();
+    if (flags['no-hotplug'] !== true) {
+      const deps = {
+        cniDir,
+        kube,
+        invoker: () => b.invoker(root),
+        env: io.env.PATH === undefined ? {} : { PATH: io.env.PATH },
+        inTurn: <T>(cid: string, fn: () => Promise<T>) => daemon.runTask(cid, fn),
+        log: say,
+      };
+      hotplug = new HotplugController({
+        pods: kube.pods,
+        reconcile: (ns, name) => reconcilePod(deps, ns, name),
+        known: () => knownPods(cniDir),
+        log: say,
+      });
+      hotplug.start();
+    }
   }
   if (!kube) {
     const missing = [
@@ -158,6 +183,7 @@ async function run(args: readonly string[], io: CliIO): Promise<number> {
   });
   say(`${signal}: draining (DEL, STATUS and VERSION still served, at most ${DRAIN_MS / 1000} s)`);
   await collector?.stop();
+  await hotplug?.stop();
   const clean = await daemon.drain(DRAIN_MS);
   await kube?.stop();
   say(
@@ -211,6 +237,8 @@ flags:
   --gc-grace-seconds N   collect a gone pod's attachment only once its cache and the pod's
                          absence are this old (default ${GC_GRACE_S})
   --gc-interval-seconds N  between garbage-collection passes (default ${GC_INTERVAL_S})
+  --no-hotplug           do not act on changes of a running pod's k8s.v1.cni.cncf.io/networks
+                         annotation (default: attach and detach them, docs/hotplug.md)
   --host-root DIR        the node's root as mounted in the daemon's container (e.g. /hostroot):
                          executed plugins (CNI_PATH, a wrapped primary) are found and run inside
                          it, chrooted, so they see the node's files as one-shot does. Default:

@@ -62,6 +62,11 @@ export class PodEvents {
     await this.#send([{ type: 'Warning', reason, message: (err as CniError).message }]);
   }
 
+  /** Events of the daemon's own making (hot-plug's AddedInterface, RemovedInterface, Warning), sent as given. */
+  async record(events: readonly Pick<PodEvent, 'type' | 'reason' | 'message'>[]): Promise<void> {
+    await this.#send(events);
+  }
+
   async #send(events: readonly Pick<PodEvent, 'type' | 'reason' | 'message'>[]): Promise<void> {
     if (events.length === 0) return;
     const started = performance.now();
