@@ -12,6 +12,7 @@ import {
 import { tupleOf } from './claims.ts';
 import { parseTunnelConf, type TunnelConf } from './config.ts';
 import { effectiveMtu, tunnelMismatch, tunnelSpec } from './device.ts';
+import { explainer } from './explain.ts';
 
 const BASE = { cniVersion: '1.0.0', name: 'tun', type: 'tunnel' };
 const NO_ARGS = new Map<string, string>();
@@ -222,5 +223,32 @@ describe('tunnel link data', () => {
     expect(tupleOf('gre', { ...spec, ikey: undefined })).toBe(
       'gre local 10.0.0.1 remote 10.0.0.2 no key underlay index 3',
     );
+  });
+});
+
+describe('tunnel explain', () => {
+  const ctx = (raw: Record<string, unknown>, cniArgs = NO_ARGS) => ({
+    containerId: 'c1',
+    netns: '/run/netns/p1',
+    ifname: 'net1',
+    cniArgs,
+    cniVersion: '1.0.0',
+    raw: { ...BASE, ...raw },
+    env: {},
+    ipam: async () => undefined,
+    dryRun: new Map<string, unknown>(),
+  });
+
+  it('forecasts the MTU from the master on this node (lo: 65536) minus the mode overhead', async () => {
+    const f = await explainer.explain(ctx({ mode: 'ip6gretap', remote: 'fd00::2', master: 'lo', key: 3 }));
+    expect(f.result.interfaces?.[0]).toMatchObject({ name: 'net1', mtu: 65536 - 70 });
+    expect(f.notes.join('\n')).toMatch(/MTU 65466: master "lo"'s 65536 - 70 bytes of ip6gretap headers/);
+  });
+
+  it('without a master, says the MTU is decided at ADD; a per-pod remote is named', async () => {
+    const f = await explainer.explain(ctx({ mode: 'gre' }, new Map([['REMOTE', '192.0.2.9']])));
+    expect(f.result.interfaces?.[0]?.mtu).toBeUndefined();
+    expect(f.notes.join('\n')).toMatch(/gre tunnel \(L3: IP\) to CNI_ARGS REMOTE 192\.0\.2\.9/);
+    expect(f.notes.join('\n')).toMatch(/the underlay's MTU - 24 bytes of gre headers/);
   });
 });
