@@ -7,7 +7,7 @@
  * The router captures the outer packets with an AF_PACKET socket (the VM has no tcpdump).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -410,6 +410,32 @@ describe('per-pod values, CHECK and DEL', () => {
     const again = await atA({ command: 'ADD', netns: q.path, containerId: 'gone2' }, c);
     expect(again.code, again.out).toBe(0);
     expect((await atA({ command: 'DEL', netns: q.path, containerId: 'gone2' }, c)).code).toBe(0);
+  });
+
+  it('GC drops the record of an attachment the runtime no longer has, once its device is gone', async () => {
+    const here = NetNS.current();
+    const dir = `/run/manifold/tunnel/ns${here.ino}`;
+    here.close();
+    const records = () =>
+      readdirSync(dir)
+        .filter((f) => f.endsWith('.json'))
+        .map((f) => readFileSync(join(dir, f), 'utf8'))
+        .filter((t) => t.includes('"gc-1"'));
+    const p = newNetns('mftg');
+    const c = conf('ipip', 'a', '192.168.97.1/24', { name: 'gc-net' });
+    expect((await atA({ command: 'ADD', netns: p.path, containerId: 'gc-1' }, c)).code).toBe(0);
+    expect(records()).toHaveLength(1);
+    ip('netns', 'del', p.name); // no DEL: the record stays
+    const gc = (valid: object[]) =>
+      runWith(
+        load,
+        { CNI_COMMAND: 'GC', CNI_PATH: '/usr/lib/cni' },
+        JSON.stringify({ ...c, cniVersion: '1.1.0', 'cni.dev/valid-attachments': valid }),
+      );
+    expect((await gc([{ containerID: 'gc-1', ifname: 'net1' }])).code).toBe(0);
+    expect(records()).toHaveLength(1); // the runtime still has it
+    expect((await gc([])).code).toBe(0);
+    expect(records()).toHaveLength(0);
   });
 
   it('the kernel fallback device names are refused as CNI_IFNAME', async () => {
