@@ -129,9 +129,15 @@ export class Claims {
 
   /**
    * Refuses (code 7) a tuple held by another live attachment, or by a device of the host
-   * netns itself; `fix` says what to change.
+   * netns itself (but `sharedDevice`, bridge mode's own); `fix` says what to change.
    */
-  async refuseClash(h: Rtnl, spec: TunnelSpec, me: Holder, fix: string): Promise<void> {
+  async refuseClash(
+    h: Rtnl,
+    spec: TunnelSpec,
+    me: Holder,
+    fix: string,
+    sharedDevice?: string,
+  ): Promise<void> {
     const tuple = tupleOf(spec.kind, spec);
     const c = await readClaim(this.#path(tuple));
     if (c && c.tuple === tuple && !sameHolder(c, me) && (await holderAlive(c, spec.kind))) {
@@ -141,7 +147,7 @@ export class Claims {
       );
     }
     for (const l of await link.list(h)) {
-      if (l.kind !== spec.kind || FALLBACK_DEVICES.includes(l.name)) continue;
+      if (l.kind !== spec.kind || FALLBACK_DEVICES.includes(l.name) || l.name === sharedDevice) continue;
       if (linkTuple(l) === tuple) {
         throw new CniError(
           Code.InvalidConfig,

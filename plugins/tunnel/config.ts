@@ -77,6 +77,8 @@ export const TunnelConfSchema = z.extend(NetConfSchema, {
   /** 0 = default: the underlay's MTU minus the mode's overhead. */
   mtu: z.optional(uint.check(z.maximum(65_535))),
   mac: z.optional(macString),
+  /** L2 modes: the tunnel stays in the host on this bridge, shared; the pod gets a veth. */
+  bridge: z.optional(ifName),
   runtimeConfig: z.optional(z.extend(RuntimeConfigSchema, { mac: z.optional(macString) })),
   args: z.optional(
     z.looseObject({
@@ -136,6 +138,12 @@ function crossCheck(c: Parsed): void {
   );
   only(c, 'local', kind !== 'geneve', "the kernel's geneve has no local address (routing picks the source)");
   only(c, 'mac', L2_KINDS.includes(kind), 'an L3 tunnel has no MAC address');
+  only(
+    c,
+    'bridge',
+    L2_KINDS.includes(kind),
+    'only the L2 modes (gretap, ip6gretap, geneve) can join a bridge',
+  );
   if (c.key !== undefined && (c.ikey !== undefined || c.okey !== undefined)) {
     throw invalidConfig(
       c.ikey !== undefined ? 'ikey' : 'okey',

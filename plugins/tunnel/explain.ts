@@ -14,13 +14,15 @@ import {
 } from '../../src/cni/explain.ts';
 import { netdevMtu } from '../../src/kernel/netdev.ts';
 import { tunnelOverhead } from '../../src/kernel/tunnels.ts';
+import { hostVethName } from './bridged.ts';
 import { parseTunnelConf } from './config.ts';
 
 export const explainer: Explainer = {
   async explain(ctx: ExplainContext): Promise<Forecast> {
     const conf = parseTunnelConf(ctx.raw, ctx.cniArgs);
     const ipam = await ctx.ipam();
-    const l3 = podL3(ipam, 0, conf.dns);
+    const bridged = conf.bridge !== undefined;
+    const l3 = podL3(ipam, bridged ? 2 : 0, conf.dns);
     const remote = conf.effectiveRemote;
     const overhead = tunnelOverhead({
       kind: conf.kind,
@@ -43,20 +45,27 @@ export const explainer: Explainer = {
           : `ikey ${conf.effectiveIkey ?? 'none'}, okey ${conf.effectiveOkey ?? 'none'}`;
     const notes = [
       `${conf.kind} tunnel (${conf.l2 ? 'L2: Ethernet' : 'L3: IP'}) to ${remote ? `${conf.remoteField} ${remote}` : 'a remote given per pod (args.cni.remote or CNI_ARGS REMOTE)'}, from ${conf.local ?? "the master's address"}, ${ident}`,
-      'made in the host netns (its encapsulation stays there) and moved into the pod in the same request',
+      bridged
+        ? `bridge mode: the tunnel stays in the host on bridge ${q(conf.bridge)}, shared by the pods with the same remote and key/VNI (made if missing, removed with the last pod); the pod gets a veth`
+        : 'made in the host netns (its encapsulation stays there) and moved into the pod in the same request',
       mtuNote,
       ...(ipam ? l3.notes : ['no ipam: the interface is only brought up']),
     ];
+    const pod = {
+      name: ctx.ifname,
+      sandbox: ctx.netns,
+      ...(conf.effectiveMac ? { mac: conf.effectiveMac } : {}),
+      ...(forecast ? { mtu: forecast } : {}),
+    };
     return linkForecast(
       ctx,
-      [
-        {
-          name: ctx.ifname,
-          sandbox: ctx.netns,
-          ...(conf.effectiveMac ? { mac: conf.effectiveMac } : {}),
-          ...(forecast ? { mtu: forecast } : {}),
-        },
-      ],
+      bridged
+        ? [
+            { name: conf.bridge ?? '' },
+            { name: hostVethName({ conf, containerId: ctx.containerId, ifname: ctx.ifname }) },
+            pod,
+          ]
+        : [pod],
       l3,
       ipam,
       notes,

@@ -124,6 +124,10 @@ describe('tunnel config', () => {
     [{ mode: 'geneve', remote: '10.0.0.2', local: '10.0.0.1' }, /^local: .*geneve has no local address/],
     [{ mode: 'gre', remote: '10.0.0.2', mac: '0a:00:00:00:00:01' }, /^mac: .*an L3 tunnel has no MAC/],
     [{ mode: 'ip6tnl', remote: 'fd00::2', pmtudisc: true }, /^pmtudisc: true is not used/],
+    [
+      { mode: 'gre', remote: '10.0.0.2', bridge: 'br0' },
+      /^bridge: "br0" is not used with "mode": "gre": only the L2 modes/,
+    ],
     [{ mode: 'gre', remote: '10.0.0.2', encapLimit: 4 }, /^encapLimit: 4 is not used/],
     [{ mode: 'gre', remote: '10.0.0.2', key: 1, ikey: 2 }, /^ikey: cannot be used together with "key"/],
     [{ mode: 'gre', remote: '10.0.0.2', pmtudisc: false, ttl: 64 }, /^pmtudisc: false needs "ttl" 0/],

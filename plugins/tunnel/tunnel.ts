@@ -6,6 +6,7 @@
  * and underlay, then moves it into the pod under a temporary name derived from the
  * attachment, renamed to CNI_IFNAME; IPAM and routes as for macvlan. A tuple clash (the
  * kernel's one tunnel per local, remote, key and underlay) is refused up front (claims.ts).
+ * The L2 modes may instead stay in the host on a shared bridge, the pod on a veth (bridged.ts).
  */
 import { checkL3, checkPodLink, configureL3, resultInterface } from '../../src/attach/l3.ts';
 import { attachmentOf, clearTempLink, podTempName, removePodLink, withPod } from '../../src/attach/pod.ts';
@@ -22,6 +23,7 @@ import { ensurePeerId } from '../../src/kernel/nsid.ts';
 import * as route from '../../src/kernel/route.ts';
 import { hostRtnl } from '../../src/kernel/socket.ts';
 import { FALLBACK_DEVICES, type TunnelKind, type TunnelSpec, tunnelData } from '../../src/kernel/tunnels.ts';
+import { addBridged, checkBridged, delBridged, gcBridged } from './bridged.ts';
 import { type Holder, tupleOf, withClaims } from './claims.ts';
 import { parseTunnelConf, type TunnelConf } from './config.ts';
 import { effectiveMtu, requireRemote, resolveUnderlay, tunnelSpec, verifyTunnel } from './device.ts';
@@ -115,6 +117,7 @@ async function add(ctx: Ctx): Promise<Result> {
   refuseFallbackName(ctx.ifname);
   const remote = requireRemote(conf);
   const ipam = await openIpam(ctx);
+  if (conf.bridge) return addBridged(ctx, ipam, conf.bridge);
   return withPod(ctx.netns, async (pod) => {
     await pod.assertFree(ctx.ifname);
     const underlay = await resolveUnderlay(hostRtnl(), conf, remote);
@@ -162,6 +165,7 @@ async function add(ctx: Ctx): Promise<Result> {
 async function del(ctx: Ctx): Promise<void> {
   const ipam = await openIpam(ctx);
   await ipam?.del();
+  if (ctx.conf.bridge) return delBridged(ctx);
   await removePodLink(ctx.netns, attachmentOf(ctx), ctx.conf.kind);
   await withClaims((c) => c.dropHolder(holderOf(ctx)));
 }
@@ -172,6 +176,7 @@ async function check(ctx: CheckContext<TunnelConf>): Promise<void> {
   const remote = requireRemote(conf);
   const ipam = await openIpam(ctx);
   await ipam?.check(ctx.prevResult);
+  if (conf.bridge) return checkBridged(ctx, conf.bridge);
   const { iface, index } = resultInterface(ctx.prevResult, ctx.ifname, ctx.netns);
   await withPod(ctx.netns, async (pod) => {
     const underlay = await resolveUnderlay(hostRtnl(), conf, remote);
@@ -197,7 +202,8 @@ async function status(ctx: Ctx): Promise<void> {
 async function gc(ctx: GcContext<TunnelConf>): Promise<void> {
   const ipam = await openIpam(ctx);
   await ipam?.gc(ctx.validAttachments);
-  await withClaims((c) => c.dropStale(ctx.conf.name, ctx.conf.kind, ctx.validAttachments));
+  if (ctx.conf.bridge) await gcBridged(ctx);
+  else await withClaims((c) => c.dropStale(ctx.conf.name, ctx.conf.kind, ctx.validAttachments));
 }
 
 export const plugin: Plugin<TunnelConf> = {

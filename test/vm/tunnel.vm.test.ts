@@ -481,7 +481,7 @@ describe("through the meta-plugin: the remote and key from the pod annotation's 
       type: 'manifold',
       kubeconfig,
       cniDir: join(work, 'cache'),
-      kubeApiTimeoutSeconds: 5,
+      kubeApiTimeoutSeconds: 60, // the lab emulates the CPU: a fresh call may take seconds
       delegates: [
         {
           cniVersion: '1.0.0',
@@ -548,5 +548,66 @@ describe("through the meta-plugin: the remote and key from the pod annotation's 
         )
       ).code,
     ).toBe(0);
+  });
+});
+
+describe('bridge mode (L2 modes): one host tunnel shared by the pods of a bridge', () => {
+  it('two pods at site A share the gretap on a bridge and reach site B; the last DEL removes it', async () => {
+    const c = conf('gretap', 'a', '0.0.0.0/0', { name: 'tun-br', key: 88, bridge: 'tbr0' });
+    const withIp = (a: string) => ({ ...c, ipam: { type: 'static', addresses: [{ address: a }] } });
+    const a1 = newNetns('mftx');
+    const a2 = newNetns('mftx');
+    const b = newNetns('mfty');
+    const cb = { ...conf('gretap', 'b', '192.168.98.3/24', { name: 'tun-br', key: 88 }) };
+    const r1 = await atA({ command: 'ADD', netns: a1.path, containerId: 'br-1' }, withIp('192.168.98.1/24'));
+    expect(r1.code, r1.out).toBe(0);
+    const r2 = await atA({ command: 'ADD', netns: a2.path, containerId: 'br-2' }, withIp('192.168.98.2/24'));
+    expect(r2.code, r2.out).toBe(0);
+    const rb = await atB({ command: 'ADD', netns: b.path, containerId: 'br-b' }, cb);
+    expect(rb.code, rb.out).toBe(0);
+    const shared = ipJson<{ ifname: string; mtu: number; master?: string }[]>(
+      '-d',
+      'link',
+      'show',
+      'type',
+      'gretap',
+    ).filter((l) => l.ifname.startsWith('mft'));
+    expect(shared).toHaveLength(1);
+    expect(shared[0]?.master).toBe('tbr0');
+    expect(shared[0]?.mtu).toBe(UNDERLAY_MTU - 42);
+    expect(ipJson<{ mtu: number }[]>('-n', a1.name, 'link', 'show', 'net1')[0]?.mtu).toBe(UNDERLAY_MTU - 42);
+    for (const [from, to] of [
+      [a1.name, '192.168.98.3'],
+      [a2.name, '192.168.98.3'],
+      [a1.name, '192.168.98.2'],
+    ] as const) {
+      execFileSync('ip', ['netns', 'exec', from, 'ping', '-c1', '-W3', to], { stdio: 'pipe' });
+    }
+    expect(pingDf(a1.name, '192.168.98.3', UNDERLAY_MTU - 42 - 28)).toBe(true);
+    const check = await atA(
+      { command: 'CHECK', netns: a1.path, containerId: 'br-1' },
+      withIp('192.168.98.1/24'),
+      r1.json,
+    );
+    expect(check.code, check.out).toBe(0);
+    // the tuple is the bridge's: a direct-mode pod with it is refused, naming the device
+    const d = newNetns('mftx');
+    const direct = conf('gretap', 'a', '192.168.98.9/24', { name: 'tun-br', key: 88 });
+    const refused = await atA({ command: 'ADD', netns: d.path, containerId: 'br-d' }, direct);
+    expect(refused.json?.code, refused.out).toBe(7);
+    expect(String(refused.json?.msg)).toMatch(/already held by device "mft[0-9a-f]{8}" in the host netns/);
+    expect(
+      (await atA({ command: 'DEL', netns: a1.path, containerId: 'br-1' }, withIp('192.168.98.1/24'))).code,
+    ).toBe(0);
+    expect(ip('link', 'show', 'type', 'gretap')).toMatch(/mft[0-9a-f]{8}/);
+    execFileSync('ip', ['netns', 'exec', a2.name, 'ping', '-c1', '-W3', '192.168.98.3'], { stdio: 'pipe' });
+    expect(
+      (await atA({ command: 'DEL', netns: a2.path, containerId: 'br-2' }, withIp('192.168.98.2/24'))).code,
+    ).toBe(0);
+    expect(ip('link', 'show', 'type', 'gretap')).not.toMatch(/mft[0-9a-f]{8}/);
+    expect(
+      (await atA({ command: 'DEL', netns: a2.path, containerId: 'br-2' }, withIp('192.168.98.2/24'))).code,
+    ).toBe(0);
+    expect((await atB({ command: 'DEL', netns: b.path, containerId: 'br-b' }, cb)).code).toBe(0);
   });
 });
