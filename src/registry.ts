@@ -45,6 +45,11 @@ const BUILTINS: Readonly<Record<string, Builtin>> = {
     load: async () => (await import(/* webpackMode: "eager" */ '../plugins/vxlan/vxlan.ts')).plugin,
     explain: async () => (await import(/* webpackMode: "eager" */ '../plugins/vxlan/explain.ts')).explainer,
   },
+  tunnel: {
+    role: 'link',
+    load: async () => (await import(/* webpackMode: "eager" */ '../plugins/tunnel/tunnel.ts')).plugin,
+    explain: async () => (await import(/* webpackMode: "eager" */ '../plugins/tunnel/explain.ts')).explainer,
+  },
   sriov: {
     role: 'link',
     load: async () => (await import(/* webpackMode: "eager" */ '../plugins/sriov/sriov.ts')).plugin,

@@ -22,6 +22,7 @@ const SAMPLES: Record<string, Record<string, unknown>> = {
   ipvlan: { master: 'eth0', mode: 'l2', ipam: IPAM },
   bridge: { bridge: 'cni0', isDefaultGateway: true, ipMasq: true, hairpinMode: true, mtu: 1500, ipam: IPAM },
   vxlan: { vni: 42, mode: 'bridge', remotes: ['192.0.2.2'], ipam: IPAM },
+  tunnel: { mode: 'gre', remote: '192.0.2.2', key: 1, ipam: IPAM },
   sriov: { deviceID: '0000:01:10.0', vlan: 100, vlanQoS: 3, spoofchk: 'on', trust: 'off', ipam: IPAM },
   'host-local': { ipam: IPAM },
   static: { ipam: { type: 'static', addresses: [{ address: '10.1.0.5/24', gateway: '10.1.0.1' }] } },

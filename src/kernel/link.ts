@@ -17,6 +17,7 @@ import {
   readStr,
   readU8,
   readU32,
+  s32,
   str,
   u32,
 } from './nl/attrs.ts';
@@ -162,6 +163,11 @@ export interface NewLink {
   readonly parent?: number;
   /** Create the link directly in this namespace (IFLA_NET_NS_FD). */
   readonly netns?: NetNS;
+  /**
+   * IFLA_LINK_NETNSID: the kernel makes the link in the namespace of this id (as the target
+   * namespace numbers it) and then moves it to the target, in the same request (tunnels).
+   */
+  readonly linkNetnsId?: number;
   readonly mtu?: number;
   readonly mac?: string;
   readonly master?: number;
@@ -180,6 +186,7 @@ function linkAttrs(spec: Omit<NewLink, 'kind'> & { kind?: string }): (Attr | und
     spec.parent !== undefined ? [IFLA.LINK, u32(spec.parent)] : undefined,
     spec.master !== undefined ? [IFLA.MASTER, u32(spec.master)] : undefined,
     spec.netns ? [IFLA.NET_NS_FD, u32(spec.netns.fd)] : undefined,
+    spec.linkNetnsId !== undefined ? [IFLA.LINK_NETNSID, s32(spec.linkNetnsId)] : undefined,
     spec.txqlen !== undefined ? [IFLA.TXQLEN, u32(spec.txqlen)] : undefined,
     info.length > 0 ? [IFLA.LINKINFO, info] : undefined,
   ];

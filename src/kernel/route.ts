@@ -184,3 +184,33 @@ export async function defaultRouteOif(h: Rtnl): Promise<number | undefined> {
   }
   return undefined;
 }
+
+/**
+ * The route the kernel would take to `dst` now (RTM_GETROUTE for one address, as
+ * `ip route get`): its outgoing interface and preferred source; undefined when unreachable.
+ */
+export async function lookup(
+  h: Rtnl,
+  dst: string,
+): Promise<{ oif: number; src: string | undefined } | undefined> {
+  const ip = parseIP(dst);
+  if (!ip) throw new Error(`route lookup: ${q(dst)} is not an IP address`);
+  const hdr = rtmsg({ family: ip.family === 4 ? AF_INET : AF_INET6, dstLen: ip.family === 4 ? 32 : 128 });
+  let msgs: Awaited<ReturnType<Rtnl['request']>>;
+  try {
+    msgs = await h.request(
+      RTM.GETROUTE,
+      Buffer.concat([hdr, encodeAttrs([[RTA.DST, Buffer.from(ip.bytes)]])]),
+    );
+  } catch (err) {
+    if (isErrno(err, 'ENETUNREACH', 'EHOSTUNREACH', 'ESRCH')) return undefined;
+    throw kernelFailure(`look up the route to ${dst}`, err);
+  }
+  const m = msgs.find((x) => x.type === RTM.NEWROUTE);
+  if (!m) return undefined;
+  const attrs = decodeAttrs(m.data.subarray(RTMSG_LEN));
+  const oif = readU32(attrs.get(RTA.OIF));
+  if (oif === undefined) return undefined;
+  const src = attrs.get(RTA.PREFSRC);
+  return { oif, src: src ? formatIP({ family: ip.family, bytes: new Uint8Array(src) }) : undefined };
+}

@@ -4,13 +4,15 @@
  *   - vxlan without an explicit `port` (manifold's default 4789 is not Linux's 8472, which
  *     flannel and many hand-made peers use);
  *   - macvlan and ipvlan on the same master (the kernel refuses the second kind: EBUSY);
- *   - an MTU above the master's, on this node (ADD fails; vxlan counts its 50/70-byte header);
+ *   - an MTU above the master's, on this node (ADD fails; vxlan counts its 50/70-byte header,
+ *     tunnel its mode's outer headers);
  *   - host-local ranges of different stores that overlap (two allocators hand out the same
  *     addresses: duplicate IPs).
  */
 
 import { q } from '../../cni/errors.ts';
 import { addToIP, compareIP, type IP, lastOf, networkOf, parseCIDR, parseIP } from '../../ip/ip.ts';
+import { TUNNEL_KINDS, type TunnelKind, tunnelOverhead } from '../../kernel/tunnels.ts';
 import { type Finding, joinPath, type PluginView } from './findings.ts';
 import type { NodeView } from './node.ts';
 
@@ -74,19 +76,42 @@ function underlayFamily(raw: Obj): 4 | 6 {
   return (first && parseIP(first)?.family) === 6 ? 6 : 4;
 }
 
+/** A tunnel config's outer header bytes (the kernel layer's table), undefined for an unknown mode. */
+function tunnelOverheadOf(raw: Obj): number | undefined {
+  const mode = str(raw.mode);
+  if (!mode || !(TUNNEL_KINDS as readonly string[]).includes(mode)) return undefined;
+  const okey = typeof raw.key === 'number' ? raw.key : typeof raw.okey === 'number' ? raw.okey : undefined;
+  return tunnelOverhead({
+    kind: mode as TunnelKind,
+    okey,
+    encapLimit: raw.encapLimit === 'none' ? 'none' : undefined,
+    remote: str(raw.remote) ?? '',
+  });
+}
+
 function mtus(views: readonly PluginView[], node: NodeView | undefined): Finding[] {
   if (!node) return [];
   const out: Finding[] = [];
   for (const v of views) {
-    if (v.type !== 'macvlan' && v.type !== 'ipvlan' && v.type !== 'vxlan') continue;
+    if (v.type !== 'macvlan' && v.type !== 'ipvlan' && v.type !== 'vxlan' && v.type !== 'tunnel') continue;
     const mtu = num(v.raw.mtu);
     const m = masterOf(v);
     const master = m === '' ? node.defaultInterface : m;
     const have = master === undefined ? undefined : node.mtu(master);
     if (mtu === undefined || master === undefined || have === undefined) continue;
-    const overhead = v.type === 'vxlan' ? (underlayFamily(v.raw) === 6 ? 70 : 50) : 0;
+    const overhead =
+      v.type === 'vxlan'
+        ? underlayFamily(v.raw) === 6
+          ? 70
+          : 50
+        : v.type === 'tunnel'
+          ? tunnelOverheadOf(v.raw)
+          : 0;
+    if (overhead === undefined) continue;
     if (mtu > have - overhead) {
-      const what = overhead ? `${have - overhead}, the most a vxlan over` : 'the MTU of';
+      const what = overhead
+        ? `${have - overhead}, the most a ${v.type === 'tunnel' ? `tunnel in mode ${String(v.raw.mode)}` : 'vxlan'} over`
+        : 'the MTU of';
       out.push(
         warn(
           v,

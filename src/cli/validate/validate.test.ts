@@ -57,7 +57,7 @@ describe('validate: the examples', () => {
   it('a whole directory; the risks across the examples are warnings, not errors', async () => {
     const r = await validate('conf.d-examples', 'conf.d-examples/nad');
     expect(r.code, r.out).toBe(0);
-    expect(r.out).toMatch(/11 network\(s\) in 11 file\(s\): 0 error\(s\), \d+ warning\(s\)/);
+    expect(r.out).toMatch(/25 network\(s\) in 19 file\(s\): 0 error\(s\), \d+ warning\(s\)/);
     // the examples' ipvlan and macvlan share a master: a true risk if both run on one node
     expect(r.out).toMatch(/15-ipvlan\.conf: warning: master: master "mfdemo0" also carries macvlan/);
   });
@@ -248,6 +248,22 @@ describe('validate: risks', () => {
       file({ cniVersion: '1.0.0', name: 'vx', type: 'vxlan', vni: 7, port: 4789, master: 'lo', mtu: 65500 }),
     );
     expect(vx.out).toMatch(/warning: mtu: 65500 is above 65486, the most a vxlan over master "lo"/);
+    const tun = (mtu: number) =>
+      file({
+        cniVersion: '1.0.0',
+        name: 'tn',
+        type: 'tunnel',
+        mode: 'ip6gre',
+        remote: '2001:db8::1',
+        key: 1,
+        master: 'lo',
+        mtu,
+      });
+    // ip6gre with a key: 40 + 4 + 4 (key) + 8 (encapsulation limit option) = 56 bytes
+    expect((await validate(tun(65481))).out).toMatch(
+      /warning: mtu: 65481 is above 65480, the most a tunnel in mode ip6gre over master "lo" on this node \(MTU 65536\)/,
+    );
+    expect((await validate(tun(65480))).out).not.toMatch(/: warning: /);
     const fine = await validate(file(macvlan({ master: 'lo', mtu: 9000 })));
     expect(fine.out).not.toMatch(/: warning: /);
   });

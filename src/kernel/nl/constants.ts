@@ -179,3 +179,54 @@ export const FRA = { DST: 1, SRC: 2, PRIORITY: 6, TABLE: 15, PROTOCOL: 21 } as c
 export const FR_ACT_TO_TBL = 1;
 
 export const CLONE_NEWNET = 0x40000000;
+
+/** Peer namespace ids (linux/net_namespace.h): RTM_NEWNSID/GETNSID and their attributes. */
+export const RTM_NSID = { NEW: 88, GET: 90 } as const;
+export const NETNSA = { NSID: 1, PID: 2, FD: 3 } as const;
+/** NETNSA_NSID_NOT_ASSIGNED: in a request, "allocate one"; in a reply, "none". */
+export const NSID_NOT_ASSIGNED = -1;
+
+/** IP-in-IP and ip6tnl link data (linux/if_tunnel.h IFLA_IPTUN_*). */
+export const IFLA_IPTUN = {
+  LINK: 1,
+  LOCAL: 2,
+  REMOTE: 3,
+  TTL: 4,
+  TOS: 5,
+  ENCAP_LIMIT: 6,
+  FLOWINFO: 7,
+  FLAGS: 8,
+  PROTO: 9,
+  PMTUDISC: 10,
+} as const;
+
+/** GRE link data, IPv4 and IPv6, tap or not (linux/if_tunnel.h IFLA_GRE_*). */
+export const IFLA_GRE = {
+  LINK: 1,
+  IFLAGS: 2,
+  OFLAGS: 3,
+  IKEY: 4,
+  OKEY: 5,
+  LOCAL: 6,
+  REMOTE: 7,
+  TTL: 8,
+  TOS: 9,
+  PMTUDISC: 10,
+  ENCAP_LIMIT: 11,
+  FLOWINFO: 12,
+  FLAGS: 13,
+} as const;
+/** GRE_KEY in IFLA_GRE_IFLAGS/OFLAGS (a __be16 of the GRE header's flag bits). */
+export const GRE_KEY = 0x2000;
+/** IP6_TNL_F_IGN_ENCAP_LIMIT in IFLA_*_FLAGS of the IPv6 tunnels: send no encapsulation limit option. */
+export const IP6_TNL_F_IGN_ENCAP_LIMIT = 0x1;
+
+/** Geneve link data (linux/if_link.h IFLA_GENEVE_*). */
+export const IFLA_GENEVE = {
+  ID: 1,
+  REMOTE: 2,
+  TTL: 3,
+  TOS: 4,
+  PORT: 5,
+  REMOTE6: 7,
+} as const;
