@@ -205,7 +205,7 @@ describe('validate and explain inside the single executable', () => {
       'conf.d-examples/nad',
     ]);
     expect(r.code, r.out + r.err).toBe(0);
-    expect(r.out).toMatch(/11 network\(s\) in 11 file\(s\): 0 error\(s\)/);
+    expect(r.out).toMatch(/25 network\(s\) in 19 file\(s\): 0 error\(s\)/);
   });
 
   it('explain the demo config, and a usage error is one line and the usage', () => {
