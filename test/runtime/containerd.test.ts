@@ -14,6 +14,11 @@
  * tier runtime-daemon): `install --mode daemon` and a `manifold daemon` beside containerd
  * (node.ts), every call of containerd's through the shim; after every test no call may have
  * fallen back, and at the end the daemon must have served them and exit 0 on SIGTERM.
+ * Hot-plug (docs/hotplug.md) is tested here in daemon mode only (one-shot has none): the
+ * daemon is restarted with watches (--kubeconfig to the stand-in, --node-name) for that test
+ * alone, and without them after it, rather than run with watches throughout: with watches a
+ * call reads NADs and pods from the daemon's watch cache, so the other tests (the API server
+ * down, above all) would stop testing what they say; and the restart is itself what a node does.
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync, rmSync } from 'node:fs';
@@ -310,6 +315,91 @@ describe('pods', () => {
     expect(spawnSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' }).stdout).not.toContain('18080');
     await expectNothingLeft();
   });
+});
+
+// skipped one-shot: one-shot has no hot-plug, nobody watches the annotation (docs/hotplug.md)
+describe('hot-plug (daemon mode only: one-shot has no hot-plug)', () => {
+  /** Polls `ok` every 100 ms, for 20 s at most; the daemon's last words if it never holds. */
+  async function until(what: string, ok: () => boolean): Promise<void> {
+    const t0 = Date.now();
+    while (!ok()) {
+      if (Date.now() - t0 > 20_000) throw new Error(`never within 20 s: ${what}\n${node.daemonLog()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  it.skipIf(MODE !== 'daemon')(
+    "a hot-plug into a containerd sandbox: the networks annotation gains a NAD and loses it, the sandbox's netns follows",
+    async () => {
+      // this test only: the daemon with its watches, on the pods of this node
+      await node.restartDaemon({ watches: true });
+      try {
+        const pod = await node.runPod('hot');
+        expect(Object.keys(interfaces(pod))).toEqual(['eth0']);
+        const eth0 = interfaces(pod).eth0?.ips[0]?.split('/')[0] ?? '';
+
+        // the annotation gains "data" (macvlan of mfdata0, host-local 10.70.0.0/24)
+        node.api.setPodAnnotation('default', 'hot', NETWORKS, 'data');
+        await until('network-status shows default/data', () =>
+          networkStatus('hot').some((s) => s.name === 'default/data'),
+        );
+        const added = networkStatus('hot').find((s) => s.name === 'default/data');
+        expect(added?.interface).toBe('net1');
+        expect(added?.ips).toEqual([expect.stringMatching(/^10\.70\.0\.\d+$/)]);
+        const net1 = added?.ips[0] ?? '';
+        // the interface really is in the netns containerd reports for the sandbox
+        expect(pod.netns).toBe(await node.containerd.netnsOf(pod.id));
+        const ifs = interfaces(pod);
+        expect(Object.keys(ifs).sort()).toEqual(['eth0', 'net1']);
+        expect(ifs.net1).toEqual({ mac: added?.mac, ips: [`${net1}/24`] });
+        const kinds = inNetns<{ ifname: string; linkinfo?: { info_kind?: string } }[]>(
+          pod.netns,
+          '-d',
+          'link',
+          'show',
+        );
+        expect(kinds.find((l) => l.ifname === 'net1')?.linkinfo?.info_kind).toBe('macvlan');
+        expect(node.reservations()).toEqual([`${PRIMARY_NAME}/${eth0}`, `data/${net1}`]);
+        expect(node.reservationOwner(`data/${net1}`)).toBe(pod.id);
+        // eth0 untouched, as network-status says
+        expect(networkStatus('hot')[0]).toMatchObject({ name: PRIMARY_NAME, interface: 'eth0', ips: [eth0] });
+        // (the event is posted after network-status is written)
+        await until(`the AddedInterface event for net1 [${net1}/24]`, () =>
+          eventsOf('hot').some(
+            (e) =>
+              e.type === 'Normal' &&
+              e.reason === 'AddedInterface' &&
+              e.message === `Add net1 [${net1}/24] from default/data`,
+          ),
+        );
+
+        // the annotation loses it: the interface goes, the address is released
+        node.api.setPodAnnotation('default', 'hot', NETWORKS, undefined);
+        await until('network-status without default/data', () =>
+          networkStatus('hot').every((s) => s.name !== 'default/data'),
+        );
+        expect(Object.keys(interfaces(pod))).toEqual(['eth0']);
+        expect(node.reservations()).toEqual([`${PRIMARY_NAME}/${eth0}`]);
+        expect(networkStatus('hot').map((s) => [s.name, s.interface])).toEqual([[PRIMARY_NAME, 'eth0']]);
+        await until(`the RemovedInterface event for net1 [${net1}/24]`, () =>
+          eventsOf('hot').some(
+            (e) =>
+              e.type === 'Normal' &&
+              e.reason === 'RemovedInterface' &&
+              e.message === `Remove net1 [${net1}/24] from default/data`,
+          ),
+        );
+
+        await node.stopAndRemove(pod);
+        await expectNothingLeft();
+      } finally {
+        // the tests after this one: the daemon as setUp started it, without watches
+        await node.removeAll();
+        await node.restartDaemon({ watches: false });
+      }
+    },
+    120_000,
+  );
 });
 
 describe('failures', () => {

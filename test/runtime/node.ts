@@ -8,7 +8,8 @@
  * one `manifold daemon`, started like containerd (its mount namespace, the node's netns: the
  * same /run/netns paths and /var/lib/cni), and `install` writes the shim for it: containerd's
  * every call to manifold goes through the shim, and `fallbacks()` lists those that did not
- * reach the daemon.
+ * reach the daemon. That daemon runs without Kubernetes watches; `restartDaemon` gives it
+ * them (the stand-in's kubeconfig, node NODE_NAME) for the hot-plug test, and takes them away.
  */
 import { type ChildProcess, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -29,6 +30,8 @@ export const PRIMARY_SUBNET = '10.88.0';
 /** The network name of install's wrapper. */
 export const WRAPPER_NAME = 'manifold-cni-network';
 export const DATA_MASTER = 'mfdata0';
+/** The node the API stand-in puts pods on (its default spec.nodeName). */
+export const NODE_NAME = 'node1';
 /** Every capability argument a runtime may pass (REFERENCE.md, "How runtimes call CNI"). */
 const RECORDED_CAPABILITIES = {
   'io.kubernetes.cri.pod-annotations': true,
@@ -173,9 +176,21 @@ export class Node {
     });
   }
 
+  /**
+   * Daemon mode: SIGTERM the daemon (it must exit 0) and start it again on the same socket, with
+   * its Kubernetes watches (the stand-in's kubeconfig, node `NODE_NAME`: hot-plug, GC) or without
+   * (as setUp starts it). Call it with no call in flight (between pods).
+   */
+  async restartDaemon(opts: { watches: boolean }): Promise<void> {
+    const { code, stderr } = await this.stopDaemon();
+    if (code !== 0) throw new Error(`manifold daemon exited ${code} after SIGTERM: ${stderr}`);
+    this.#daemonErr = '';
+    await this.#startDaemon(opts.watches ? ['--kubeconfig', this.kubeconfig, '--node-name', NODE_NAME] : []);
+  }
+
   /** `manifold daemon` on `socket`, as a node's root would start it next to containerd; resolves once ready. */
-  async #startDaemon(): Promise<void> {
-    const d = this.containerd.spawnInside(BIN, ['daemon', '--socket', this.socket]);
+  async #startDaemon(extra: readonly string[] = []): Promise<void> {
+    const d = this.containerd.spawnInside(BIN, ['daemon', '--socket', this.socket, ...extra]);
     this.#daemon = d;
     d.stdout?.resume();
     d.stderr?.on('data', (b: Buffer) => {
@@ -193,6 +208,11 @@ export class Node {
         throw new Error(`manifold daemon was not ready within 30 s: ${this.#daemonErr}`);
       await new Promise((r) => setTimeout(r, 50));
     }
+  }
+
+  /** Daemon mode: the last of what the running daemon wrote to stderr (for failure messages). */
+  daemonLog(): string {
+    return this.#daemonErr;
   }
 
   /** Daemon mode: the calls the shim ran one-shot because the daemon did not answer (its fallbacks.log). */
@@ -301,7 +321,8 @@ if (cmd === 'ADD') process.stdout.write(JSON.stringify(JSON.parse(input).prevRes
         typeof opts.networks === 'string' ? opts.networks : JSON.stringify(opts.networks);
     }
     const uid = `uid-${name}`;
-    if (!opts.notInApi) this.api.addPod({ namespace: 'default', name, uid, annotations });
+    if (!opts.notInApi)
+      this.api.addPod({ namespace: 'default', name, uid, annotations, nodeName: NODE_NAME });
     const t0 = performance.now();
     const id = await this.containerd.cri.runPodSandbox(
       this.containerd.sandboxConfig({
