@@ -119,22 +119,40 @@ async function atA(c: Call, conf: object, prev?: object) {
   return { code: r.code, json: r.json, out: r.stdout };
 }
 
-/** Site B: the plugin as a process started inside site B's netns (its "host"). */
+/**
+ * Site B: the plugin as a process started inside site B's netns (its "host"). Under the lab's
+ * software emulation (TCG, no KVM) a fresh Node process is now and then killed by a signal
+ * before it prints anything (status null, no output: 2 of 17 and 3 of 17 tests in two full
+ * runs, never the same test, never with KVM's absence ruled out); such a call is made again as
+ * a runtime would retry it (an ADD after a DEL), at most twice, and said on stderr. Any answer
+ * the plugin gave, failure included, is returned as it is.
+ */
 async function atB(c: Call, conf: object, prev?: object) {
-  const r = await execCni(
-    'nsenter',
-    {
-      command: c.command,
-      containerId: c.containerId,
-      netns: c.netns,
-      ifname: c.ifname ?? 'net1',
-      ...(c.args ? { args: c.args } : {}),
-      // a fresh Node process under the lab's software emulation takes 5-20 s to start
-      timeoutMs: 180_000,
-    },
-    prev ? { ...conf, prevResult: prev } : conf,
-    { args: [`--net=${siteB.path}`, '--', 'bash', '-c', 'exec -a tunnel "$0" "$1"', process.execPath, MAIN] },
-  );
+  const once = (command: Call['command']) =>
+    execCni(
+      'nsenter',
+      {
+        command,
+        containerId: c.containerId,
+        netns: c.netns,
+        ifname: c.ifname ?? 'net1',
+        ...(c.args ? { args: c.args } : {}),
+        // a fresh Node process under the lab's software emulation takes 5-20 s to start
+        timeoutMs: 180_000,
+      },
+      prev ? { ...conf, prevResult: prev } : conf,
+      {
+        args: [`--net=${siteB.path}`, '--', 'bash', '-c', 'exec -a tunnel "$0" "$1"', process.execPath, MAIN],
+      },
+    );
+  let r = await once(c.command);
+  for (let retry = 1; r.status === null && r.stdout === '' && retry <= 2; retry++) {
+    process.stderr.write(
+      `site B: the ${c.command} process was killed by a signal before it answered; again (${retry})\n`,
+    );
+    if (c.command === 'ADD') await once('DEL');
+    r = await once(c.command);
+  }
   return { code: r.status ?? -1, json: r.json, out: r.stdout + r.stderr };
 }
 
